@@ -1,0 +1,1 @@
+"""librechat.yaml loading and validation."""

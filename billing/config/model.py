@@ -1,0 +1,99 @@
+"""Validated, immutable configuration as the rest of the service sees it.
+
+The loader (billing/config/loader.py) turns a librechat.yaml-style document
+into these objects; pricing and the domains only ever read them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from types import MappingProxyType
+from typing import Any, Literal
+
+BUILTIN_ENDPOINTS: tuple[str, ...] = (
+    "openAI",
+    "azureOpenAI",
+    "google",
+    "anthropic",
+    "assistants",
+    "azureAssistants",
+    "agents",
+    "bedrock",
+)
+
+RefillUnit = Literal["seconds", "minutes", "hours", "days", "weeks", "months"]
+REFILL_UNITS: tuple[str, ...] = ("seconds", "minutes", "hours", "days", "weeks", "months")
+
+
+@dataclass(frozen=True, slots=True)
+class ModelRates:
+    """One ``tokenConfig`` entry; rates are USD per 1M tokens (= credits/token)."""
+
+    prompt: Decimal
+    completion: Decimal
+    context: int
+    cache_read: Decimal | None = None
+    cache_write: Decimal | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class EndpointConfig:
+    name: str
+    kind: Literal["custom", "builtin"]
+    provider: str | None = None
+    api_key: str | None = None
+    base_url: str | None = None
+    models: tuple[str, ...] = ()
+    fetch_models: bool = False
+    user_id_query: bool = False
+    headers: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    token_config: Mapping[str, ModelRates] = field(default_factory=lambda: MappingProxyType({}))
+    free_of_charge: bool = False
+    icon_url: str | None = None
+    model_display_label: str | None = None
+    # Everything else from the file, validated but not used for billing.
+    extra: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+
+    @property
+    def user_provided_base_url(self) -> bool:
+        return self.base_url == "user_provided"
+
+
+@dataclass(frozen=True, slots=True)
+class BalanceConfig:
+    enabled: bool = False
+    start_balance: Decimal = Decimal(20000)
+    auto_refill_enabled: bool = False
+    refill_interval_value: int = 30
+    refill_interval_unit: str = "days"
+    refill_amount: Decimal = Decimal(10000)
+
+
+@dataclass(frozen=True, slots=True)
+class CurrencyConfig:
+    code: str = "USD"
+    rate: Decimal = Decimal(1)  # display units per USD
+
+
+@dataclass(frozen=True, slots=True)
+class AppConfig:
+    endpoints: Mapping[str, EndpointConfig]
+    balance: BalanceConfig = BalanceConfig()
+    transactions_enabled: bool = True
+    currency: CurrencyConfig = CurrencyConfig()
+    warnings: tuple[str, ...] = ()
+    source: str | None = None  # file path, for logs and /readyz
+
+    def endpoint(self, name: str) -> EndpointConfig | None:
+        return self.endpoints.get(name)
+
+
+def default_config() -> AppConfig:
+    """The built-in endpoints with no tokenConfig: pricing from the default tables."""
+    return AppConfig(
+        endpoints=MappingProxyType(
+            {name: EndpointConfig(name=name, kind="builtin") for name in BUILTIN_ENDPOINTS}
+        )
+    )

@@ -1,0 +1,76 @@
+"""Domain errors. Services raise these; one handler renders them as
+``{"error": code, "detail": ...}`` (see billing/api/errors.py)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class BillingError(Exception):
+    code = "invalid_request"
+    status_code = 400
+
+    def __init__(self, detail: str, **extra: Any) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.extra = extra
+
+
+class InvalidRequest(BillingError):
+    code = "invalid_request"
+    status_code = 422
+
+
+class Unauthorized(BillingError):
+    code = "unauthorized"
+    status_code = 401
+
+
+class Forbidden(BillingError):
+    code = "forbidden"
+    status_code = 403
+
+
+class NotFound(BillingError):
+    code = "not_found"
+    status_code = 404
+
+
+class UserNotFound(BillingError):
+    code = "user_not_found"
+    status_code = 404
+
+
+class UnknownEndpoint(BillingError):
+    code = "unknown_endpoint"
+    status_code = 422
+
+
+class InsufficientBalance(BillingError):
+    code = "insufficient_balance"
+    status_code = 402
+
+
+class ReservationNotFound(BillingError):
+    code = "reservation_not_found"
+    status_code = 404
+
+
+class ReservationExpired(BillingError):
+    code = "reservation_expired"
+    status_code = 409
+
+
+class PayloadTooLarge(BillingError):
+    code = "payload_too_large"
+    status_code = 413
+
+
+class Conflict(BillingError):
+    code = "conflict"
+    status_code = 409
+
+
+class Unavailable(BillingError):
+    code = "unavailable"
+    status_code = 503

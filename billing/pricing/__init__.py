@@ -1,0 +1,1 @@
+"""Price book, model matching and cost computation: pure functions, no I/O."""

@@ -1,0 +1,97 @@
+"""Value types of the pricing engine."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Literal
+
+from billing import money
+
+TOKEN_TYPES: tuple[str, ...] = ("prompt", "completion", "cache_write", "cache_read")
+PricedBy = Literal["token_config", "default", "premium", "fallback", "free"]
+
+
+@dataclass(frozen=True, slots=True)
+class TokenCounts:
+    """Disjoint token counts of one model call."""
+
+    prompt: int = 0
+    completion: int = 0
+    cache_write: int = 0
+    cache_read: int = 0
+
+    @property
+    def input_tokens(self) -> int:
+        return self.prompt + self.cache_write + self.cache_read
+
+    def as_dict(self) -> dict[str, int]:
+        return {
+            "prompt": self.prompt,
+            "completion": self.completion,
+            "cache_write": self.cache_write,
+            "cache_read": self.cache_read,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Rates:
+    """Credits per token for each token type."""
+
+    prompt: Decimal
+    completion: Decimal
+    cache_write: Decimal
+    cache_read: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class CostLine:
+    token_type: str
+    tokens: int
+    rate: Decimal
+    micro: int  # micro-credits, rounded once (see billing.money)
+
+    @property
+    def credits(self) -> Decimal:
+        return money.credits_from_micro(self.micro)
+
+
+@dataclass(frozen=True, slots=True)
+class Cost:
+    endpoint: str
+    model: str
+    value_key: str | None
+    priced_by: PricedBy
+    context: str
+    lines: tuple[CostLine, ...]  # always the four token types, in TOKEN_TYPES order
+
+    @property
+    def total_micro(self) -> int:
+        return sum(line.micro for line in self.lines)
+
+    def line(self, token_type: str) -> CostLine:
+        for candidate in self.lines:
+            if candidate.token_type == token_type:
+                return candidate
+        raise KeyError(token_type)
+
+    def to_json(self) -> dict[str, object]:
+        """The API.md cost object (money as decimal strings)."""
+        total = self.total_micro
+        return {
+            "endpoint": self.endpoint,
+            "model": self.model,
+            "value_key": self.value_key,
+            "priced_by": self.priced_by,
+            "context": self.context,
+            "lines": {
+                line.token_type: {
+                    "tokens": line.tokens,
+                    "rate": money.format_decimal(line.rate),
+                    "credits": money.credits_str(line.micro),
+                }
+                for line in self.lines
+            },
+            "total_credits": money.credits_str(total),
+            "total_usd": money.usd_str(total),
+        }

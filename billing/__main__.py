@@ -1,0 +1,5 @@
+"""`python -m billing` is the `billing` command."""
+
+from billing.cli import app
+
+app()

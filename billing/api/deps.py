@@ -1,0 +1,82 @@
+"""FastAPI dependencies: runtime, database session (the one place that commits), auth."""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Callable, Iterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.orm import Session
+
+from billing.errors import Forbidden, Unauthorized
+from billing.runtime import ConfigSnapshot, Runtime
+
+_bearer = HTTPBearer(auto_error=False, description="API key with ingest, read or admin scope")
+
+
+def get_runtime(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+
+
+def get_snapshot(runtime: RuntimeDep) -> ConfigSnapshot:
+    return runtime.snapshot
+
+
+SnapshotDep = Annotated[ConfigSnapshot, Depends(get_snapshot)]
+
+
+def get_session(runtime: RuntimeDep) -> Iterator[Session]:
+    """One transaction per request, committed here and nowhere else.
+
+    ``scope="function"`` (below) runs this exit code before the response is
+    sent, so a failed commit can never be answered with a 200.
+    """
+    with runtime.sessions() as session:
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+
+
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]
+
+
+def _granted_scopes(runtime: Runtime, credentials: HTTPAuthorizationCredentials | None) -> set[str]:
+    if not runtime.api_keys:
+        # No key configured: the server only listens on loopback (see cli serve).
+        return {"ingest", "read", "admin"}
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise Unauthorized("missing API key: send Authorization: Bearer <key>")
+    presented = credentials.credentials.encode()
+    granted: frozenset[str] | None = None
+    # Compare against every key in constant time; do not stop at the first match.
+    for key, scopes in runtime.api_keys.items():
+        if hmac.compare_digest(presented, key.encode()):
+            granted = scopes
+    if granted is None:
+        raise Unauthorized("invalid API key")
+    return set(granted)
+
+
+def require_scope(scope: str) -> Callable[..., None]:
+    def check(
+        runtime: RuntimeDep,
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    ) -> None:
+        if scope not in _granted_scopes(runtime, credentials):
+            raise Forbidden(f"this API key lacks the '{scope}' scope")
+
+    return check
+
+
+IngestScope = Depends(require_scope("ingest"))
+ReadScope = Depends(require_scope("read"))
+AdminScope = Depends(require_scope("admin"))

@@ -1,0 +1,50 @@
+"""Shared request/response shapes (money is always a decimal string)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
+
+from billing.pricing.types import TokenCounts
+
+# Bounded so that tokens x rate always fits the 64-bit micro-credit ledger.
+MAX_TOKENS = 1_000_000_000
+TokenCount = Annotated[StrictInt, Field(ge=0, le=MAX_TOKENS)]
+# Ids: printable, no control characters, bounded.
+Identifier = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f]+$")]
+OptionalId = Annotated[str, Field(max_length=200, pattern=r"^[^\x00-\x1f\x7f]*$")]
+Money = Annotated[str, Field(pattern=r"^-?\d+(\.\d+)?$", examples=["11250", "0.01125"])]
+
+
+class StrictModel(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class TokensIn(StrictModel):
+    """Disjoint token counts; missing counts are 0."""
+
+    prompt: TokenCount = 0
+    completion: TokenCount = 0
+    cache_write: TokenCount = 0
+    cache_read: TokenCount = 0
+
+    def to_counts(self) -> TokenCounts:
+        return TokenCounts(self.prompt, self.completion, self.cache_write, self.cache_read)
+
+
+class CostLineOut(BaseModel):
+    tokens: int
+    rate: Money
+    credits: Money
+
+
+class CostOut(BaseModel):
+    endpoint: str
+    model: str
+    value_key: str | None
+    priced_by: str
+    context: str
+    lines: dict[str, CostLineOut]
+    total_credits: Money
+    total_usd: Money

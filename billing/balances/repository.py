@@ -1,0 +1,170 @@
+"""Queries over balances and the ledger (the only place that builds them)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import bindparam, func, select, update
+from sqlalchemy.orm import Session
+
+from billing.db import upsert_insert
+from billing.models import Balance, LedgerEntry
+
+
+@dataclass(slots=True)
+class BalanceRow:
+    user_id: str
+    amount_micro: int
+    auto_refill_enabled: bool
+    refill_interval_value: int
+    refill_interval_unit: str
+    refill_amount_micro: int
+    last_refill_at: datetime | None
+    created: bool = False  # inserted by this transaction
+
+
+_BALANCE_COLUMNS = (
+    Balance.user_id,
+    Balance.amount_micro,
+    Balance.auto_refill_enabled,
+    Balance.refill_interval_value,
+    Balance.refill_interval_unit,
+    Balance.refill_amount_micro,
+    Balance.last_refill_at,
+)
+
+
+def insert_missing_balances(session: Session, rows: Sequence[Mapping[str, Any]]) -> set[str]:
+    """Insert balance rows that do not exist yet; returns the user ids inserted."""
+    if not rows:
+        return set()
+    insert = upsert_insert(session)
+    stmt = (
+        insert(Balance)
+        .values(list(rows))
+        .on_conflict_do_nothing(index_elements=["user_id"])
+        .returning(Balance.user_id)
+    )
+    return set(session.scalars(stmt))
+
+
+def lock_balances(session: Session, user_ids: Iterable[str]) -> dict[str, BalanceRow]:
+    """Read and row-lock balances in user id order (a fixed order: no deadlocks)."""
+    ordered = sorted(set(user_ids))
+    if not ordered:
+        return {}
+    stmt = (
+        select(*_BALANCE_COLUMNS)
+        .where(Balance.user_id.in_(ordered))
+        .order_by(Balance.user_id)
+        .with_for_update()
+    )
+    return {row.user_id: BalanceRow(*row) for row in session.execute(stmt)}
+
+
+def get_balance(session: Session, user_id: str) -> BalanceRow | None:
+    row = session.execute(select(*_BALANCE_COLUMNS).where(Balance.user_id == user_id)).first()
+    return BalanceRow(*row) if row else None
+
+
+def list_balances(session: Session, *, after: str | None, limit: int) -> list[BalanceRow]:
+    stmt = select(*_BALANCE_COLUMNS).order_by(Balance.user_id).limit(limit)
+    if after is not None:
+        stmt = stmt.where(Balance.user_id > after)
+    return [BalanceRow(*row) for row in session.execute(stmt)]
+
+
+def insert_ledger(session: Session, entries: Sequence[Mapping[str, Any]]) -> None:
+    if entries:
+        session.execute(LedgerEntry.__table__.insert(), list(entries))
+
+
+def insert_ledger_once(session: Session, entry: Mapping[str, Any]) -> bool:
+    """Insert a row with an idempotency key; False when that key already exists."""
+    insert = upsert_insert(session)
+    stmt = (
+        insert(LedgerEntry)
+        .values(**entry)
+        .on_conflict_do_nothing(index_elements=["idempotency_key"])
+        .returning(LedgerEntry.id)
+    )
+    return session.scalar(stmt) is not None
+
+
+def ledger_row_by_key(session: Session, idempotency_key: str) -> LedgerEntry | None:
+    return session.scalars(
+        select(LedgerEntry).where(LedgerEntry.idempotency_key == idempotency_key)
+    ).first()
+
+
+def add_to_balances(session: Session, deltas: Mapping[str, int], now: datetime) -> None:
+    """Relative updates (amount = amount + delta) in user id order."""
+    params = [
+        {"uid": user_id, "delta": delta, "now": now}
+        for user_id, delta in sorted(deltas.items())
+        if delta
+    ]
+    if not params:
+        return
+    table = Balance.__table__
+    stmt = (
+        update(table)
+        .where(table.c.user_id == bindparam("uid"))
+        .values(
+            amount_micro=table.c.amount_micro + bindparam("delta"),
+            updated_at=bindparam("now"),
+        )
+    )
+    session.execute(stmt, params, execution_options={"synchronize_session": False})
+
+
+def mark_refilled(session: Session, user_id: str, at: datetime) -> None:
+    session.execute(
+        update(Balance).where(Balance.user_id == user_id).values(last_refill_at=at, updated_at=at)
+    )
+
+
+def set_refill_settings(session: Session, user_id: str, values: Mapping[str, Any]) -> None:
+    session.execute(update(Balance).where(Balance.user_id == user_id).values(**values))
+
+
+def ledger_sums(session: Session) -> dict[str, int]:
+    stmt = select(LedgerEntry.user_id, func.sum(LedgerEntry.amount_micro)).group_by(
+        LedgerEntry.user_id
+    )
+    return {user_id: int(total or 0) for user_id, total in session.execute(stmt)}
+
+
+def all_balance_amounts(session: Session) -> dict[str, int]:
+    return {
+        user_id: amount
+        for user_id, amount in session.execute(select(Balance.user_id, Balance.amount_micro))
+    }
+
+
+def list_ledger(
+    session: Session,
+    *,
+    user_id: str | None,
+    conversation_id: str | None,
+    since: datetime | None,
+    until: datetime | None,
+    after_id: int | None,
+    limit: int,
+) -> list[LedgerEntry]:
+    """Ledger rows newest first, keyset-paged by id."""
+    stmt = select(LedgerEntry).order_by(LedgerEntry.id.desc()).limit(limit)
+    if user_id is not None:
+        stmt = stmt.where(LedgerEntry.user_id == user_id)
+    if conversation_id is not None:
+        stmt = stmt.where(LedgerEntry.conversation_id == conversation_id)
+    if since is not None:
+        stmt = stmt.where(LedgerEntry.created_at >= since)
+    if until is not None:
+        stmt = stmt.where(LedgerEntry.created_at < until)
+    if after_id is not None:
+        stmt = stmt.where(LedgerEntry.id < after_id)
+    return list(session.scalars(stmt))

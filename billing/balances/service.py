@@ -1,0 +1,259 @@
+"""Balance rules: first sight (startBalance), lazy auto-refill, grants, set, reconcile."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from billing import money
+from billing.balances import repository as repo
+from billing.balances.refill import add_interval, refill_due
+from billing.balances.repository import BalanceRow
+from billing.config.model import AppConfig
+from billing.errors import Conflict, InvalidRequest, UserNotFound
+
+# Largest |balance| we accept, far inside the signed 64-bit micro-credit column.
+MAX_ABS_MICRO = 10**18
+
+
+def ledger_row(user_id: str, kind: str, amount_micro: int, now: datetime, **fields: Any) -> dict:
+    """A ledger row as a plain mapping (bulk-insertable); unset columns are NULL."""
+    row: dict[str, Any] = dict.fromkeys(_LEDGER_OPTIONAL)
+    row.update(user_id=user_id, kind=kind, amount_micro=amount_micro, created_at=now)
+    row.update(fields)
+    return row
+
+
+_LEDGER_OPTIONAL = (
+    "token_type",
+    "tokens",
+    "rate",
+    "value_key",
+    "priced_by",
+    "context",
+    "endpoint",
+    "model",
+    "conversation_id",
+    "message_id",
+    "event_id",
+    "idempotency_key",
+    "reason",
+)
+
+
+def touch_users(
+    session: Session, user_ids: Iterable[str], config: AppConfig, now: datetime
+) -> dict[str, BalanceRow]:
+    """Lock the users' balances (creating them on first sight) and apply due refills.
+
+    Must run inside the request's transaction before any change to these
+    balances. Locks are taken in user id order, so concurrent batches over
+    overlapping users cannot deadlock. Returns the locked rows, current.
+    """
+    ids = sorted(set(user_ids))
+    if not ids:
+        return {}
+    created = _create_missing(session, ids, config, now)
+    rows = repo.lock_balances(session, ids)
+    for user_id in created:
+        rows[user_id].created = True
+    if config.balance.enabled:
+        _apply_due_refills(session, rows, now)
+    return rows
+
+
+def _create_missing(session: Session, ids: list[str], config: AppConfig, now: datetime) -> set[str]:
+    cfg = config.balance
+    start_micro = money.micro_from_credits(cfg.start_balance) if cfg.enabled else 0
+    new_rows = [
+        {
+            "user_id": user_id,
+            "amount_micro": start_micro,
+            "auto_refill_enabled": cfg.auto_refill_enabled,
+            "refill_interval_value": cfg.refill_interval_value,
+            "refill_interval_unit": cfg.refill_interval_unit,
+            "refill_amount_micro": money.micro_from_credits(cfg.refill_amount),
+            "last_refill_at": now,
+            "created_at": now,
+            "updated_at": now,
+        }
+        for user_id in ids
+    ]
+    created = repo.insert_missing_balances(session, new_rows)
+    if start_micro:
+        repo.insert_ledger(
+            session,
+            [
+                ledger_row(
+                    user_id,
+                    "start_balance",
+                    start_micro,
+                    now,
+                    token_type="credits",
+                    idempotency_key=f"start:{user_id}",
+                    reason="balance.startBalance",
+                )
+                for user_id in sorted(created)
+            ],
+        )
+    return created
+
+
+def _apply_due_refills(session: Session, rows: dict[str, BalanceRow], now: datetime) -> None:
+    deltas: dict[str, int] = {}
+    for row in rows.values():
+        if not row.auto_refill_enabled or row.refill_amount_micro <= 0:
+            continue
+        if not refill_due(
+            row.last_refill_at, row.refill_interval_value, row.refill_interval_unit, now
+        ):
+            continue
+        # The key names the period being refilled: even without the row lock a
+        # second refill for the same period would hit the unique constraint.
+        period = row.last_refill_at.isoformat() if row.last_refill_at else "initial"
+        inserted = repo.insert_ledger_once(
+            session,
+            ledger_row(
+                row.user_id,
+                "refill",
+                row.refill_amount_micro,
+                now,
+                token_type="credits",
+                context="autoRefill",
+                idempotency_key=f"refill:{row.user_id}:{period}",
+                reason="balance.autoRefill",
+            ),
+        )
+        if inserted:
+            repo.mark_refilled(session, row.user_id, now)
+            row.last_refill_at = now
+            row.amount_micro += row.refill_amount_micro
+            deltas[row.user_id] = row.refill_amount_micro
+    repo.add_to_balances(session, deltas, now)
+
+
+def next_refill_at(row: BalanceRow) -> datetime | None:
+    if not row.auto_refill_enabled or row.last_refill_at is None:
+        return None
+    return add_interval(row.last_refill_at, row.refill_interval_value, row.refill_interval_unit)
+
+
+def get_balance(session: Session, user_id: str) -> BalanceRow:
+    row = repo.get_balance(session, user_id)
+    if row is None:
+        raise UserNotFound(f"no balance for user_id {user_id!r}")
+    return row
+
+
+def _check_range(amount_micro: int, field: str) -> None:
+    if abs(amount_micro) > MAX_ABS_MICRO:
+        raise InvalidRequest(f"{field}: the resulting balance would be out of range")
+
+
+def grant(
+    session: Session,
+    config: AppConfig,
+    user_id: str,
+    amount: Decimal,
+    *,
+    reason: str | None,
+    idempotency_key: str | None,
+    now: datetime,
+) -> tuple[BalanceRow, bool]:
+    """Add (or, negative, remove) credits; returns (balance, applied_now).
+
+    Repeating a request with the same idempotency key applies it once; the
+    same key with a different user or amount is a conflict.
+    """
+    amount_micro = money.micro_from_credits(amount)
+    if amount_micro == 0:
+        raise InvalidRequest("amount: must not be zero")
+    rows = touch_users(session, [user_id], config, now)
+    row = rows[user_id]
+    key = f"grant:{idempotency_key}" if idempotency_key else None
+    if key is not None and _already_granted(session, key, user_id, amount_micro):
+        return row, False
+    _check_range(row.amount_micro + amount_micro, "amount")
+    entry = ledger_row(
+        user_id,
+        "grant",
+        amount_micro,
+        now,
+        token_type="credits",
+        reason=reason,
+        idempotency_key=key,
+        context="admin",
+    )
+    if key is None:
+        repo.insert_ledger(session, [entry])
+    elif not repo.insert_ledger_once(session, entry):
+        # A concurrent request with this key committed first (for another user,
+        # since this user's row is locked): decide against what it wrote.
+        if _already_granted(session, key, user_id, amount_micro):
+            return row, False
+        raise Conflict("idempotency_key: a concurrent grant with this key is in progress")
+    repo.add_to_balances(session, {user_id: amount_micro}, now)
+    row.amount_micro += amount_micro
+    return row, True
+
+
+def _already_granted(session: Session, key: str, user_id: str, amount_micro: int) -> bool:
+    existing = repo.ledger_row_by_key(session, key)
+    if existing is None:
+        return False
+    if existing.user_id != user_id or existing.amount_micro != amount_micro:
+        raise Conflict("idempotency_key: already used for a different grant")
+    return True
+
+
+def set_balance(
+    session: Session,
+    config: AppConfig,
+    user_id: str,
+    credits: Decimal,
+    *,
+    reason: str | None,
+    now: datetime,
+) -> BalanceRow:
+    """Set the balance to ``credits``, recorded as one ledger row of the difference."""
+    target = money.micro_from_credits(credits)
+    _check_range(target, "credits")
+    row = touch_users(session, [user_id], config, now)[user_id]
+    delta = target - row.amount_micro
+    if delta:
+        repo.insert_ledger(
+            session,
+            [
+                ledger_row(
+                    user_id, "set", delta, now, token_type="credits", reason=reason, context="admin"
+                )
+            ],
+        )
+        repo.add_to_balances(session, {user_id: delta}, now)
+        row.amount_micro = target
+    return row
+
+
+@dataclass(frozen=True, slots=True)
+class Mismatch:
+    user_id: str
+    balance_micro: int | None
+    ledger_micro: int
+
+
+def reconcile(session: Session) -> list[Mismatch]:
+    """Every user whose balance differs from the sum of their ledger rows."""
+    balances = repo.all_balance_amounts(session)
+    sums = repo.ledger_sums(session)
+    problems = []
+    for user_id in sorted(set(balances) | set(sums)):
+        balance = balances.get(user_id)
+        ledger = sums.get(user_id, 0)
+        if balance != ledger:
+            problems.append(Mismatch(user_id, balance, ledger))
+    return problems

@@ -1,0 +1,138 @@
+"""The `billing` command. Exit codes: 0 ok, 1 problem found, 2 usage error."""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from billing import money
+from billing.settings import get_settings
+
+app = typer.Typer(
+    help="Token usage and billing service for LibreChat-style deployments.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+config_app = typer.Typer(help="Work with librechat.yaml-style config files.", no_args_is_help=True)
+app.add_typer(config_app, name="config")
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="address to listen on")] = None,
+    port: Annotated[int | None, typer.Option(help="TCP port")] = None,
+    workers: Annotated[int | None, typer.Option(help="worker processes")] = None,
+) -> None:
+    """Serve the HTTP API (uvicorn) with the BILLING_* settings."""
+    import uvicorn
+
+    settings = get_settings()
+    host = host or settings.host
+    if not settings.parsed_api_keys() and not _is_loopback(host):
+        typer.echo(
+            f"refusing to listen on {host} without an API key: set BILLING_API_KEYS "
+            "or listen on 127.0.0.1",
+            err=True,
+        )
+        raise typer.Exit(2)
+    uvicorn.run(
+        "billing.main:create_app",
+        factory=True,
+        host=host,
+        port=port or settings.port,
+        workers=workers or settings.workers,
+        log_level=settings.log_level.lower(),
+        timeout_graceful_shutdown=30,
+    )
+
+
+@app.command()
+def migrate() -> None:
+    """Bring the database schema to the newest migration."""
+    from billing.schema import upgrade
+
+    upgrade(get_settings().database_url)
+    typer.echo("database schema is at the newest migration")
+
+
+@config_app.command("check")
+def config_check(
+    file: Annotated[Path, typer.Argument(help="the librechat.yaml to validate")],
+) -> None:
+    """Exit 0 when FILE is valid, else 1 with every problem listed."""
+    from billing.config.loader import check_config_file
+
+    ok, lines = check_config_file(file)
+    for line in lines:
+        typer.echo(("warning: " if ok else "") + line, err=not ok)
+    if not ok:
+        raise typer.Exit(1)
+    typer.echo(f"{file}: ok")
+
+
+@app.command()
+def quote(
+    endpoint: Annotated[str, typer.Option(help="endpoint name, e.g. openAI or a custom name")],
+    model: Annotated[str, typer.Option(help="model name as sent to the endpoint")],
+    prompt: Annotated[int, typer.Option(min=0, help="prompt tokens (not cached)")] = 0,
+    completion: Annotated[int, typer.Option(min=0, help="completion tokens")] = 0,
+    cache_write: Annotated[int, typer.Option(min=0, help="cache-write tokens")] = 0,
+    cache_read: Annotated[int, typer.Option(min=0, help="cache-read tokens")] = 0,
+    context: Annotated[str, typer.Option(help="context, e.g. message or incomplete")] = "message",
+) -> None:
+    """Price one event with the configured rates and print the cost object as JSON."""
+    from billing.errors import BillingError
+    from billing.pricing.types import TokenCounts
+    from billing.runtime import load_snapshot
+
+    snapshot = load_snapshot(get_settings())
+    try:
+        cost = snapshot.prices.price(
+            endpoint, model, TokenCounts(prompt, completion, cache_write, cache_read), context
+        )
+    except BillingError as exc:
+        typer.echo(f"{exc.code}: {exc.detail}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(json.dumps(cost.to_json(), indent=2))
+
+
+@app.command()
+def reconcile() -> None:
+    """Exit 0 when every balance equals the sum of its ledger rows, else 1 listing users."""
+    from billing.balances.service import reconcile as find_mismatches
+    from billing.runtime import Runtime
+
+    runtime = Runtime(get_settings())
+    try:
+        with runtime.sessions() as session:
+            mismatches = find_mismatches(session)
+    finally:
+        runtime.close()
+    for item in mismatches:
+        balance = "none" if item.balance_micro is None else money.credits_str(item.balance_micro)
+        typer.echo(
+            f"{item.user_id}: balance {balance} != ledger {money.credits_str(item.ledger_micro)}",
+            err=True,
+        )
+    if mismatches:
+        typer.echo(f"{len(mismatches)} user(s) differ", err=True)
+        raise typer.Exit(1)
+    typer.echo("every balance equals the sum of its ledger entries")
+
+
+def main() -> None:  # pragma: no cover - console entry point alias
+    sys.exit(app())

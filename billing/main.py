@@ -1,0 +1,57 @@
+"""App factory: routers, error handlers, lifespan."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from billing import __version__
+from billing.api.errors import ERROR_SCHEMA, install_error_handlers
+from billing.api.limits import BodySizeLimit
+from billing.balances.router import router as balances_router
+from billing.health import router as health_router
+from billing.runtime import Runtime
+from billing.settings import Settings, get_settings
+from billing.usage.router import router as usage_router
+
+log = logging.getLogger("billing")
+
+_ERROR_RESPONSES = {
+    status: {"description": description, "content": {"application/json": {"schema": ERROR_SCHEMA}}}
+    for status, description in (
+        (401, "missing or invalid API key (unauthorized)"),
+        (403, "the key lacks the scope (forbidden)"),
+        (413, "body too large (payload_too_large)"),
+        (422, "invalid input (invalid_request, unknown_endpoint)"),
+        (503, "database unavailable (unavailable)"),
+    )
+}
+
+
+def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    runtime = runtime or Runtime(settings)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        if not runtime.api_keys:
+            log.warning("no API key configured: every caller is trusted; serve on 127.0.0.1 only")
+        yield
+        runtime.close()
+
+    app = FastAPI(
+        title="billing",
+        version=__version__,
+        description="Token usage and billing for LibreChat-style LLM chat platforms.",
+        lifespan=lifespan,
+        responses=_ERROR_RESPONSES,  # type: ignore[arg-type]
+    )
+    app.state.runtime = runtime
+    install_error_handlers(app)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    for router in (health_router, usage_router, balances_router):
+        app.include_router(router)
+    return app

@@ -1,0 +1,9 @@
+"""SQLAlchemy tables, one module per table."""
+
+from billing.models.balance import Balance
+from billing.models.base import Base
+from billing.models.ledger_entry import LedgerEntry
+from billing.models.reservation import Reservation
+from billing.models.usage_event import UsageEvent
+
+__all__ = ["Balance", "Base", "LedgerEntry", "Reservation", "UsageEvent"]

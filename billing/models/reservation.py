@@ -1,0 +1,30 @@
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import BigInteger, Index, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from billing.models.base import Base, UTCDateTime
+
+
+class Reservation(Base):
+    """A hold of estimated cost before a model call (status active/settled/released).
+
+    An active hold counts against available credit only until ``expires_at``;
+    no background job is needed for correctness.
+    """
+
+    __tablename__ = "reservation"
+    __table_args__ = (Index("ix_reservation_user_id_status", "user_id", "status"),)
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(200))
+    endpoint: Mapped[str] = mapped_column(String(200))
+    model: Mapped[str] = mapped_column(String(200))
+    amount_micro: Mapped[int] = mapped_column(BigInteger)
+    status: Mapped[str] = mapped_column(String(20))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    settled_event_id: Mapped[str | None] = mapped_column(String(200))

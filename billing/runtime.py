@@ -1,0 +1,61 @@
+"""Process-wide state: settings, database, and the current config snapshot.
+
+The config and its price book are replaced together as one immutable
+snapshot, so a reload never lets a request see half of each.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from billing.clock import utc_now
+from billing.config.loader import load_config_file
+from billing.config.model import AppConfig, default_config
+from billing.db import make_engine, make_session_factory
+from billing.pricing.engine import PriceBook
+from billing.settings import Settings
+
+log = logging.getLogger("billing.runtime")
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigSnapshot:
+    config: AppConfig
+    prices: PriceBook
+    loaded_at: datetime
+
+
+def load_snapshot(settings: Settings) -> ConfigSnapshot:
+    config = load_config_file(settings.config) if settings.config else default_config()
+    for warning in config.warnings:
+        log.warning("config: %s", warning)
+    return ConfigSnapshot(config=config, prices=PriceBook(config), loaded_at=datetime.now(UTC))
+
+
+class Runtime:
+    def __init__(self, settings: Settings, snapshot: ConfigSnapshot | None = None) -> None:
+        self.settings = settings
+        self.snapshot = snapshot or load_snapshot(settings)
+        self.engine: Engine = make_engine(settings.database_url, pool_size=settings.db_pool_size)
+        self.sessions: sessionmaker[Session] = make_session_factory(self.engine)
+        self.api_keys = settings.parsed_api_keys()
+        self._reload_lock = threading.Lock()
+        # Replaceable in tests to move time (refills, reservation expiry).
+        self.clock: Callable[[], datetime] = utc_now
+
+    def reload(self) -> ConfigSnapshot:
+        """Re-read the config file; on error the old snapshot stays and the error propagates."""
+        with self._reload_lock:
+            snapshot = load_snapshot(self.settings)
+            self.snapshot = snapshot
+            return snapshot
+
+    def close(self) -> None:
+        self.engine.dispose()

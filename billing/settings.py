@@ -1,0 +1,87 @@
+"""Service settings: environment variables with the ``BILLING_`` prefix."""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+SCOPES = ("ingest", "read", "admin")
+_PLACEHOLDER_KEYS = {"changeme", "change-me", "secret", "password", "xxx", "your-api-key"}
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="BILLING_", extra="ignore")
+
+    config: Path | None = Field(default=None, description="librechat.yaml-style config file")
+    database_url: str = "sqlite:///./billing.db"
+    host: str = "127.0.0.1"
+    port: int = 8000
+    workers: int = 1
+    # API keys: JSON object {"key": ["ingest", "read"]} or "key:scope,scope;key2:admin".
+    api_keys: str = ""
+    api_keys_file: Path | None = None
+    max_batch_events: int = Field(default=1000, ge=1, le=100_000)
+    max_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
+    reservation_ttl_seconds: int = Field(default=1800, ge=10)
+    db_pool_size: int = Field(default=10, ge=1)
+    log_level: str = "INFO"
+
+    @field_validator("database_url")
+    @classmethod
+    def _normalise_postgres_driver(cls, value: str) -> str:
+        # Plain postgresql:// URLs would pick psycopg2, which we do not ship.
+        if value.startswith("postgresql://") or value.startswith("postgres://"):
+            return "postgresql+psycopg://" + value.split("://", 1)[1]
+        return value
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    def parsed_api_keys(self) -> dict[str, frozenset[str]]:
+        """All configured keys with their scopes; admin implies every scope."""
+        keys: dict[str, frozenset[str]] = {}
+        sources = [self.api_keys]
+        if self.api_keys_file is not None:
+            sources.append(self.api_keys_file.read_text(encoding="utf-8"))
+        for text in sources:
+            keys.update(_parse_keys(text))
+        return keys
+
+
+def _parse_keys(text: str) -> dict[str, frozenset[str]]:
+    text = text.strip()
+    if not text:
+        return {}
+    raw: dict[str, list[str]]
+    if text.startswith("{"):
+        raw = {str(k): list(v) for k, v in json.loads(text).items()}
+    else:
+        raw = {}
+        for item in text.replace("\n", ";").split(";"):
+            item = item.strip()
+            if not item or item.startswith("#"):
+                continue
+            key, _, scopes = item.partition(":")
+            raw[key.strip()] = [s.strip() for s in (scopes or "admin").split(",") if s.strip()]
+    result: dict[str, frozenset[str]] = {}
+    for key, scopes in raw.items():
+        if len(key) < 16 or key.lower() in _PLACEHOLDER_KEYS:
+            raise ValueError("API keys must be at least 16 characters and not a placeholder")
+        unknown = set(scopes) - set(SCOPES)
+        if unknown:
+            raise ValueError(f"unknown API key scope(s): {', '.join(sorted(unknown))}")
+        granted = set(scopes)
+        if "admin" in granted:
+            granted.update(SCOPES)
+        result[key] = frozenset(granted)
+    return result
+
+
+@cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,1 @@
+"""Usage events: quote, ingest, provider usage normalisation."""

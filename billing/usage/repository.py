@@ -1,0 +1,41 @@
+"""Queries over usage events (the only place that builds them)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from billing.db import upsert_insert
+from billing.models import UsageEvent
+
+
+def insert_new_events(session: Session, rows: Sequence[Mapping[str, Any]]) -> set[str]:
+    """Bulk insert; rows whose event_id already exists are skipped.
+
+    Returns the event ids inserted by this statement. A concurrent insert of
+    the same id waits on the unique index and then counts as a duplicate, so
+    exactly one transaction ever charges an event.
+    """
+    if not rows:
+        return set()
+    insert = upsert_insert(session)
+    stmt = (
+        insert(UsageEvent)
+        .on_conflict_do_nothing(index_elements=["event_id"])
+        .returning(UsageEvent.event_id)
+    )
+    return set(session.scalars(stmt, list(rows)))
+
+
+def stored_costs(session: Session, event_ids: Iterable[str]) -> dict[str, tuple[str, str]]:
+    """event_id -> (user_id, cost_json) of already recorded events."""
+    ids = sorted(set(event_ids))
+    if not ids:
+        return {}
+    stmt = select(UsageEvent.event_id, UsageEvent.user_id, UsageEvent.cost_json).where(
+        UsageEvent.event_id.in_(ids)
+    )
+    return {event_id: (user_id, cost) for event_id, user_id, cost in session.execute(stmt)}

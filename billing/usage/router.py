@@ -1,0 +1,75 @@
+"""POST /v1/quote and POST /v1/usage."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body
+from fastapi.exceptions import RequestValidationError
+from pydantic import Discriminator, Tag, TypeAdapter, ValidationError
+
+from billing import money
+from billing.api.deps import IngestScope, RuntimeDep, SessionDep, SnapshotDep
+from billing.api.schemas import CostOut
+from billing.errors import InvalidRequest
+from billing.usage import service
+from billing.usage.schemas import (
+    EventResult,
+    QuoteRequest,
+    UsageBatchIn,
+    UsageEventIn,
+    UsageResponse,
+)
+
+router = APIRouter(tags=["usage"])
+
+
+def _shape(value: Any) -> str:
+    return "batch" if isinstance(value, dict) and "events" in value else "event"
+
+
+UsageBody = Annotated[
+    Annotated[UsageBatchIn, Tag("batch")] | Annotated[UsageEventIn, Tag("event")],
+    Discriminator(_shape),
+]
+_usage_body = TypeAdapter(UsageBody)
+
+
+@router.post("/v1/quote", response_model=CostOut, dependencies=[IngestScope])
+def quote(request: QuoteRequest, snapshot: SnapshotDep) -> dict[str, object]:
+    """Price one event without recording anything."""
+    return service.quote(snapshot.prices, request).to_json()
+
+
+@router.post("/v1/usage", response_model=UsageResponse, dependencies=[IngestScope])
+def post_usage(
+    body: Annotated[dict[str, Any], Body(description='one usage event, or {"events": [...]}')],
+    runtime: RuntimeDep,
+    snapshot: SnapshotDep,
+    session: SessionDep,
+) -> UsageResponse:
+    """Record one event or a batch (all-or-nothing); repeated event_ids are duplicates."""
+    try:
+        payload = _usage_body.validate_python(body)
+    except ValidationError as exc:
+        raise RequestValidationError(
+            [{**err, "loc": ("body", *err["loc"][1:])} for err in exc.errors()]
+        ) from None
+    events = payload.events if isinstance(payload, UsageBatchIn) else [payload]
+    limit = runtime.settings.max_batch_events
+    if len(events) > limit:
+        raise InvalidRequest(f"events: a batch holds at most {limit} events, got {len(events)}")
+    if not events:
+        raise InvalidRequest("events: must not be empty")
+    outcomes = service.ingest(session, snapshot, events, runtime.clock())
+    results = [
+        EventResult(
+            event_id=o.event_id,
+            status="accepted" if o.status == "accepted" else "duplicate",
+            cost=CostOut.model_validate(o.cost),
+            balance=None if o.balance_micro is None else money.credits_str(o.balance_micro),
+        )
+        for o in outcomes
+    ]
+    accepted = sum(1 for r in results if r.status == "accepted")
+    return UsageResponse(accepted=accepted, duplicates=len(results) - accepted, events=results)

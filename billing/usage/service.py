@@ -1,0 +1,184 @@
+"""Usage rules: price events, record them exactly once, charge the ledger."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from billing import money
+from billing.balances import repository as balance_repo
+from billing.balances.service import ledger_row, touch_users
+from billing.errors import BillingError, InvalidRequest
+from billing.pricing.engine import PriceBook
+from billing.pricing.types import Cost
+from billing.runtime import ConfigSnapshot
+from billing.usage import repository as repo
+from billing.usage.schemas import QuoteRequest, UsageEventIn
+
+# Events stamped absurdly far from now are client bugs, not usage.
+MAX_PAST = timedelta(days=366 * 10)
+MAX_FUTURE = timedelta(days=1)
+
+
+@dataclass(frozen=True, slots=True)
+class PricedEvent:
+    event: UsageEventIn
+    cost: Cost
+    occurred_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class EventOutcome:
+    event_id: str
+    status: str  # accepted | duplicate
+    cost: dict[str, Any]
+    balance_micro: int | None
+
+
+def quote(prices: PriceBook, request: QuoteRequest) -> Cost:
+    return prices.price(request.endpoint, request.model, request.token_counts(), request.context)
+
+
+def _occurred_at(event: UsageEventIn, index: int, now: datetime) -> datetime:
+    when = event.occurred_at or now
+    if when.tzinfo is None:
+        raise InvalidRequest(f"events[{index}].occurred_at: needs a time zone (e.g. Z)")
+    if not now - MAX_PAST <= when <= now + MAX_FUTURE:
+        raise InvalidRequest(f"events[{index}].occurred_at: too far from the current time")
+    return when
+
+
+def price_events(
+    prices: PriceBook, events: Sequence[UsageEventIn], now: datetime
+) -> list[PricedEvent]:
+    priced = []
+    for index, event in enumerate(events):
+        try:
+            counts = event.token_counts()
+            cost = prices.price(event.endpoint, event.model, counts, event.context)
+        except BillingError as exc:
+            raise type(exc)(f"events[{index}]: {exc.detail}", **exc.extra) from exc
+        priced.append(PricedEvent(event, cost, _occurred_at(event, index, now)))
+    return priced
+
+
+def ingest(
+    session: Session, snapshot: ConfigSnapshot, events: Sequence[UsageEventIn], now: datetime
+) -> list[EventOutcome]:
+    """Record a batch in the caller's transaction: all of it or none of it."""
+    priced = price_events(snapshot.prices, events, now)
+    first: dict[str, PricedEvent] = {}
+    for item in priced:
+        first.setdefault(item.event.event_id, item)
+    costs = {event_id: item.cost.to_json() for event_id, item in first.items()}
+    inserted = repo.insert_new_events(
+        session, [_event_row(item, costs[event_id], now) for event_id, item in first.items()]
+    )
+    stored = repo.stored_costs(session, set(first) - inserted)
+    accepted = [first[event_id] for event_id in first if event_id in inserted]
+
+    balances = _charge(session, snapshot, accepted, now) if accepted else {}
+    outcomes = []
+    seen: set[str] = set()
+    for item in priced:
+        event_id = item.event.event_id
+        fresh = event_id in inserted and event_id not in seen
+        seen.add(event_id)
+        if event_id in stored:
+            user_id, cost_text = stored[event_id]
+            cost = json.loads(cost_text)
+        else:
+            user_id, cost = item.event.user_id, costs[event_id]
+        outcomes.append(
+            EventOutcome(
+                event_id=event_id,
+                status="accepted" if fresh else "duplicate",
+                cost=cost,
+                balance_micro=balances.get(user_id),
+            )
+        )
+    _fill_untouched_balances(session, outcomes, stored)
+    return outcomes
+
+
+def _charge(
+    session: Session, snapshot: ConfigSnapshot, accepted: list[PricedEvent], now: datetime
+) -> dict[str, int]:
+    """Ledger rows and balance updates for newly accepted events; user -> new balance."""
+    config = snapshot.config
+    if not config.transactions_enabled:
+        return {}
+    rows = touch_users(session, (item.event.user_id for item in accepted), config, now)
+    entries = []
+    deltas: dict[str, int] = {}
+    for item in accepted:
+        event, cost = item.event, item.cost
+        for line in cost.lines:
+            if line.tokens == 0 and line.micro == 0:
+                continue
+            entries.append(
+                ledger_row(
+                    event.user_id,
+                    "usage",
+                    -line.micro,
+                    item.occurred_at,
+                    token_type=line.token_type,
+                    tokens=line.tokens,
+                    rate=money.format_decimal(line.rate),
+                    value_key=cost.value_key,
+                    priced_by=cost.priced_by,
+                    context=event.context,
+                    endpoint=event.endpoint,
+                    model=event.model,
+                    conversation_id=event.conversation_id,
+                    message_id=event.message_id,
+                    event_id=event.event_id,
+                )
+            )
+        deltas[event.user_id] = deltas.get(event.user_id, 0) - cost.total_micro
+    balance_repo.insert_ledger(session, entries)
+    balance_repo.add_to_balances(session, deltas, now)
+    return {user_id: row.amount_micro + deltas.get(user_id, 0) for user_id, row in rows.items()}
+
+
+def _fill_untouched_balances(
+    session: Session, outcomes: list[EventOutcome], stored: dict[str, tuple[str, str]]
+) -> None:
+    """Duplicates of users not charged in this batch report their current balance."""
+    for index, outcome in enumerate(outcomes):
+        if outcome.balance_micro is None and outcome.event_id in stored:
+            row = balance_repo.get_balance(session, stored[outcome.event_id][0])
+            if row is not None:
+                outcomes[index] = EventOutcome(
+                    outcome.event_id, outcome.status, outcome.cost, row.amount_micro
+                )
+
+
+def _event_row(item: PricedEvent, cost_json: dict[str, Any], now: datetime) -> dict[str, Any]:
+    event, cost = item.event, item.cost
+    lines = {line.token_type: line.tokens for line in cost.lines}
+    return {
+        "event_id": event.event_id,
+        "user_id": event.user_id,
+        "endpoint": event.endpoint,
+        "model": event.model,
+        "context": event.context,
+        "conversation_id": event.conversation_id,
+        "message_id": event.message_id,
+        "reservation_id": event.reservation_id,
+        "prompt_tokens": lines["prompt"],
+        "completion_tokens": lines["completion"],
+        "cache_write_tokens": lines["cache_write"],
+        "cache_read_tokens": lines["cache_read"],
+        "value_key": cost.value_key,
+        "priced_by": cost.priced_by,
+        "total_micro": cost.total_micro,
+        "cost_json": json.dumps(cost_json, separators=(",", ":")),
+        "occurred_at": item.occurred_at,
+        "received_at": now,
+    }

@@ -40,6 +40,8 @@ def serve(
     """Serve the HTTP API (uvicorn) with the BILLING_* settings."""
     import uvicorn
 
+    from billing.multiprocess import multiprocess_metrics
+
     settings = get_settings()
     host = host or settings.host
     if not settings.parsed_api_keys() and not _is_loopback(host):
@@ -49,15 +51,18 @@ def serve(
             err=True,
         )
         raise typer.Exit(2)
-    uvicorn.run(
-        "billing.main:create_app",
-        factory=True,
-        host=host,
-        port=port or settings.port,
-        workers=workers or settings.workers,
-        log_level=settings.log_level.lower(),
-        timeout_graceful_shutdown=30,
-    )
+    workers = workers or settings.workers
+    # Before any worker imports prometheus_client (see billing/multiprocess.py).
+    with multiprocess_metrics(workers):
+        uvicorn.run(
+            "billing.main:create_app",
+            factory=True,
+            host=host,
+            port=port or settings.port,
+            workers=workers,
+            log_level=settings.log_level.lower(),
+            timeout_graceful_shutdown=30,
+        )
 
 
 @app.command()

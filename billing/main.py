@@ -8,9 +8,12 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from billing import __version__
+from billing import __version__, metrics
+from billing.admin.router import router as admin_router
 from billing.api.errors import ERROR_SCHEMA, install_error_handlers
 from billing.api.limits import BodySizeLimit
+from billing.api.metrics_http import HttpMetrics
+from billing.api.metrics_http import router as metrics_router
 from billing.balances.router import router as balances_router
 from billing.health import router as health_router
 from billing.runtime import Runtime
@@ -52,6 +55,9 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.state.runtime = runtime
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
-    for router in (health_router, usage_router, balances_router):
+    # Outermost, so refusals by the body limit are timed and counted too.
+    app.add_middleware(HttpMetrics, routes=app.router.routes)
+    metrics.record_config_loaded(runtime.snapshot.loaded_at.timestamp())
+    for router in (health_router, metrics_router, admin_router, usage_router, balances_router):
         app.include_router(router)
     return app

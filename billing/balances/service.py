@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from billing import money
+from billing import metrics, money
 from billing.balances import repository as repo
 from billing.balances.refill import add_interval, refill_due
 from billing.balances.repository import BalanceRow
@@ -101,6 +101,7 @@ def _create_missing(session: Session, ids: list[str], config: AppConfig, now: da
                 for user_id in sorted(created)
             ],
         )
+        metrics.record_grant(session, "start_balance", start_micro, count=len(created))
     return created
 
 
@@ -134,6 +135,7 @@ def _apply_due_refills(session: Session, rows: dict[str, BalanceRow], now: datet
             row.last_refill_at = now
             row.amount_micro += row.refill_amount_micro
             deltas[row.user_id] = row.refill_amount_micro
+            metrics.record_refill(session, row.refill_amount_micro)
     repo.add_to_balances(session, deltas, now)
 
 
@@ -198,6 +200,7 @@ def grant(
             return row, False
         raise Conflict("idempotency_key: a concurrent grant with this key is in progress")
     repo.add_to_balances(session, {user_id: amount_micro}, now)
+    metrics.record_grant(session, "grant", amount_micro)
     row.amount_micro += amount_micro
     return row, True
 
@@ -235,6 +238,7 @@ def set_balance(
             ],
         )
         repo.add_to_balances(session, {user_id: delta}, now)
+        metrics.record_grant(session, "set", delta)
         row.amount_micro = target
     return row
 

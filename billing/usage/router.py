@@ -8,7 +8,7 @@ from fastapi import APIRouter, Body
 from fastapi.exceptions import RequestValidationError
 from pydantic import Discriminator, Tag, TypeAdapter, ValidationError
 
-from billing import money
+from billing import metrics, money
 from billing.api.deps import IngestScope, RuntimeDep, SessionDep, SnapshotDep
 from billing.api.schemas import CostOut
 from billing.errors import InvalidRequest
@@ -49,6 +49,7 @@ def post_usage(
     session: SessionDep,
 ) -> UsageResponse:
     """Record one event or a batch (all-or-nothing); repeated event_ids are duplicates."""
+    metrics.note_usage_body(body)  # how many events a refusal rejects
     try:
         payload = _usage_body.validate_python(body)
     except ValidationError as exc:

@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from billing import money
+from billing import metrics, money
 from billing.balances import repository as balance_repo
 from billing.balances.service import ledger_row, touch_users
 from billing.errors import BillingError, InvalidRequest
@@ -81,6 +81,10 @@ def ingest(
     )
     stored = repo.stored_costs(session, set(first) - inserted)
     accepted = [first[event_id] for event_id in first if event_id in inserted]
+    # Counted once the transaction commits.
+    metrics.record_ingest(
+        session, snapshot.config, [i.cost for i in accepted], duplicates=len(priced) - len(accepted)
+    )
 
     balances = _charge(session, snapshot, accepted, now) if accepted else {}
     outcomes = []

@@ -1,0 +1,1 @@
+"""Operator routes: config reload."""

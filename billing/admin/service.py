@@ -1,0 +1,23 @@
+"""Config reload: swap in the new snapshot, or keep the old one and say why."""
+
+from __future__ import annotations
+
+from billing import metrics
+from billing.config.errors import ConfigError
+from billing.errors import InvalidRequest
+from billing.runtime import ConfigSnapshot, Runtime
+
+
+def reload_config(runtime: Runtime) -> ConfigSnapshot:
+    """Re-read the config file; a bad file raises InvalidRequest listing every problem."""
+    try:
+        snapshot = runtime.reload()
+    except ConfigError as exc:
+        metrics.record_config_reload(ok=False)
+        count = len(exc.problems)
+        raise InvalidRequest(
+            f"config not reloaded, the old config stays: {count} problem(s): {exc.problems[0]}",
+            problems=exc.problems,
+        ) from None
+    metrics.record_config_reload(ok=True, loaded_at=snapshot.loaded_at.timestamp())
+    return snapshot

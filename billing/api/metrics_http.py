@@ -1,0 +1,83 @@
+"""GET /metrics and the HTTP middleware that times every request."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Sequence
+
+from fastapi import APIRouter, Response
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    generate_latest,
+    multiprocess,
+)
+from starlette.routing import BaseRoute, Match
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from billing import metrics
+from billing.multiprocess import MULTIPROC_ENV
+
+router = APIRouter(tags=["health"])
+USAGE_ROUTE = "/v1/usage"
+
+
+@router.get(
+    "/metrics",
+    response_class=Response,
+    responses={200: {"content": {CONTENT_TYPE_LATEST: {}}, "description": "Prometheus text"}},
+)
+def prometheus_metrics() -> Response:
+    """Prometheus exposition (no key needed); aggregated over all workers."""
+    if os.environ.get(MULTIPROC_ENV):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+        body = generate_latest(registry)
+    else:
+        body = generate_latest(REGISTRY)
+    return Response(body, media_type=CONTENT_TYPE_LATEST)
+
+
+class HttpMetrics:
+    """Pure ASGI middleware: duration by method, route template and status.
+
+    The label is the matched route's path template (``/v1/balances/{user_id}``),
+    never the raw path; requests no route matches are ``unmatched``. Refused
+    POST /v1/usage requests (4xx) count their events as rejected.
+    """
+
+    def __init__(self, app: ASGIApp, routes: Sequence[BaseRoute]) -> None:
+        self.app = app
+        self.routes = routes  # the app's live route list, for requests refused before routing
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        status = 500  # if the app raises before answering
+        started = time.perf_counter()
+
+        async def watch_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        with metrics.request_notes() as notes:
+            try:
+                await self.app(scope, receive, watch_status)
+            finally:
+                elapsed = time.perf_counter() - started
+                route = self._route(scope)
+                metrics.observe_request(scope["method"], route, status, elapsed)
+                if route == USAGE_ROUTE and scope["method"] == "POST" and 400 <= status < 500:
+                    metrics.record_rejected_usage(notes.get("usage_events", 1))
+
+    def _route(self, scope: Scope) -> str:
+        route = scope.get("route")
+        if route is None:
+            route = next((r for r in self.routes if r.matches(scope)[0] == Match.FULL), None)
+        path = getattr(route, "path", None)
+        return path if isinstance(path, str) else "unmatched"

@@ -1,0 +1,349 @@
+"""Prometheus metrics: definitions, bounded labels, and the hooks the domains call.
+
+Naming (DESIGN.md): prefix ``billing_``, base units in names, counters end in
+``_total``; no user ids or raw paths as labels. ``endpoint`` and ``model``
+labels come from the config: a model the endpoint does not list (``models``
+or ``tokenConfig``) is ``other``, and each label admits a bounded number of
+distinct values before further ones become ``other`` too.
+
+Money-path counters only move after the transaction commits: hooks given a
+session queue their increments in ``session.info`` and a session listener
+applies them when the root transaction commits (dropped on rollback).
+
+Metrics are not money: credit amounts are exact integers of micro-credits
+up to here and become a float only at this boundary (``_credits``). A
+counter summing many events can drift in its last float digits; the ledger
+stays the source of truth.
+
+With several worker processes the values live in prometheus-client's
+multiprocess files (PROMETHEUS_MULTIPROC_DIR, set up by ``billing serve``,
+see billing/multiprocess.py) and /metrics aggregates them.
+"""
+
+from __future__ import annotations
+
+import platform
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import Any
+
+from prometheus_client import Counter, Gauge, Histogram, disable_created_metrics
+from sqlalchemy import event
+from sqlalchemy.orm import Session, SessionTransaction
+
+from billing import __version__
+from billing.config.model import AppConfig
+from billing.pricing.types import Cost
+
+# `_created` series exist only outside multiprocess mode; keep both modes alike.
+disable_created_metrics()
+
+OTHER = "other"
+USAGE_OUTCOMES = ("accepted", "duplicate", "rejected")
+CHECK_OUTCOMES = ("allowed", "denied")
+RESERVATION_OUTCOMES = ("created", "denied", "settled", "released", "expired")
+GRANT_KINDS = ("start_balance", "grant", "set")
+_HTTP_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
+
+USAGE_EVENTS = Counter(
+    "billing_usage_events_total",
+    "Usage events by outcome: accepted, duplicate, rejected",
+    ["outcome"],
+)
+TOKENS = Counter(
+    "billing_tokens_total",
+    "Tokens of accepted usage events by endpoint, model and token type",
+    ["endpoint", "model", "token_type"],
+)
+COST_CREDITS = Counter(
+    "billing_cost_credits_total",
+    "Credits charged for accepted usage events (1 USD = 1,000,000 credits)",
+    ["endpoint", "model"],
+)
+UNPRICED_EVENTS = Counter(
+    "billing_unpriced_events_total",
+    "Accepted events priced at the fallback default rate (no known price for the model)",
+    ["endpoint", "model"],
+)
+BALANCE_CHECKS = Counter(
+    "billing_balance_checks_total", "Pre-flight balance checks by outcome", ["outcome"]
+)
+RESERVATIONS = Counter(
+    "billing_reservations_total",
+    "Reservations by outcome: created, denied, settled, released, expired",
+    ["outcome"],
+)
+REFILLS = Counter("billing_refills_total", "Auto-refills applied to balances")
+REFILL_CREDITS = Counter("billing_refill_credits_total", "Credits added by auto-refills")
+GRANTS = Counter(
+    "billing_grants_total",
+    "Balance adjustments outside usage: start_balance, grant, set; direction credit or debit",
+    ["kind", "direction"],
+)
+GRANT_CREDITS = Counter(
+    "billing_grant_credits_total",
+    "Absolute credits moved by start balances, grants and sets",
+    ["kind", "direction"],
+)
+HTTP_DURATION = Histogram(
+    "billing_http_request_duration_seconds",
+    "HTTP request duration by method, route template and status code",
+    ["method", "route", "status"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+)
+DB_TRANSACTION_DURATION = Histogram(
+    "billing_db_transaction_duration_seconds",
+    "Database transaction duration, begin to commit or rollback",
+    ["outcome"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
+)
+BUILD_INFO = Gauge(
+    "billing_build_info",
+    "Always 1; labels carry the service and Python versions",
+    ["version", "python_version"],
+    multiprocess_mode="max",
+)
+CONFIG_RELOADS = Counter(
+    "billing_config_reloads_total", "Config reloads by result: success or failure", ["result"]
+)
+CONFIG_LAST_RELOAD_SUCCESSFUL = Gauge(
+    "billing_config_last_reload_successful",
+    "1 when the most recent config reload succeeded, 0 when it was refused",
+    multiprocess_mode="mostrecent",
+)
+CONFIG_LAST_RELOAD_SUCCESS_TIMESTAMP = Gauge(
+    "billing_config_last_reload_success_timestamp_seconds",
+    "Unix time of the last successful config reload",
+    multiprocess_mode="max",
+)
+CONFIG_LOADED_TIMESTAMP = Gauge(
+    "billing_config_loaded_timestamp_seconds",
+    "Unix time the config in use was loaded (start-up or reload)",
+    multiprocess_mode="max",
+)
+
+
+def _initialise_children() -> None:
+    """Known label values exist from the start (as 0), so rate() and alerts see them."""
+    for outcome in USAGE_OUTCOMES:
+        USAGE_EVENTS.labels(outcome)
+    for outcome in CHECK_OUTCOMES:
+        BALANCE_CHECKS.labels(outcome)
+    for outcome in RESERVATION_OUTCOMES:
+        RESERVATIONS.labels(outcome)
+    for result in ("success", "failure"):
+        CONFIG_RELOADS.labels(result)
+    for kind in GRANT_KINDS:
+        for direction in ("credit", "debit"):
+            GRANTS.labels(kind, direction)
+            GRANT_CREDITS.labels(kind, direction)
+    BUILD_INFO.labels(__version__, platform.python_version()).set(1)
+
+
+_initialise_children()
+
+
+class LabelCap:
+    """Admit at most ``limit`` distinct values; later newcomers become ``other``."""
+
+    def __init__(self, limit: int) -> None:
+        self._limit = limit
+        self._seen: set[str] = set()
+        self._lock = threading.Lock()
+
+    def __call__(self, value: str) -> str:
+        if value in self._seen:
+            return value
+        with self._lock:
+            if len(self._seen) < self._limit:
+                self._seen.add(value)
+                return value
+        return OTHER
+
+
+_ENDPOINT_LABELS = LabelCap(64)
+_MODEL_LABELS = LabelCap(256)
+
+
+def endpoint_model_labels(config: AppConfig, endpoint: str, model: str) -> tuple[str, str]:
+    """Bounded (endpoint, model) labels: only names the config lists, capped."""
+    configured = config.endpoint(endpoint)
+    if configured is None:
+        return OTHER, OTHER
+    listed = model in configured.token_config or model in configured.models
+    return _ENDPOINT_LABELS(endpoint), _MODEL_LABELS(model) if listed else OTHER
+
+
+def _credits(micro: int) -> float:
+    """The one place an exact amount becomes a float (metrics only, never money)."""
+    return micro / 1_000_000
+
+
+# --- applying increments after commit -------------------------------------------------
+
+_PENDING = "billing.metrics.pending"
+_STARTED = "billing.metrics.transaction_started"
+_COMMITTED = "billing.metrics.committed"
+
+Increment = tuple[Any, float]  # (a metric child with .inc, amount)
+
+
+def _queue(session: Session | None, increments: Iterable[Increment]) -> None:
+    """Apply now (no session), or when ``session``'s root transaction commits."""
+    if session is None:
+        for child, amount in increments:
+            child.inc(amount)
+    else:
+        session.info.setdefault(_PENDING, []).extend(increments)
+
+
+@event.listens_for(Session, "after_begin")
+def _transaction_began(session: Session, _transaction: Any, _connection: Any) -> None:
+    session.info.setdefault(_STARTED, time.perf_counter())
+
+
+@event.listens_for(Session, "after_commit")
+def _committed(session: Session) -> None:
+    session.info[_COMMITTED] = True
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _transaction_ended(session: Session, transaction: SessionTransaction) -> None:
+    committed = session.info.pop(_COMMITTED, False)
+    if transaction.parent is not None:
+        return  # a SAVEPOINT or inner transaction: only the root decides
+    pending: list[Increment] = session.info.pop(_PENDING, [])
+    started = session.info.pop(_STARTED, None)
+    if started is not None:
+        outcome = "commit" if committed else "rollback"
+        DB_TRANSACTION_DURATION.labels(outcome).observe(time.perf_counter() - started)
+    if committed:
+        for child, amount in pending:
+            child.inc(amount)
+
+
+# --- hooks for the domains --------------------------------------------------------------
+
+
+def record_ingest(
+    session: Session, config: AppConfig, accepted: Iterable[Cost], *, duplicates: int
+) -> None:
+    """Accepted events (tokens, cost, unpriced) and duplicates of one committed batch."""
+    increments: list[Increment] = []
+    count = 0
+    for cost in accepted:
+        count += 1
+        endpoint, model = endpoint_model_labels(config, cost.endpoint, cost.model)
+        for line in cost.lines:
+            if line.tokens:
+                increments.append((TOKENS.labels(endpoint, model, line.token_type), line.tokens))
+        increments.append((COST_CREDITS.labels(endpoint, model), _credits(cost.total_micro)))
+        if cost.priced_by == "fallback":
+            increments.append((UNPRICED_EVENTS.labels(endpoint, model), 1))
+    if count:
+        increments.append((USAGE_EVENTS.labels("accepted"), count))
+    if duplicates:
+        increments.append((USAGE_EVENTS.labels("duplicate"), duplicates))
+    _queue(session, increments)
+
+
+def record_rejected_usage(events: int) -> None:
+    """Events of a refused POST /v1/usage (nothing was written, so count now)."""
+    USAGE_EVENTS.labels("rejected").inc(events)
+
+
+def record_balance_check(*, allowed: bool, session: Session | None = None) -> None:
+    _queue(session, [(BALANCE_CHECKS.labels(CHECK_OUTCOMES[0 if allowed else 1]), 1)])
+
+
+def record_reservation(outcome: str, session: Session | None = None, count: int = 1) -> None:
+    """``outcome`` is one of RESERVATION_OUTCOMES. Pass the session for changes that
+    commit (created, settled, released, expired); a denial rolls back, so count it now."""
+    if outcome not in RESERVATION_OUTCOMES:
+        raise ValueError(f"unknown reservation outcome {outcome!r}")
+    if count:
+        _queue(session, [(RESERVATIONS.labels(outcome), count)])
+
+
+def record_refill(session: Session, amount_micro: int) -> None:
+    _queue(session, [(REFILLS, 1), (REFILL_CREDITS, _credits(amount_micro))])
+
+
+def record_grant(session: Session, kind: str, amount_micro: int, count: int = 1) -> None:
+    """A start balance, admin grant or set of ``amount_micro`` each, ``count`` times."""
+    if kind not in GRANT_KINDS:
+        raise ValueError(f"unknown grant kind {kind!r}")
+    if amount_micro == 0 or count == 0:
+        return
+    direction = "credit" if amount_micro > 0 else "debit"
+    _queue(
+        session,
+        [
+            (GRANTS.labels(kind, direction), count),
+            (GRANT_CREDITS.labels(kind, direction), _credits(abs(amount_micro) * count)),
+        ],
+    )
+
+
+def record_config_loaded(loaded_at: float) -> None:
+    CONFIG_LOADED_TIMESTAMP.set(loaded_at)
+
+
+def record_config_reload(*, ok: bool, loaded_at: float | None = None) -> None:
+    CONFIG_RELOADS.labels("success" if ok else "failure").inc()
+    CONFIG_LAST_RELOAD_SUCCESSFUL.set(1 if ok else 0)
+    if ok and loaded_at is not None:
+        CONFIG_LAST_RELOAD_SUCCESS_TIMESTAMP.set(loaded_at)
+        CONFIG_LOADED_TIMESTAMP.set(loaded_at)
+
+
+# --- per-request notes (HTTP middleware <-> routers) ------------------------------------
+
+_REQUEST_NOTES: ContextVar[dict[str, int] | None] = ContextVar(
+    "billing_request_notes", default=None
+)
+
+
+@contextmanager
+def request_notes() -> Iterator[dict[str, int]]:
+    """Scratch space for one request, shared with the threads its handlers run in."""
+    notes: dict[str, int] = {}
+    token = _REQUEST_NOTES.set(notes)
+    try:
+        yield notes
+    finally:
+        _REQUEST_NOTES.reset(token)
+
+
+def note_usage_body(body: object) -> None:
+    """The usage router tells the HTTP middleware how many events a refusal rejects."""
+    notes = _REQUEST_NOTES.get()
+    if notes is not None:
+        events = body.get("events") if isinstance(body, dict) else None
+        notes["usage_events"] = max(len(events), 1) if isinstance(events, list) else 1
+
+
+def observe_request(method: str, route: str, status: int, seconds: float) -> None:
+    method = method if method in _HTTP_METHODS else OTHER
+    HTTP_DURATION.labels(method, route, str(status)).observe(seconds)
+
+
+__all__ = [
+    "OTHER",
+    "LabelCap",
+    "endpoint_model_labels",
+    "note_usage_body",
+    "observe_request",
+    "record_balance_check",
+    "record_config_loaded",
+    "record_config_reload",
+    "record_grant",
+    "record_ingest",
+    "record_refill",
+    "record_rejected_usage",
+    "record_reservation",
+    "request_notes",
+]

@@ -14,8 +14,10 @@ from billing.api.errors import ERROR_SCHEMA, install_error_handlers
 from billing.api.limits import BodySizeLimit
 from billing.api.metrics_http import HttpMetrics
 from billing.api.metrics_http import router as metrics_router
+from billing.balances.check_router import router as check_router
 from billing.balances.router import router as balances_router
 from billing.health import router as health_router
+from billing.reservations.router import router as reservations_router
 from billing.runtime import Runtime
 from billing.settings import Settings, get_settings
 from billing.usage.router import router as usage_router
@@ -58,6 +60,14 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     # Outermost, so refusals by the body limit are timed and counted too.
     app.add_middleware(HttpMetrics, routes=app.router.routes)
     metrics.record_config_loaded(runtime.snapshot.loaded_at.timestamp())
-    for router in (health_router, metrics_router, admin_router, usage_router, balances_router):
+    for router in (
+        health_router,
+        metrics_router,
+        admin_router,
+        usage_router,
+        balances_router,
+        check_router,
+        reservations_router,
+    ):
         app.include_router(router)
     return app

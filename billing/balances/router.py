@@ -48,19 +48,27 @@ def balance_out(row: BalanceRow, reserved_micro: int = 0) -> BalanceOut:
 
 
 @router.get("/v1/balances/{user_id}", response_model=BalanceOut, dependencies=[ReadScope])
-def get_balance(user_id: UserIdPath, session: SessionDep) -> BalanceOut:
-    return balance_out(service.get_balance(session, user_id))
+def get_balance(user_id: UserIdPath, runtime: RuntimeDep, session: SessionDep) -> BalanceOut:
+    row = service.get_balance(session, user_id)
+    return _with_holds(session, [row], runtime.clock())[0]
+
+
+def _with_holds(session: SessionDep, rows: list[BalanceRow], now: datetime) -> list[BalanceOut]:
+    """Balances with reserved/available credits from active, unexpired holds."""
+    held = service.held_micro(session, (row.user_id for row in rows), now)
+    return [balance_out(row, held.get(row.user_id, 0)) for row in rows]
 
 
 @router.get("/v1/balances", response_model=BalancePage, dependencies=[ReadScope])
 def list_balances(
     session: SessionDep,
+    runtime: RuntimeDep,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> BalancePage:
     rows = repo.list_balances(session, after=cursor, limit=limit)
     return BalancePage(
-        balances=[balance_out(row) for row in rows],
+        balances=_with_holds(session, rows, runtime.clock()),
         next_cursor=rows[-1].user_id if len(rows) == limit else None,
     )
 
@@ -90,7 +98,7 @@ def grant_credits(
         idempotency_key=body.idempotency_key,
         now=runtime.clock(),
     )
-    return balance_out(row)
+    return _with_holds(session, [row], runtime.clock())[0]
 
 
 @router.put("/v1/balances/{user_id}", response_model=BalanceOut, dependencies=[AdminScope])
@@ -110,7 +118,7 @@ def set_balance(
         reason=body.reason,
         now=runtime.clock(),
     )
-    return balance_out(row)
+    return _with_holds(session, [row], runtime.clock())[0]
 
 
 def transaction_out(entry: LedgerEntry) -> TransactionOut:

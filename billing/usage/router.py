@@ -12,6 +12,7 @@ from billing import metrics, money
 from billing.api.deps import IngestScope, RuntimeDep, SessionDep, SnapshotDep
 from billing.api.schemas import CostOut
 from billing.errors import InvalidRequest
+from billing.reservations.schemas import SettlementOut
 from billing.usage import service
 from billing.usage.schemas import (
     EventResult,
@@ -69,6 +70,7 @@ def post_usage(
             status="accepted" if o.status == "accepted" else "duplicate",
             cost=CostOut.model_validate(o.cost),
             balance=None if o.balance_micro is None else money.credits_str(o.balance_micro),
+            reservation=None if o.reservation is None else SettlementOut.of(o.reservation),
         )
         for o in outcomes
     ]

@@ -9,6 +9,7 @@ from pydantic import Field, model_validator
 
 from billing.api.schemas import CostOut, Identifier, OptionalId, StrictModel, TokensIn
 from billing.pricing.types import TokenCounts
+from billing.reservations.schemas import SettlementOut
 from billing.usage.normalize import normalize_usage
 
 
@@ -62,6 +63,9 @@ class EventResult(StrictModel):
     status: Literal["accepted", "duplicate"]
     cost: CostOut
     balance: str | None = Field(description="the user's balance in credits after this request")
+    reservation: SettlementOut | None = Field(
+        default=None, description="set when a newly accepted event named a reservation_id"
+    )
 
 
 class UsageResponse(StrictModel):

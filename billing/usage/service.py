@@ -16,6 +16,7 @@ from billing.balances.service import ledger_row, touch_users
 from billing.errors import BillingError, InvalidRequest
 from billing.pricing.engine import PriceBook
 from billing.pricing.types import Cost
+from billing.reservations.service import Settlement, UsageClaim, settle
 from billing.runtime import ConfigSnapshot
 from billing.usage import repository as repo
 from billing.usage.schemas import QuoteRequest, UsageEventIn
@@ -38,6 +39,7 @@ class EventOutcome:
     status: str  # accepted | duplicate
     cost: dict[str, Any]
     balance_micro: int | None
+    reservation: Settlement | None = None  # what the event's reservation_id did
 
 
 def quote(prices: PriceBook, request: QuoteRequest) -> Cost:
@@ -87,6 +89,7 @@ def ingest(
     )
 
     balances = _charge(session, snapshot, accepted, now) if accepted else {}
+    settlements = _settle_reservations(session, accepted, now)
     outcomes = []
     seen: set[str] = set()
     for item in priced:
@@ -104,6 +107,7 @@ def ingest(
                 status="accepted" if fresh else "duplicate",
                 cost=cost,
                 balance_micro=balances.get(user_id),
+                reservation=settlements.get(event_id) if fresh else None,
             )
         )
     _fill_untouched_balances(session, outcomes, stored)
@@ -148,6 +152,18 @@ def _charge(
     balance_repo.insert_ledger(session, entries)
     balance_repo.add_to_balances(session, deltas, now)
     return {user_id: row.amount_micro + deltas.get(user_id, 0) for user_id, row in rows.items()}
+
+
+def _settle_reservations(
+    session: Session, accepted: list[PricedEvent], now: datetime
+) -> dict[str, Settlement]:
+    """Close the holds named by newly accepted events (after their balances are locked)."""
+    claims = [
+        UsageClaim(e.event_id, e.user_id, e.reservation_id, item.cost.total_micro)
+        for item in accepted
+        if (e := item.event).reservation_id
+    ]
+    return settle(session, claims, now) if claims else {}
 
 
 def _fill_untouched_balances(

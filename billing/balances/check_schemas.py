@@ -1,0 +1,40 @@
+"""Bodies of the pre-flight check; the estimate shape is shared with reservations."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from billing.api.schemas import CostOut, Identifier, Money, StrictModel, TokenCount, TokensIn
+from billing.pricing.types import TokenCounts
+
+
+class SpendEstimateIn(StrictModel):
+    """What a model call may cost: its input tokens, optionally the completion cap."""
+
+    endpoint: Identifier
+    model: Identifier
+    tokens: TokensIn = Field(default_factory=TokensIn)
+    max_completion_tokens: TokenCount | None = Field(
+        default=None, description="completion tokens to budget for (the request's max_tokens)"
+    )
+
+    def estimate_counts(self) -> TokenCounts:
+        """Counts to price: completion is the larger of tokens.completion and the cap."""
+        counts = self.tokens.to_counts()
+        completion = max(counts.completion, self.max_completion_tokens or 0)
+        return TokenCounts(counts.prompt, completion, counts.cache_write, counts.cache_read)
+
+
+class CheckOut(BaseModel):
+    user_id: str
+    allowed: bool
+    balance: Money
+    reserved_credits: Money
+    available_credits: Money
+    cost: CostOut
+    # Set only on a denial (LibreChat's token_balance violation).
+    error: Literal["token_balance"] | None = None
+    prompt_tokens: int | None = Field(default=None, description="input tokens of the estimate")
+    token_cost: Money | None = Field(default=None, description="estimated cost in credits")

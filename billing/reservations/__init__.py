@@ -1,0 +1,1 @@
+"""Reservations: hold the estimated cost of a call, settle with the real event."""

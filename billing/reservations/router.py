@@ -1,0 +1,98 @@
+"""POST /v1/reservations, GET /v1/reservations/{id}, POST /v1/reservations/{id}/release."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path
+
+from billing import money
+from billing.api.deps import IngestScope, RuntimeDep, SessionDep, SnapshotDep
+from billing.api.errors import ERROR_SCHEMA
+from billing.api.schemas import CostOut
+from billing.reservations import service
+from billing.reservations.schemas import ReservationCreated, ReservationIn, ReservationOut
+
+router = APIRouter(tags=["reservations"])
+ReservationIdPath = Annotated[str, Path(min_length=1, max_length=64)]
+
+
+def _error(description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": ERROR_SCHEMA}}}
+
+
+def _fields(view: service.View) -> dict[str, Any]:
+    row = view.row
+    return {
+        "reservation_id": row.id,
+        "user_id": row.user_id,
+        "endpoint": row.endpoint,
+        "model": row.model,
+        "amount_credits": money.credits_str(row.amount_micro),
+        "status": view.status,
+        "created_at": row.created_at,
+        "expires_at": row.expires_at,
+        "closed_at": row.closed_at,
+        "settled_event_id": row.settled_event_id,
+        "settled_credits": None
+        if view.settled_micro is None
+        else money.credits_str(view.settled_micro),
+    }
+
+
+@router.post(
+    "/v1/reservations",
+    status_code=201,
+    response_model=ReservationCreated,
+    dependencies=[IngestScope],
+    responses={
+        402: _error(
+            "insufficient_balance: the estimate exceeds the available credits;"
+            " the body adds balance, reserved_credits, available_credits, requested_credits"
+        )
+    },
+)
+def create_reservation(
+    body: ReservationIn, runtime: RuntimeDep, snapshot: SnapshotDep, session: SessionDep
+) -> ReservationCreated:
+    """Hold the estimated cost of a call until it is settled, released or expires."""
+    ttl = body.ttl_seconds or runtime.settings.reservation_ttl_seconds
+    created = service.create(session, snapshot, body.user_id, body, ttl, runtime.clock())
+    view = service.View(created.reservation, service.ACTIVE, None)
+    return ReservationCreated(
+        **_fields(view),
+        balance=money.credits_str(created.check.balance_micro),
+        available_credits=money.credits_str(created.available_micro),
+        cost=CostOut.model_validate(created.check.cost.to_json()),
+    )
+
+
+@router.get(
+    "/v1/reservations/{reservation_id}",
+    response_model=ReservationOut,
+    dependencies=[IngestScope],
+    responses={404: _error("reservation_not_found")},
+)
+def get_reservation(
+    reservation_id: ReservationIdPath, runtime: RuntimeDep, session: SessionDep
+) -> ReservationOut:
+    return ReservationOut(**_fields(service.get(session, reservation_id, runtime.clock())))
+
+
+@router.post(
+    "/v1/reservations/{reservation_id}/release",
+    response_model=ReservationOut,
+    dependencies=[IngestScope],
+    responses={
+        404: _error("reservation_not_found"),
+        409: _error(
+            "conflict (already settled by a usage event) or reservation_expired"
+            " (past expires_at, holds nothing); the body adds reservation_id and reservation_status"
+        ),
+    },
+)
+def release_reservation(
+    reservation_id: ReservationIdPath, runtime: RuntimeDep, session: SessionDep
+) -> ReservationOut:
+    """Free an unused hold; releasing an already released hold answers 200 again."""
+    return ReservationOut(**_fields(service.release(session, reservation_id, runtime.clock())))

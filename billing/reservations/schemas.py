@@ -1,0 +1,69 @@
+"""Bodies of the reservation routes and of a settlement in the usage response."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from billing import money
+from billing.api.schemas import CostOut, Identifier, Money
+from billing.balances.check_schemas import SpendEstimateIn
+from billing.reservations.service import MAX_TTL_SECONDS, MIN_TTL_SECONDS, Settlement
+
+ReservationStatus = Literal["active", "settled", "released", "expired"]
+SettlementOutcome = Literal[
+    "settled", "settled_expired", "already_settled", "released", "user_mismatch", "not_found"
+]
+
+
+class ReservationIn(SpendEstimateIn):
+    user_id: Identifier
+    ttl_seconds: int | None = Field(
+        default=None,
+        ge=MIN_TTL_SECONDS,
+        le=MAX_TTL_SECONDS,
+        description="hold lifetime; default BILLING_RESERVATION_TTL_SECONDS",
+    )
+
+
+class ReservationOut(BaseModel):
+    reservation_id: str
+    user_id: str
+    endpoint: str
+    model: str
+    amount_credits: Money
+    status: ReservationStatus = Field(
+        description="expired: still active in storage but past expires_at, so it holds nothing"
+    )
+    created_at: datetime
+    expires_at: datetime
+    closed_at: datetime | None
+    settled_event_id: str | None
+    settled_credits: Money | None = Field(description="real cost of the settling event")
+
+
+class ReservationCreated(ReservationOut):
+    balance: Money
+    available_credits: Money = Field(description="balance minus active holds, this one included")
+    cost: CostOut = Field(description="the estimate that was held")
+
+
+class SettlementOut(BaseModel):
+    """What a usage event's reservation_id did; the usage is recorded in every case."""
+
+    reservation_id: str
+    outcome: SettlementOutcome
+    held_credits: Money | None = Field(description="the hold's amount (null if not found/other)")
+    charged_credits: Money = Field(description="the event's real cost")
+
+    @classmethod
+    def of(cls, settlement: Settlement) -> SettlementOut:
+        held = settlement.held_micro
+        return cls(
+            reservation_id=settlement.reservation_id,
+            outcome=settlement.outcome,
+            held_credits=None if held is None else money.credits_str(held),
+            charged_credits=money.credits_str(settlement.charged_micro),
+        )

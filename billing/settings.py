@@ -62,12 +62,13 @@ def _parse_keys(text: str) -> dict[str, frozenset[str]]:
         raw = {str(k): list(v) for k, v in json.loads(text).items()}
     else:
         raw = {}
-        for item in text.replace("\n", ";").split(";"):
-            item = item.strip()
-            if not item or item.startswith("#"):
+        for entry in text.replace("\n", ";").split(";"):
+            entry = entry.strip()
+            if not entry or entry.startswith("#"):
                 continue
-            key, _, scopes = item.partition(":")
-            raw[key.strip()] = [s.strip() for s in (scopes or "admin").split(",") if s.strip()]
+            key, _, scope_text = entry.partition(":")
+            scope_list = [s.strip() for s in (scope_text or "admin").split(",")]
+            raw[key.strip()] = [s for s in scope_list if s]
     result: dict[str, frozenset[str]] = {}
     for key, scopes in raw.items():
         if len(key) < 16 or key.lower() in _PLACEHOLDER_KEYS:

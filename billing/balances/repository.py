@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import Table, bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from billing.db import upsert_insert
@@ -41,9 +41,9 @@ def insert_missing_balances(session: Session, rows: Sequence[Mapping[str, Any]])
     """Insert balance rows that do not exist yet; returns the user ids inserted."""
     if not rows:
         return set()
-    insert = upsert_insert(session)
+    dialect_insert = upsert_insert(session)
     stmt = (
-        insert(Balance)
+        dialect_insert(Balance)
         .values(list(rows))
         .on_conflict_do_nothing(index_elements=["user_id"])
         .returning(Balance.user_id)
@@ -79,14 +79,14 @@ def list_balances(session: Session, *, after: str | None, limit: int) -> list[Ba
 
 def insert_ledger(session: Session, entries: Sequence[Mapping[str, Any]]) -> None:
     if entries:
-        session.execute(LedgerEntry.__table__.insert(), list(entries))
+        session.execute(insert(LedgerEntry), list(entries))
 
 
 def insert_ledger_once(session: Session, entry: Mapping[str, Any]) -> bool:
     """Insert a row with an idempotency key; False when that key already exists."""
-    insert = upsert_insert(session)
+    dialect_insert = upsert_insert(session)
     stmt = (
-        insert(LedgerEntry)
+        dialect_insert(LedgerEntry)
         .values(**entry)
         .on_conflict_do_nothing(index_elements=["idempotency_key"])
         .returning(LedgerEntry.id)
@@ -110,6 +110,7 @@ def add_to_balances(session: Session, deltas: Mapping[str, int], now: datetime) 
     if not params:
         return
     table = Balance.__table__
+    assert isinstance(table, Table)
     stmt = (
         update(table)
         .where(table.c.user_id == bindparam("uid"))

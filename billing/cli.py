@@ -141,3 +141,13 @@ def reconcile() -> None:
 
 def main() -> None:  # pragma: no cover - console entry point alias
     sys.exit(app())
+
+
+def _register_operator_commands() -> None:
+    # balance, transactions, report, import-librechat live in billing/commands/.
+    from billing.commands import register
+
+    register(app)
+
+
+_register_operator_commands()

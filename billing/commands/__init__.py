@@ -1,0 +1,14 @@
+"""Operator commands of the `billing` CLI, registered on the app in billing/cli.py."""
+
+from __future__ import annotations
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    from billing.commands import balance, import_librechat, report, transactions
+
+    app.add_typer(balance.app, name="balance")
+    app.command("transactions")(transactions.transactions)
+    app.command("report")(report.report)
+    app.command("import-librechat")(import_librechat.import_librechat)

@@ -1,0 +1,1 @@
+"""Import of LibreChat's MongoDB `transactions` and `balances` exports into the ledger."""

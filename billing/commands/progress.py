@@ -58,14 +58,17 @@ def _rich(console: Console) -> Iterator[ProgressCallback]:
 def _plain() -> ProgressCallback:
     started: dict[str, float] = {}
     last: dict[str, float] = {}
+    previous_end = [time.monotonic()]  # a file's clock starts when the one before ended
 
     def update(label: str, done: int, total: int, docs: int) -> None:
         now = time.monotonic()
-        start = started.setdefault(label, now)
+        start = started.setdefault(label, previous_end[0])
         finished = done >= total
         if not finished and now - last.get(label, start) < PLAIN_EVERY_SECONDS:
             return
         last[label] = now
+        if finished:
+            previous_end[0] = now
         elapsed = max(now - start, 1e-9)
         rate = docs / elapsed
         eta = (total - done) / (done / elapsed) if done else 0.0

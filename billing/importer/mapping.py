@@ -99,7 +99,9 @@ def _tokens(doc: dict[str, Any], token_type: str, raw: Decimal | None) -> tuple[
         ]
     if raw is None:
         return None, []
-    return abs(whole_number(raw, "rawAmount")), []
+    if raw != raw.to_integral_value():  # not a token count; the amount still stands
+        return None, [f"rawAmount={money.format_decimal(raw)}"]
+    return abs(int(raw)), []
 
 
 def _created_at(doc: dict[str, Any], tx_id: str) -> datetime:

@@ -238,3 +238,21 @@ def write_array(path: Path, docs: list[dict[str, Any]], *, pretty: bool = False)
             handle.write(json.dumps(doc, indent=2 if pretty else None))
         handle.write("]")
     return path
+
+
+def stream_export(tx_path: Path, balance_path: Path, transactions: int, users: int) -> None:
+    """Write big export files document by document (for the import benchmark)."""
+    rng = random.Random(11)
+    user_ids = [object_id(rng, EPOCH) for _ in range(users)]
+    refill = {uid: rng.random() < 0.2 for uid in user_ids}
+    with tx_path.open("w", encoding="utf-8") as handle:
+        for number in range(transactions):
+            uid = rng.choice(user_ids)
+            at = EPOCH + timedelta(seconds=number * 3, milliseconds=rng.randrange(1000))
+            doc = _transaction(rng, uid, at, refill[uid])
+            handle.write(json.dumps(doc, separators=(",", ":")) + "\n")
+    with balance_path.open("w", encoding="utf-8") as handle:
+        for uid in user_ids:
+            credits = float(rng.choice((0, 20000, 2.5e8)))
+            doc, _ = _balance(rng, uid, credits, refill[uid])
+            handle.write(json.dumps(doc, separators=(",", ":")) + "\n")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -137,6 +138,28 @@ def reconcile() -> None:
         typer.echo(f"{len(mismatches)} user(s) differ", err=True)
         raise typer.Exit(1)
     typer.echo("every balance equals the sum of its ledger entries")
+
+
+@app.command("rebuild-rollups")
+def rebuild_rollups(
+    since: Annotated[
+        datetime | None, typer.Option(help="first slot to rebuild (UTC unless a zone is given)")
+    ] = None,
+    until: Annotated[datetime | None, typer.Option(help="end of the range (exclusive)")] = None,
+) -> None:
+    """Recompute the cost-report rollups from the ledger (all of them by default)."""
+    from billing.db import make_engine
+    from billing.reports.rollups import rebuild_all
+
+    def aware(value: datetime | None) -> datetime | None:
+        return value if value is None or value.tzinfo else value.replace(tzinfo=UTC)
+
+    engine = make_engine(get_settings().database_url)
+    try:
+        written = rebuild_all(engine, aware(since), aware(until))
+    finally:
+        engine.dispose()
+    typer.echo(f"rollups rebuilt: {written} row(s) written")
 
 
 def main() -> None:  # pragma: no cover - console entry point alias

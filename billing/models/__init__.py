@@ -5,5 +5,6 @@ from billing.models.base import Base
 from billing.models.ledger_entry import LedgerEntry
 from billing.models.reservation import Reservation
 from billing.models.usage_event import UsageEvent
+from billing.models.usage_rollup import UsageRollup
 
-__all__ = ["Balance", "Base", "LedgerEntry", "Reservation", "UsageEvent"]
+__all__ = ["Balance", "Base", "LedgerEntry", "Reservation", "UsageEvent", "UsageRollup"]

@@ -16,6 +16,7 @@ from billing.balances.service import ledger_row, touch_users
 from billing.errors import BillingError, InvalidRequest
 from billing.pricing.engine import PriceBook
 from billing.pricing.types import Cost
+from billing.reports import rollups
 from billing.reservations.service import Settlement, UsageClaim, settle
 from billing.runtime import ConfigSnapshot
 from billing.usage import repository as repo
@@ -150,6 +151,7 @@ def _charge(
             )
         deltas[event.user_id] = deltas.get(event.user_id, 0) - cost.total_micro
     balance_repo.insert_ledger(session, entries)
+    rollups.record(session, entries)  # same transaction: reports never drift
     balance_repo.add_to_balances(session, deltas, now)
     return {user_id: row.amount_micro + deltas.get(user_id, 0) for user_id, row in rows.items()}
 

@@ -1,0 +1,1 @@
+"""Cost breakdowns and conversation costs over the usage ledger."""

@@ -1,0 +1,243 @@
+"""Report queries over usage ledger rows (the only place that builds them).
+
+Spend is ``kind == 'usage'`` only: grants, refills, set-balance rows and
+imports move balances but are not spend. Usage rows are debits (negative
+``amount_micro``), so a cost is the negated sum.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from itertools import pairwise
+from typing import Any
+
+from sqlalchemy import ColumnElement, case, func, literal, literal_column, select
+from sqlalchemy.orm import Session
+
+from billing.models import LedgerEntry, UsageRollup
+from billing.pricing.types import TOKEN_TYPES
+from billing.reports.timezones import OffsetSegment
+
+USAGE = "usage"
+# Dimensions that are plain ledger columns.
+COLUMN_DIMENSIONS = ("user_id", "endpoint", "model", "context")
+
+
+@dataclass(frozen=True, slots=True)
+class CostFilter:
+    start: datetime | None = None  # inclusive
+    end: datetime | None = None  # exclusive
+    user_id: str | None = None
+    endpoint: str | None = None
+    model: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TimeBucket:
+    """Truncate local time to ``unit`` ('day' or 'hour') using these offsets."""
+
+    unit: str
+    segments: Sequence[OffsetSegment]
+
+
+@dataclass(frozen=True, slots=True)
+class CostGroup:
+    """One aggregated row: the requested column values, the bucket, one token type."""
+
+    columns: dict[str, str | None]
+    local_bucket: str | None  # 'YYYY-MM-DD HH:00:00' local wall clock, or None
+    offset_seconds: int | None
+    token_type: str | None
+    tokens: int
+    cost_micro: int  # positive: spend
+
+
+def _where(stmt: Any, flt: CostFilter) -> Any:
+    stmt = stmt.where(LedgerEntry.kind == USAGE)
+    if flt.start is not None:
+        stmt = stmt.where(LedgerEntry.created_at >= flt.start)
+    if flt.end is not None:
+        stmt = stmt.where(LedgerEntry.created_at < flt.end)
+    for name in ("user_id", "endpoint", "model"):
+        value = getattr(flt, name)
+        if value is not None:
+            stmt = stmt.where(getattr(LedgerEntry, name) == value)
+    return stmt
+
+
+def usage_time_range(session: Session, flt: CostFilter) -> tuple[datetime, datetime] | None:
+    """First and last usage timestamps inside the filter (index-backed min/max)."""
+    stmt = _where(select(func.min(LedgerEntry.created_at), func.max(LedgerEntry.created_at)), flt)
+    row = session.execute(stmt).one()
+    if row[0] is None:
+        return None
+    return _aware(row[0]), _aware(row[1])
+
+
+def _aware(value: Any) -> datetime:
+    # Aggregates bypass the column type on SQLite: parse its stored text.
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+def _offset_expr(when: Any, segments: Sequence[OffsetSegment]) -> ColumnElement[int]:
+    if len(segments) == 1:
+        return literal(segments[0].offset_seconds)
+    whens = [(when < nxt.start, seg.offset_seconds) for seg, nxt in pairwise(segments)]
+    return case(*whens, else_=segments[-1].offset_seconds)
+
+
+def _local_bucket(dialect: str, unit: str, when: Any, offset: ColumnElement[int]) -> Any:
+    """Local wall-clock time truncated to the unit, as text 'YYYY-MM-DD HH:00:00'."""
+    if dialect == "postgresql":
+        local = func.timezone("UTC", when) + func.make_interval(0, 0, 0, 0, 0, 0, offset)
+        pattern = "YYYY-MM-DD 00:00:00" if unit == "day" else "YYYY-MM-DD HH24:00:00"
+        return func.to_char(local, pattern)
+    modifier = func.printf("%+d seconds", offset)
+    pattern = "%Y-%m-%d 00:00:00" if unit == "day" else "%Y-%m-%d %H:00:00"
+    return func.strftime(pattern, when, modifier)
+
+
+def _time_keys(dialect: str, bucket: TimeBucket | None, when: Any) -> list[Any]:
+    if bucket is None:
+        return []
+    offset = _offset_expr(when, bucket.segments)
+    keys = [_local_bucket(dialect, bucket.unit, when, offset).label("local_bucket")]
+    # Day buckets ignore the offset (a DST day is one 23 or 25 hour day).
+    if bucket.unit == "hour":
+        keys.append(offset.label("offset_seconds"))
+    return keys
+
+
+def _by_position(count: int) -> list[Any]:
+    # PostgreSQL would not match the CASE's bound parameters in the select
+    # list against the same expression repeated in GROUP BY.
+    return [literal_column(str(i)) for i in range(1, count + 1)]
+
+
+def cost_groups(
+    session: Session, flt: CostFilter, columns: Sequence[str], bucket: TimeBucket | None
+) -> list[CostGroup]:
+    """Sum tokens and cost of usage ledger rows by ``columns``, bucket and token type."""
+    dialect = session.get_bind().dialect.name
+    keys: list[Any] = [getattr(LedgerEntry, name).label(name) for name in columns]
+    keys.append(LedgerEntry.token_type.label("token_type"))
+    keys += _time_keys(dialect, bucket, LedgerEntry.created_at)
+    stmt = select(
+        *keys,
+        func.coalesce(func.sum(LedgerEntry.tokens), 0).label("tokens"),
+        func.sum(LedgerEntry.amount_micro).label("amount"),
+    )
+    stmt = _where(stmt, flt).group_by(*_by_position(len(keys)))
+    groups = []
+    for row in session.execute(stmt):
+        mapping = row._mapping
+        groups.append(
+            CostGroup(
+                columns={name: mapping[name] for name in columns},
+                local_bucket=mapping.get("local_bucket"),
+                offset_seconds=mapping.get("offset_seconds"),
+                token_type=mapping["token_type"],
+                tokens=int(mapping["tokens"]),
+                cost_micro=-int(mapping["amount"]),
+            )
+        )
+    return groups
+
+
+def rollup_cost_groups(
+    session: Session, flt: CostFilter, columns: Sequence[str], bucket: TimeBucket | None
+) -> list[CostGroup]:
+    """The same sums from the rollups; ``flt`` bounds must be slot-aligned, no user_id."""
+    if flt.user_id is not None or "user_id" in columns:
+        raise ValueError("rollups carry no user_id")
+    dialect = session.get_bind().dialect.name
+    keys: list[Any] = [getattr(UsageRollup, name).label(name) for name in columns]
+    keys += _time_keys(dialect, bucket, UsageRollup.slot)
+    sums = [
+        func.sum(getattr(UsageRollup, f"{t}_{what}")).label(f"{t}_{what}")
+        for t in TOKEN_TYPES
+        for what in ("tokens", "micro")
+    ]
+    stmt = select(*keys, *sums)
+    if flt.start is not None:
+        stmt = stmt.where(UsageRollup.slot >= flt.start)
+    if flt.end is not None:
+        stmt = stmt.where(UsageRollup.slot < flt.end)
+    for name in ("endpoint", "model"):
+        value = getattr(flt, name)
+        if value is not None:
+            stmt = stmt.where(getattr(UsageRollup, name) == value)
+    if keys:
+        stmt = stmt.group_by(*_by_position(len(keys)))
+    groups = []
+    for row in session.execute(stmt):
+        mapping = row._mapping
+        for token_type in TOKEN_TYPES:
+            tokens = int(mapping[f"{token_type}_tokens"] or 0)
+            cost = int(mapping[f"{token_type}_micro"] or 0)
+            if tokens == 0 and cost == 0:
+                continue
+            groups.append(
+                CostGroup(
+                    columns={name: mapping[name] for name in columns},
+                    local_bucket=mapping.get("local_bucket"),
+                    offset_seconds=mapping.get("offset_seconds"),
+                    token_type=token_type,
+                    tokens=tokens,
+                    cost_micro=cost,
+                )
+            )
+    return groups
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationLine:
+    event_id: str | None
+    message_id: str | None
+    user_id: str
+    endpoint: str | None
+    model: str | None
+    context: str | None
+    value_key: str | None
+    priced_by: str | None
+    token_type: str | None
+    tokens: int
+    rate: str | None
+    cost_micro: int
+    occurred_at: datetime
+
+
+def conversation_lines(
+    session: Session, conversation_id: str, user_id: str | None
+) -> list[ConversationLine]:
+    """Usage rows of one conversation, oldest first (index on conversation_id)."""
+    entry = LedgerEntry
+    stmt = (
+        select(
+            entry.event_id,
+            entry.message_id,
+            entry.user_id,
+            entry.endpoint,
+            entry.model,
+            entry.context,
+            entry.value_key,
+            entry.priced_by,
+            entry.token_type,
+            entry.tokens,
+            entry.rate,
+            entry.amount_micro,
+            entry.created_at,
+        )
+        .where(entry.conversation_id == conversation_id, entry.kind == USAGE)
+        .order_by(entry.created_at, entry.id)
+    )
+    if user_id is not None:
+        stmt = stmt.where(entry.user_id == user_id)
+    return [
+        ConversationLine(*row[:9], int(row.tokens or 0), row.rate, -row.amount_micro, row[12])
+        for row in session.execute(stmt)
+    ]

@@ -1,0 +1,147 @@
+"""Usage rollups: writes at ingest and rebuilds from the ledger (queries live here).
+
+At ingest, the batch's usage ledger rows become one insert of delta rows, one
+per (15-minute slot, endpoint, model, context), in the same transaction as the
+ledger rows: no upsert, so no row is shared between concurrent writers (no
+lock waits, no deadlocks). ``rebuild_rollups`` recomputes any slot range from
+the ledger (the source of truth) and merges the deltas as it goes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Integer,
+    case,
+    cast,
+    delete,
+    func,
+    insert,
+    literal_column,
+    select,
+)
+from sqlalchemy.orm import Session
+
+from billing.models import LedgerEntry, UsageRollup
+from billing.models.usage_rollup import SLOT_SECONDS
+from billing.pricing.types import TOKEN_TYPES
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_SLOT = timedelta(seconds=SLOT_SECONDS)
+_VALUE_COLUMNS = tuple(f"{t}_tokens" for t in TOKEN_TYPES) + tuple(
+    f"{t}_micro" for t in TOKEN_TYPES
+)
+
+
+def slot_floor(when: datetime) -> datetime:
+    seconds = int((when - _EPOCH).total_seconds() // SLOT_SECONDS) * SLOT_SECONDS
+    return _EPOCH + timedelta(seconds=seconds)
+
+
+def slot_ceil(when: datetime) -> datetime:
+    floor = slot_floor(when)
+    return floor if floor == when else floor + _SLOT
+
+
+def record(session: Session, entries: Sequence[Mapping[str, Any]]) -> None:
+    """Add the usage ledger rows of one transaction to the rollups (one insert)."""
+    sums: dict[tuple[datetime, str, str, str], dict[str, int]] = {}
+    for entry in entries:
+        if entry["kind"] != "usage":
+            continue
+        key = (
+            slot_floor(entry["created_at"]),
+            entry["endpoint"] or "",
+            entry["model"] or "",
+            entry["context"] or "",
+        )
+        row = sums.get(key)
+        if row is None:
+            row = sums[key] = dict.fromkeys(_VALUE_COLUMNS, 0)
+        token_type = entry["token_type"]
+        row[f"{token_type}_tokens"] += entry["tokens"] or 0
+        row[f"{token_type}_micro"] -= entry["amount_micro"]
+    if not sums:
+        return
+    rows = [
+        {"slot": slot, "endpoint": endpoint, "model": model, "context": context, **values}
+        for (slot, endpoint, model, context), values in sorted(sums.items())
+    ]
+    session.execute(insert(UsageRollup), rows)
+
+
+def _slot_expression(dialect: str) -> Any:
+    """created_at floored to its 15-minute slot, in the column's storage form."""
+    if dialect == "postgresql":
+        epoch = func.floor(func.extract("epoch", LedgerEntry.created_at) / SLOT_SECONDS)
+        return func.to_timestamp(epoch * SLOT_SECONDS)
+    seconds = cast(func.strftime("%s", LedgerEntry.created_at), Integer)
+    slot = (seconds // SLOT_SECONDS) * SLOT_SECONDS
+    # SQLAlchemy stores SQLite datetimes as 'YYYY-MM-DD HH:MM:SS.ffffff'.
+    return func.strftime("%Y-%m-%d %H:%M:%S.000000", slot, "unixepoch")
+
+
+def rebuild_rollups(
+    connection: Connection | Session, start: datetime | None = None, end: datetime | None = None
+) -> int:
+    """Recompute rollups of the slots in [start, end) (all when None) from the ledger.
+
+    Run it in one transaction; on PostgreSQL under REPEATABLE READ (or with
+    ingest paused), so the deleted deltas and the re-read ledger rows come
+    from the same snapshot. Returns the number of rollup rows written.
+    """
+    start = slot_floor(start) if start is not None else None
+    end = slot_ceil(end) if end is not None else None
+    dialect = (
+        connection.get_bind().dialect.name
+        if isinstance(connection, Session)
+        else (connection.dialect.name)
+    )
+    doomed = delete(UsageRollup)
+    if start is not None:
+        doomed = doomed.where(UsageRollup.slot >= start)
+    if end is not None:
+        doomed = doomed.where(UsageRollup.slot < end)
+    connection.execute(doomed)
+
+    slot = _slot_expression(dialect).label("slot")
+    sums = []
+    for token_type in TOKEN_TYPES:
+        mine = LedgerEntry.token_type == token_type
+        sums.append(func.sum(case((mine, LedgerEntry.tokens), else_=0)))
+    for token_type in TOKEN_TYPES:
+        mine = LedgerEntry.token_type == token_type
+        sums.append(func.sum(case((mine, -LedgerEntry.amount_micro), else_=0)))
+    source = select(
+        slot,
+        func.coalesce(LedgerEntry.endpoint, ""),
+        func.coalesce(LedgerEntry.model, ""),
+        func.coalesce(LedgerEntry.context, ""),
+        *sums,
+    ).where(LedgerEntry.kind == "usage")
+    if start is not None:
+        source = source.where(LedgerEntry.created_at >= start)
+    if end is not None:
+        source = source.where(LedgerEntry.created_at < end)
+    source = source.group_by(*(literal_column(str(i)) for i in range(1, 5)))
+    target = ("slot", "endpoint", "model", "context", *_VALUE_COLUMNS)
+    connection.execute(insert(UsageRollup).from_select(target, source))
+    # rowcount of INSERT ... SELECT is not reported by every driver: count instead.
+    written = select(func.count()).select_from(UsageRollup)
+    if start is not None:
+        written = written.where(UsageRollup.slot >= start)
+    if end is not None:
+        written = written.where(UsageRollup.slot < end)
+    return int(connection.execute(written).scalar_one())
+
+
+def rebuild_all(engine: Engine, start: datetime | None = None, end: datetime | None = None) -> int:
+    """``rebuild_rollups`` in its own transaction, one snapshot on PostgreSQL."""
+    options = {"isolation_level": "REPEATABLE READ"} if engine.dialect.name == "postgresql" else {}
+    with engine.connect().execution_options(**options) as connection, connection.begin():
+        return rebuild_rollups(connection, start, end)

@@ -28,9 +28,10 @@ def live_server(
     workers: int = 1,
     env: dict[str, str] | None = None,
     log_path: Path | None = None,
+    port: int | None = None,
 ) -> Iterator[str]:
     """Yield the base URL of a running `billing serve`; stop it afterwards."""
-    port = free_port()
+    port = port or free_port()
     child_env = {**os.environ, "BILLING_DATABASE_URL": database_url, **(env or {})}
     child_env.pop("BILLING_CONFIG", None)
     if config is not None:

@@ -1,0 +1,123 @@
+"""After a mixed batch of events the counters agree with the ledger, exactly."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from fastapi.testclient import TestClient
+from sqlalchemy import create_engine, text
+
+from tests.conftest import AppFactory
+from tests.helpers import CLAUDE_CONFIG, event
+from tests.metrics.scrape import delta, label_values, parse, total
+
+
+def _scrape(client: TestClient) -> dict:
+    response = client.get("/metrics")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain")
+    return parse(response.text)
+
+
+def _post_mixed_traffic(client: TestClient) -> None:
+    accepted = client.post(
+        "/v1/usage",
+        json={
+            "events": [
+                event("a1", "u1"),
+                event("a2", "u2", context="incomplete"),
+                event("a3", "u1", model="mystery-model-9000"),  # unpriced: fallback rate
+                event("a4", "u3", endpoint="Local", model="llama3.1:8b"),  # free endpoint
+                event("a1", "u1"),  # repeated inside the batch: duplicate
+            ]
+        },
+    )
+    assert accepted.status_code == 200, accepted.text
+    assert accepted.json()["accepted"] == 4
+    again = client.post("/v1/usage", json={"events": [event("a2", "u2"), event("a5", "u2")]})
+    assert (again.json()["accepted"], again.json()["duplicates"]) == (1, 1)
+    # Refused requests: one bad event refuses its whole batch of 3; then two malformed bodies.
+    bad_batch = [event("r1"), event("r2", endpoint="no-such-endpoint"), event("r3")]
+    assert client.post("/v1/usage", json={"events": bad_batch}).status_code == 422
+    assert client.post("/v1/usage", json={"user_id": "u1"}).status_code == 422
+    assert client.post("/v1/usage", content=b"not json").status_code == 422
+
+
+def _ledger(db_url: str) -> dict[str, object]:
+    engine = create_engine(db_url)
+    with engine.connect() as conn:
+        tokens = dict(
+            conn.execute(
+                text(
+                    "select token_type, sum(tokens) from ledger_entry "
+                    "where kind = 'usage' group by token_type"
+                )
+            ).all()
+        )
+        usage_micro = conn.execute(
+            text("select -sum(amount_micro) from ledger_entry where kind = 'usage'")
+        ).scalar_one()
+        start = conn.execute(
+            text(
+                "select count(*), sum(amount_micro) from ledger_entry where kind = 'start_balance'"
+            )
+        ).one()
+        events = conn.execute(text("select count(*) from usage_event")).scalar_one()
+        fallback = conn.execute(
+            text("select count(*) from usage_event where priced_by = 'fallback'")
+        ).scalar_one()
+    engine.dispose()
+    return {
+        "tokens": {k: int(v) for k, v in tokens.items()},
+        "usage_credits": Decimal(int(usage_micro)) / 1_000_000,
+        "start_count": start[0],
+        "start_credits": Decimal(int(start[1])) / 1_000_000,
+        "events": events,
+        "fallback": fallback,
+    }
+
+
+def test_counters_agree_with_the_ledger(make_client: AppFactory, db_url: str) -> None:
+    client = make_client(CLAUDE_CONFIG)
+    before = _scrape(client)
+    _post_mixed_traffic(client)
+    after = _scrape(client)
+    moved = delta(before, after)
+    ledger = _ledger(db_url)
+
+    assert total(moved, "billing_usage_events_total", outcome="accepted") == ledger["events"] == 5
+    assert total(moved, "billing_usage_events_total", outcome="duplicate") == 2
+    assert total(moved, "billing_usage_events_total", outcome="rejected") == 3 + 1 + 1
+    tokens = ledger["tokens"]
+    assert isinstance(tokens, dict)
+    for token_type in ("prompt", "completion", "cache_write", "cache_read"):
+        counted = total(moved, "billing_tokens_total", token_type=token_type)
+        assert counted == tokens[token_type], token_type
+    # Float only at the metrics boundary: equal to the ledger to the micro-credit.
+    counted_credits = Decimal(repr(total(moved, "billing_cost_credits_total")))
+    assert abs(counted_credits - ledger["usage_credits"]) < Decimal("0.000001")
+    assert total(moved, "billing_unpriced_events_total") == ledger["fallback"] == 1
+    assert total(moved, "billing_grants_total", kind="start_balance") == ledger["start_count"] == 3
+    assert (
+        Decimal(repr(total(moved, "billing_grant_credits_total", kind="start_balance")))
+        == (ledger["start_credits"])
+    )
+    # Bounded labels: the unlisted model is "other"; no user ids, no raw paths.
+    assert total(moved, "billing_tokens_total", model="other", token_type="prompt") == 1000
+    assert not {"u1", "u2", "u3", "mystery-model-9000", "no-such-endpoint"} & label_values(after)
+    assert total(moved, "billing_http_request_duration_seconds_count", route="/v1/usage") == 5
+
+
+def test_a_rolled_back_grant_counts_nothing(make_client: AppFactory) -> None:
+    client = make_client(CLAUDE_CONFIG)
+    grant = {"amount": "500", "reason": "welcome", "idempotency_key": "k-1"}
+    assert client.post("/v1/balances/u7/credits", json=grant).status_code == 200
+    before = _scrape(client)
+    # Same key, other amount: the service refuses after touching the balance; rolled back.
+    conflict = client.post("/v1/balances/u7/credits", json={**grant, "amount": "700"})
+    assert conflict.status_code == 409
+    moved = delta(before, _scrape(client))
+    assert total(moved, "billing_grants_total") == 0
+    assert total(moved, "billing_db_transaction_duration_seconds_count", outcome="rollback") >= 1
+    status = total(moved, "billing_http_request_duration_seconds_count", status="409")
+    assert status == 1

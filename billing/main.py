@@ -59,7 +59,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     # Outermost, so refusals by the body limit are timed and counted too.
-    app.add_middleware(HttpMetrics, routes=app.router.routes)
+    app.add_middleware(HttpMetrics, route_paths=lambda: app.openapi()["paths"])
     metrics.record_config_loaded(runtime.snapshot.loaded_at.timestamp())
     for router in (
         health_router,

@@ -73,7 +73,8 @@ BALANCE_CHECKS = Counter(
 )
 RESERVATIONS = Counter(
     "billing_reservations_total",
-    "Reservations by outcome: created, denied, settled, released, expired",
+    "Reservations by outcome: created, denied (402), settled (by a usage event),"
+    " released, expired (a release found the hold lapsed)",
     ["outcome"],
 )
 REFILLS = Counter("billing_refills_total", "Auto-refills applied to balances")
@@ -261,7 +262,8 @@ def record_balance_check(*, allowed: bool, session: Session | None = None) -> No
 
 def record_reservation(outcome: str, session: Session | None = None, count: int = 1) -> None:
     """``outcome`` is one of RESERVATION_OUTCOMES. Pass the session for changes that
-    commit (created, settled, released, expired); a denial rolls back, so count it now."""
+    commit (created, settled, released); refusals (denied, and expired: a release that
+    found the hold lapsed) roll back, so they are counted now, without a session."""
     if outcome not in RESERVATION_OUTCOMES:
         raise ValueError(f"unknown reservation outcome {outcome!r}")
     if count:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import os
+import re
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable
 
 from fastapi import APIRouter, Response
 from prometheus_client import (
@@ -14,7 +15,7 @@ from prometheus_client import (
     generate_latest,
     multiprocess,
 )
-from starlette.routing import BaseRoute, Match
+from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from billing import metrics
@@ -48,9 +49,11 @@ class HttpMetrics:
     POST /v1/usage requests (4xx) count their events as rejected.
     """
 
-    def __init__(self, app: ASGIApp, routes: Sequence[BaseRoute]) -> None:
+    def __init__(self, app: ASGIApp, route_paths: Callable[[], Iterable[str]]) -> None:
         self.app = app
-        self.routes = routes  # the app's live route list, for requests refused before routing
+        # Path templates, read on first use (routers are included after this runs).
+        self._route_paths = route_paths
+        self._patterns: list[tuple[re.Pattern[str], str]] | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -76,8 +79,10 @@ class HttpMetrics:
                     metrics.record_rejected_usage(notes.get("usage_events", 1))
 
     def _route(self, scope: Scope) -> str:
-        route = scope.get("route")
-        if route is None:
-            route = next((r for r in self.routes if r.matches(scope)[0] == Match.FULL), None)
-        path = getattr(route, "path", None)
-        return path if isinstance(path, str) else "unmatched"
+        path = getattr(scope.get("route"), "path", None)
+        if isinstance(path, str):
+            return path
+        # Refused before routing (body limit, strict JSON): find the template ourselves.
+        if self._patterns is None:
+            self._patterns = [(compile_path(t)[0], t) for t in self._route_paths()]
+        return next((t for regex, t in self._patterns if regex.match(scope["path"])), "unmatched")

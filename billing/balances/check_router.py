@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path
 
-from billing import money
+from billing import metrics, money
 from billing.api.deps import IngestScope, RuntimeDep, SessionDep, SnapshotDep
 from billing.api.schemas import CostOut
 from billing.balances.check import check_spend
@@ -30,6 +30,7 @@ def check_balance(
 ) -> CheckOut:
     """May this user spend the estimated cost? A denial adds error=token_balance."""
     result = check_spend(session, snapshot, user_id, body, runtime.clock())
+    metrics.record_balance_check(allowed=result.allowed, session=session)  # after commit
     denial = {}
     if not result.allowed:
         denial = {

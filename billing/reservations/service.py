@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
 
-from billing import money
+from billing import metrics, money
 from billing.balances.check import CheckResult, check_spend
 from billing.balances.check_schemas import SpendEstimateIn
 from billing.errors import Conflict, InsufficientBalance, ReservationExpired, ReservationNotFound
@@ -89,6 +89,7 @@ def create(
     check = check_spend(session, snapshot, user_id, request, now)
     amount = check.cost.total_micro
     if not check.allowed:
+        metrics.record_reservation("denied")  # counted now: the refusal rolls back
         raise InsufficientBalance(
             f"user {user_id!r} has {money.credits_str(check.available_micro)} credits available,"
             f" the estimate is {money.credits_str(amount)}",
@@ -110,6 +111,7 @@ def create(
         settled_event_id=None,
     )
     repo.add(session, asdict(row))
+    metrics.record_reservation("created", session)
     return Created(row, check)
 
 
@@ -140,6 +142,7 @@ def release(session: Session, reservation_id: str, now: datetime) -> View:
     if state == ACTIVE:
         repo.close(session, row.id, RELEASED, now)
         row.status, row.closed_at = RELEASED, now
+        metrics.record_reservation("released", session)
     elif state == SETTLED:
         raise Conflict(
             f"reservation {reservation_id!r} was settled by event {row.settled_event_id!r}",
@@ -147,6 +150,7 @@ def release(session: Session, reservation_id: str, now: datetime) -> View:
             reservation_status=state,
         )
     elif state == EXPIRED:
+        metrics.record_reservation("expired")
         raise ReservationExpired(
             f"reservation {reservation_id!r} expired at {row.expires_at.isoformat()}"
             " and no longer holds credit",
@@ -179,6 +183,7 @@ def settle(session: Session, claims: Sequence[UsageClaim], now: datetime) -> dic
                 repo.close(session, row.id, SETTLED, now, claim.event_id)
                 row.status, row.closed_at, row.settled_event_id = SETTLED, now, claim.event_id
                 outcome = "settled" if state == ACTIVE else "settled_expired"
+                metrics.record_reservation("settled", session)
             else:
                 outcome = "already_settled" if state == SETTLED else RELEASED
         results[claim.event_id] = Settlement(claim.reservation_id, outcome, held, claim.cost_micro)

@@ -12,6 +12,9 @@ from tests.helpers import CLAUDE_CONFIG, event
 from tests.metrics.scrape import delta, label_values, parse, total
 
 
+JSON = {"content-type": "application/json"}
+
+
 def _scrape(client: TestClient) -> dict:
     response = client.get("/metrics")
     assert response.status_code == 200
@@ -40,7 +43,7 @@ def _post_mixed_traffic(client: TestClient) -> None:
     bad_batch = [event("r1"), event("r2", endpoint="no-such-endpoint"), event("r3")]
     assert client.post("/v1/usage", json={"events": bad_batch}).status_code == 422
     assert client.post("/v1/usage", json={"user_id": "u1"}).status_code == 422
-    assert client.post("/v1/usage", content=b"not json").status_code == 422
+    assert client.post("/v1/usage", content=b"{not json", headers=JSON).status_code == 422
 
 
 def _ledger(db_url: str) -> dict[str, object]:
@@ -121,3 +124,44 @@ def test_a_rolled_back_grant_counts_nothing(make_client: AppFactory) -> None:
     assert total(moved, "billing_db_transaction_duration_seconds_count", outcome="rollback") >= 1
     status = total(moved, "billing_http_request_duration_seconds_count", status="409")
     assert status == 1
+
+
+def _reservation_statuses(db_url: str) -> dict[str, int]:
+    engine = create_engine(db_url)
+    with engine.connect() as conn:
+        rows = conn.execute(text("select status, count(*) from reservation group by status")).all()
+    engine.dispose()
+    return {status: count for status, count in rows}
+
+
+def test_checks_and_reservations_are_counted_by_outcome(
+    make_client: AppFactory, db_url: str
+) -> None:
+    client = make_client(CLAUDE_CONFIG)
+    small = {"endpoint": "Claude-Compatible", "model": "claude-sonnet-4-5"}
+    small["tokens"] = {"prompt": 1000}  # type: ignore[assignment]
+    huge = {**small, "tokens": {"prompt": 10**9}}
+    before = _scrape(client)
+
+    assert client.post("/v1/balances/u1/check", json=small).json()["allowed"] is True
+    assert client.post("/v1/balances/u1/check", json=huge).json()["allowed"] is False
+    kept = client.post("/v1/reservations", json={**small, "user_id": "u1"})
+    freed = client.post("/v1/reservations", json={**small, "user_id": "u1"})
+    assert kept.status_code == freed.status_code == 201
+    assert client.post("/v1/reservations", json={**huge, "user_id": "u1"}).status_code == 402
+    released = f"/v1/reservations/{freed.json()['reservation_id']}/release"
+    assert client.post(released).status_code == 200
+    assert client.post(released).status_code == 200  # idempotent: counted once
+    settle = event("s1", "u1", reservation_id=kept.json()["reservation_id"])
+    assert client.post("/v1/usage", json=settle).status_code == 200
+
+    moved = delta(before, _scrape(client))
+    statuses = _reservation_statuses(db_url)
+    outcome = {
+        name: total(moved, "billing_reservations_total", outcome=name)
+        for name in ("created", "denied", "settled", "released", "expired")
+    }
+    assert outcome == {"created": 2, "denied": 1, "settled": 1, "released": 1, "expired": 0}
+    assert statuses == {"settled": 1, "released": 1}
+    assert total(moved, "billing_balance_checks_total", outcome="allowed") == 1
+    assert total(moved, "billing_balance_checks_total", outcome="denied") == 1

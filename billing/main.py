@@ -16,6 +16,7 @@ from billing.api.metrics_http import HttpMetrics
 from billing.api.metrics_http import router as metrics_router
 from billing.balances.check_router import router as check_router
 from billing.balances.router import router as balances_router
+from billing.catalog.router import router as catalog_router
 from billing.health import router as health_router
 from billing.reports.router import router as reports_router
 from billing.reservations.router import router as reservations_router
@@ -70,6 +71,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         check_router,
         reservations_router,
         reports_router,
+        catalog_router,
     ):
         app.include_router(router)
     return app

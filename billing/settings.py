@@ -29,6 +29,9 @@ class Settings(BaseSettings):
     reservation_ttl_seconds: int = Field(default=1800, ge=10)
     db_pool_size: int = Field(default=10, ge=1)
     log_level: str = "INFO"
+    # Custom endpoints with models.fetch: GET {baseURL}/models, cached per endpoint.
+    models_fetch_timeout_seconds: float = Field(default=3.0, gt=0, le=60)
+    models_cache_ttl_seconds: int = Field(default=600, ge=0)
 
     @field_validator("database_url")
     @classmethod

@@ -13,16 +13,19 @@ from datetime import UTC, datetime
 from itertools import pairwise
 from typing import Any
 
-from sqlalchemy import ColumnElement, case, func, literal, literal_column, select
+from sqlalchemy import BigInteger, ColumnElement, case, func, literal, literal_column, select
 from sqlalchemy.orm import Session
 
 from billing.models import LedgerEntry, UsageRollup
+from billing.models.usage_rollup import SLOT_SECONDS
 from billing.pricing.types import TOKEN_TYPES
+from billing.reports.rollups import epoch_seconds, slot_number
 from billing.reports.timezones import OffsetSegment
 
 USAGE = "usage"
 # Dimensions that are plain ledger columns.
 COLUMN_DIMENSIONS = ("user_id", "endpoint", "model", "context")
+UNIT_SECONDS = {"day": 86_400, "hour": 3_600}
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,7 +39,7 @@ class CostFilter:
 
 @dataclass(frozen=True, slots=True)
 class TimeBucket:
-    """Truncate local time to ``unit`` ('day' or 'hour') using these offsets."""
+    """Truncate local time to ``unit`` ('day' or 'hour') using these UTC offsets."""
 
     unit: str
     segments: Sequence[OffsetSegment]
@@ -47,7 +50,7 @@ class CostGroup:
     """One aggregated row: the requested column values, the bucket, one token type."""
 
     columns: dict[str, str | None]
-    local_bucket: str | None  # 'YYYY-MM-DD HH:00:00' local wall clock, or None
+    local_bucket: int | None  # local wall-clock seconds since 1970 // unit, or None
     offset_seconds: int | None
     token_type: str | None
     tokens: int
@@ -83,29 +86,28 @@ def _aware(value: Any) -> datetime:
     return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
-def _offset_expr(when: Any, segments: Sequence[OffsetSegment]) -> ColumnElement[int]:
+def _offset_expr(seconds: Any, segments: Sequence[OffsetSegment]) -> ColumnElement[int]:
     if len(segments) == 1:
-        return literal(segments[0].offset_seconds)
-    whens = [(when < nxt.start, seg.offset_seconds) for seg, nxt in pairwise(segments)]
+        return literal(segments[0].offset_seconds, BigInteger)
+    whens = [(seconds < epoch_of(nxt.start), seg.offset_seconds) for seg, nxt in pairwise(segments)]
     return case(*whens, else_=segments[-1].offset_seconds)
 
 
-def _local_bucket(dialect: str, unit: str, when: Any, offset: ColumnElement[int]) -> Any:
-    """Local wall-clock time truncated to the unit, as text 'YYYY-MM-DD HH:00:00'."""
-    if dialect == "postgresql":
-        local = func.timezone("UTC", when) + func.make_interval(0, 0, 0, 0, 0, 0, offset)
-        pattern = "YYYY-MM-DD 00:00:00" if unit == "day" else "YYYY-MM-DD HH24:00:00"
-        return func.to_char(local, pattern)
-    modifier = func.printf("%+d seconds", offset)
-    pattern = "%Y-%m-%d 00:00:00" if unit == "day" else "%Y-%m-%d %H:00:00"
-    return func.strftime(pattern, when, modifier)
+def epoch_of(when: datetime) -> int:
+    return int(when.timestamp())
 
 
-def _time_keys(dialect: str, bucket: TimeBucket | None, when: Any) -> list[Any]:
+def _time_keys(bucket: TimeBucket | None, seconds: Any) -> list[Any]:
+    """Local bucket number ((UTC seconds + offset) // unit) and, for hours, the offset.
+
+    Integer arithmetic, the same on both backends; the service turns the
+    number back into a local date or hour.
+    """
     if bucket is None:
         return []
-    offset = _offset_expr(when, bucket.segments)
-    keys = [_local_bucket(dialect, bucket.unit, when, offset).label("local_bucket")]
+    offset = _offset_expr(seconds, bucket.segments)
+    unit = UNIT_SECONDS[bucket.unit]
+    keys = [((seconds + offset) // unit).label("local_bucket")]
     # Day buckets ignore the offset (a DST day is one 23 or 25 hour day).
     if bucket.unit == "hour":
         keys.append(offset.label("offset_seconds"))
@@ -125,7 +127,7 @@ def cost_groups(
     dialect = session.get_bind().dialect.name
     keys: list[Any] = [getattr(LedgerEntry, name).label(name) for name in columns]
     keys.append(LedgerEntry.token_type.label("token_type"))
-    keys += _time_keys(dialect, bucket, LedgerEntry.created_at)
+    keys += _time_keys(bucket, epoch_seconds(dialect, LedgerEntry.created_at))
     stmt = select(
         *keys,
         func.coalesce(func.sum(LedgerEntry.tokens), 0).label("tokens"),
@@ -154,9 +156,8 @@ def rollup_cost_groups(
     """The same sums from the rollups; ``flt`` bounds must be slot-aligned, no user_id."""
     if flt.user_id is not None or "user_id" in columns:
         raise ValueError("rollups carry no user_id")
-    dialect = session.get_bind().dialect.name
     keys: list[Any] = [getattr(UsageRollup, name).label(name) for name in columns]
-    keys += _time_keys(dialect, bucket, UsageRollup.slot)
+    keys += _time_keys(bucket, UsageRollup.slot * SLOT_SECONDS)
     sums = [
         func.sum(getattr(UsageRollup, f"{t}_{what}")).label(f"{t}_{what}")
         for t in TOKEN_TYPES
@@ -164,9 +165,9 @@ def rollup_cost_groups(
     ]
     stmt = select(*keys, *sums)
     if flt.start is not None:
-        stmt = stmt.where(UsageRollup.slot >= flt.start)
+        stmt = stmt.where(UsageRollup.slot >= slot_number(flt.start))
     if flt.end is not None:
-        stmt = stmt.where(UsageRollup.slot < flt.end)
+        stmt = stmt.where(UsageRollup.slot < slot_number(flt.end))
     for name in ("endpoint", "model"):
         value = getattr(flt, name)
         if value is not None:

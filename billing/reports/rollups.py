@@ -14,9 +14,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     Connection,
     Engine,
-    Integer,
     case,
     cast,
     delete,
@@ -38,9 +38,13 @@ _VALUE_COLUMNS = tuple(f"{t}_tokens" for t in TOKEN_TYPES) + tuple(
 )
 
 
+def slot_number(when: datetime) -> int:
+    """The 15-minute slot holding ``when`` (aware), counted from 1970-01-01 UTC."""
+    return int((when - _EPOCH).total_seconds() // SLOT_SECONDS)
+
+
 def slot_floor(when: datetime) -> datetime:
-    seconds = int((when - _EPOCH).total_seconds() // SLOT_SECONDS) * SLOT_SECONDS
-    return _EPOCH + timedelta(seconds=seconds)
+    return _EPOCH + timedelta(seconds=slot_number(when) * SLOT_SECONDS)
 
 
 def slot_ceil(when: datetime) -> datetime:
@@ -50,12 +54,12 @@ def slot_ceil(when: datetime) -> datetime:
 
 def record(session: Session, entries: Sequence[Mapping[str, Any]]) -> None:
     """Add the usage ledger rows of one transaction to the rollups (one insert)."""
-    sums: dict[tuple[datetime, str, str, str], dict[str, int]] = {}
+    sums: dict[tuple[int, str, str, str], dict[str, int]] = {}
     for entry in entries:
         if entry["kind"] != "usage":
             continue
         key = (
-            slot_floor(entry["created_at"]),
+            slot_number(entry["created_at"]),
             entry["endpoint"] or "",
             entry["model"] or "",
             entry["context"] or "",
@@ -75,15 +79,11 @@ def record(session: Session, entries: Sequence[Mapping[str, Any]]) -> None:
     session.execute(insert(UsageRollup), rows)
 
 
-def _slot_expression(dialect: str) -> Any:
-    """created_at floored to its 15-minute slot, in the column's storage form."""
+def epoch_seconds(dialect: str, when: Any) -> Any:
+    """Whole seconds since 1970-01-01 UTC of a UTC datetime column, as an integer."""
     if dialect == "postgresql":
-        epoch = func.floor(func.extract("epoch", LedgerEntry.created_at) / SLOT_SECONDS)
-        return func.to_timestamp(epoch * SLOT_SECONDS)
-    seconds = cast(func.strftime("%s", LedgerEntry.created_at), Integer)
-    slot = (seconds // SLOT_SECONDS) * SLOT_SECONDS
-    # SQLAlchemy stores SQLite datetimes as 'YYYY-MM-DD HH:MM:SS.ffffff'.
-    return func.strftime("%Y-%m-%d %H:%M:%S.000000", slot, "unixepoch")
+        return cast(func.floor(func.extract("epoch", when)), BigInteger)
+    return cast(func.strftime("%s", when), BigInteger)
 
 
 def rebuild_rollups(
@@ -95,21 +95,20 @@ def rebuild_rollups(
     ingest paused), so the deleted deltas and the re-read ledger rows come
     from the same snapshot. Returns the number of rollup rows written.
     """
-    start = slot_floor(start) if start is not None else None
-    end = slot_ceil(end) if end is not None else None
-    dialect = (
-        connection.get_bind().dialect.name
-        if isinstance(connection, Session)
-        else (connection.dialect.name)
-    )
+    lower = slot_floor(start) if start is not None else None
+    upper = slot_ceil(end) if end is not None else None
+    first = slot_number(lower) if lower is not None else None
+    stop = slot_number(upper) if upper is not None else None
+    bind = connection.get_bind() if isinstance(connection, Session) else connection
+    dialect = bind.dialect.name
     doomed = delete(UsageRollup)
-    if start is not None:
-        doomed = doomed.where(UsageRollup.slot >= start)
-    if end is not None:
-        doomed = doomed.where(UsageRollup.slot < end)
+    if first is not None:
+        doomed = doomed.where(UsageRollup.slot >= first)
+    if stop is not None:
+        doomed = doomed.where(UsageRollup.slot < stop)
     connection.execute(doomed)
 
-    slot = _slot_expression(dialect).label("slot")
+    slot = (epoch_seconds(dialect, LedgerEntry.created_at) // SLOT_SECONDS).label("slot")
     sums = []
     for token_type in TOKEN_TYPES:
         mine = LedgerEntry.token_type == token_type
@@ -124,19 +123,19 @@ def rebuild_rollups(
         func.coalesce(LedgerEntry.context, ""),
         *sums,
     ).where(LedgerEntry.kind == "usage")
-    if start is not None:
-        source = source.where(LedgerEntry.created_at >= start)
-    if end is not None:
-        source = source.where(LedgerEntry.created_at < end)
+    if lower is not None:
+        source = source.where(LedgerEntry.created_at >= lower)
+    if upper is not None:
+        source = source.where(LedgerEntry.created_at < upper)
     source = source.group_by(*(literal_column(str(i)) for i in range(1, 5)))
     target = ("slot", "endpoint", "model", "context", *_VALUE_COLUMNS)
     connection.execute(insert(UsageRollup).from_select(target, source))
     # rowcount of INSERT ... SELECT is not reported by every driver: count instead.
     written = select(func.count()).select_from(UsageRollup)
-    if start is not None:
-        written = written.where(UsageRollup.slot >= start)
-    if end is not None:
-        written = written.where(UsageRollup.slot < end)
+    if first is not None:
+        written = written.where(UsageRollup.slot >= first)
+    if stop is not None:
+        written = written.where(UsageRollup.slot < stop)
     return int(connection.execute(written).scalar_one())
 
 

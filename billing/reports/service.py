@@ -14,6 +14,7 @@ from billing.models.usage_rollup import SLOT_SECONDS
 from billing.money import format_decimal
 from billing.reports import repository as repo
 from billing.reports.money_view import DisplayCurrency, Tally, display_currency
+from billing.reports.repository import UNIT_SECONDS
 from billing.reports.rollups import slot_ceil, slot_floor
 from billing.reports.schemas import (
     ConversationCostOut,
@@ -121,19 +122,19 @@ def _cost_groups(
 
 
 def _bucket_key(
-    group: repo.CostGroup, group_by: Sequence[str]
+    group: repo.CostGroup, group_by: Sequence[str], unit: str | None
 ) -> tuple[dict[str, str | None], datetime | None]:
     """Display values of day/hour, and the bucket's UTC start for ordering."""
-    if group.local_bucket is None:
+    if group.local_bucket is None or unit is None:
         return {}, None
-    local = datetime.fromisoformat(group.local_bucket)
+    local = datetime(1970, 1, 1) + timedelta(seconds=group.local_bucket * UNIT_SECONDS[unit])
+    offset = group.offset_seconds or 0
     values: dict[str, str | None] = {}
     if "day" in group_by:
         values["day"] = local.date().isoformat()
-    if group.offset_seconds is None:
-        return values, local.replace(tzinfo=UTC)
-    values["hour"] = local.isoformat() + format_offset(group.offset_seconds)
-    return values, (local - timedelta(seconds=group.offset_seconds)).replace(tzinfo=UTC)
+    if group.offset_seconds is not None:
+        values["hour"] = local.isoformat() + format_offset(offset)
+    return values, (local - timedelta(seconds=offset)).replace(tzinfo=UTC)
 
 
 def costs(session: Session, configured: CurrencyConfig, query: CostsQuery) -> CostsOut:
@@ -144,6 +145,7 @@ def costs(session: Session, configured: CurrencyConfig, query: CostsQuery) -> Co
     currency = display_currency(configured, query.currency)
     flt = repo.CostFilter(query.start, query.end, query.user_id, query.endpoint, query.model)
     columns = [name for name in group_by if name in repo.COLUMN_DIMENSIONS]
+    unit = "hour" if "hour" in group_by else "day" if "day" in group_by else None
     try:
         groups = _cost_groups(session, flt, columns, _bucket(session, query, group_by, flt))
     except _NoUsage:
@@ -153,7 +155,7 @@ def costs(session: Session, configured: CurrencyConfig, query: CostsQuery) -> Co
     order: dict[tuple[str | None, ...], tuple[object, ...]] = {}
     total = Tally()
     for group in groups:
-        times, instant = _bucket_key(group, group_by)
+        times, instant = _bucket_key(group, group_by, unit)
         key = {**group.columns, **times}
         if "token_type" in group_by:
             key["token_type"] = group.token_type

@@ -25,7 +25,7 @@ def upgrade() -> None:
             autoincrement=True,
             nullable=False,
         ),
-        sa.Column("slot", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("slot", sa.BigInteger(), nullable=False),
         sa.Column("endpoint", sa.String(length=200), nullable=False),
         sa.Column("model", sa.String(length=200), nullable=False),
         sa.Column("context", sa.String(length=100), nullable=False),

@@ -1,0 +1,1 @@
+"""Configured endpoints and models, how each model is priced, pricing coverage."""

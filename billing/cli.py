@@ -41,9 +41,11 @@ def serve(
     """Serve the HTTP API (uvicorn) with the BILLING_* settings."""
     import uvicorn
 
+    from billing.logging_setup import configure_logging, log_config
     from billing.multiprocess import multiprocess_metrics
 
     settings = get_settings()
+    configure_logging(settings.log_level)
     host = host or settings.host
     if not settings.parsed_api_keys() and not _is_loopback(host):
         typer.echo(
@@ -62,6 +64,7 @@ def serve(
             port=port or settings.port,
             workers=workers,
             log_level=settings.log_level.lower(),
+            log_config=log_config(settings.log_level),  # JSON lines, request ids, no secrets
             timeout_graceful_shutdown=30,
         )
 

@@ -11,9 +11,11 @@ from fastapi import FastAPI
 from billing import __version__, metrics
 from billing.admin.router import router as admin_router
 from billing.api.errors import ERROR_SCHEMA, install_error_handlers
+from billing.api.json_body import StrictJsonBody
 from billing.api.limits import BodySizeLimit
 from billing.api.metrics_http import HttpMetrics
 from billing.api.metrics_http import router as metrics_router
+from billing.api.request_id import RequestContext
 from billing.balances.check_router import router as check_router
 from billing.balances.router import router as balances_router
 from billing.catalog.router import router as catalog_router
@@ -32,6 +34,7 @@ _ERROR_RESPONSES = {
         (401, "missing or invalid API key (unauthorized)"),
         (403, "the key lacks the scope (forbidden)"),
         (413, "body too large (payload_too_large)"),
+        (415, "the body is not application/json (invalid_request)"),
         (422, "invalid input (invalid_request, unknown_endpoint)"),
         (503, "database unavailable (unavailable)"),
     )
@@ -58,9 +61,13 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     )
     app.state.runtime = runtime
     install_error_handlers(app)
+    # Innermost first: strict JSON parsing sees at most max_body_bytes.
+    app.add_middleware(StrictJsonBody)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     # Outermost, so refusals by the body limit are timed and counted too.
     app.add_middleware(HttpMetrics, route_paths=lambda: app.openapi()["paths"])
+    # Around everything, so every log line of a request (even a 413) has its id.
+    app.add_middleware(RequestContext)
     metrics.record_config_loaded(runtime.snapshot.loaded_at.timestamp())
     for router in (
         health_router,

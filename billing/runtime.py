@@ -12,13 +12,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from billing.clock import utc_now
 from billing.config.loader import load_config_file
 from billing.config.model import AppConfig, default_config
 from billing.db import make_engine, make_session_factory
+from billing.logging_setup import config_secrets, secrets
 from billing.pricing.engine import PriceBook
 from billing.settings import Settings
 
@@ -34,6 +35,7 @@ class ConfigSnapshot:
 
 def load_snapshot(settings: Settings) -> ConfigSnapshot:
     config = load_config_file(settings.config) if settings.config else default_config()
+    secrets.add(config_secrets(config))  # before anything can log a value of this config
     for warning in config.warnings:
         log.warning("config: %s", warning)
     return ConfigSnapshot(config=config, prices=PriceBook(config), loaded_at=datetime.now(UTC))
@@ -46,6 +48,7 @@ class Runtime:
         self.engine: Engine = make_engine(settings.database_url, pool_size=settings.db_pool_size)
         self.sessions: sessionmaker[Session] = make_session_factory(self.engine)
         self.api_keys = settings.parsed_api_keys()
+        secrets.add([*self.api_keys, make_url(settings.database_url).password])
         self._reload_lock = threading.Lock()
         # Replaceable in tests to move time (refills, reservation expiry).
         self.clock: Callable[[], datetime] = utc_now

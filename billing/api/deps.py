@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+import ipaddress
 from collections.abc import Callable, Iterator
 from typing import Annotated
 
@@ -49,9 +50,22 @@ def get_session(runtime: RuntimeDep) -> Iterator[Session]:
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 
 
-def _granted_scopes(runtime: Runtime, credentials: HTTPAuthorizationCredentials | None) -> set[str]:
+def _is_remote(client_host: str | None) -> bool:
+    """A client at a non-loopback IP address (test clients and unix sockets have none)."""
+    try:
+        return client_host is not None and not ipaddress.ip_address(client_host).is_loopback
+    except ValueError:
+        return False
+
+
+def _granted_scopes(
+    runtime: Runtime, credentials: HTTPAuthorizationCredentials | None, client_host: str | None
+) -> set[str]:
     if not runtime.api_keys:
-        # No key configured: the server only listens on loopback (see cli serve).
+        # No key configured: the server only listens on loopback (see cli serve), and a
+        # remote client reaching it anyway (a proxy's X-Forwarded-For) is refused here.
+        if _is_remote(client_host):
+            raise Unauthorized("no API key is configured: only loopback clients are served")
         return {"ingest", "read", "admin"}
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise Unauthorized("missing API key: send Authorization: Bearer <key>")
@@ -68,12 +82,15 @@ def _granted_scopes(runtime: Runtime, credentials: HTTPAuthorizationCredentials 
 
 def require_scope(scope: str) -> Callable[..., None]:
     def check(
+        request: Request,
         runtime: RuntimeDep,
         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     ) -> None:
-        if scope not in _granted_scopes(runtime, credentials):
+        client_host = request.client.host if request.client else None
+        if scope not in _granted_scopes(runtime, credentials, client_host):
             raise Forbidden(f"this API key lacks the '{scope}' scope")
 
+    check.required_scope = scope  # type: ignore[attr-defined]  # read by the access tests
     return check
 
 

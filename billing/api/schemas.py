@@ -12,7 +12,8 @@ from billing.pricing.types import TokenCounts
 MAX_TOKENS = 1_000_000_000
 TokenCount = Annotated[StrictInt, Field(ge=0, le=MAX_TOKENS)]
 # Ids: printable, no control characters, bounded.
-Identifier = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f]+$")]
+ID_PATTERN = r"^[^\x00-\x1f\x7f]+$"
+Identifier = Annotated[str, Field(min_length=1, max_length=200, pattern=ID_PATTERN)]
 OptionalId = Annotated[str, Field(max_length=200, pattern=r"^[^\x00-\x1f\x7f]*$")]
 Money = Annotated[str, Field(pattern=r"^-?\d+(\.\d+)?$", examples=["11250", "0.01125"])]
 

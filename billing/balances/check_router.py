@@ -8,7 +8,7 @@ from fastapi import APIRouter, Path
 
 from billing import metrics, money
 from billing.api.deps import IngestScope, RuntimeDep, SessionDep, SnapshotDep
-from billing.api.schemas import CostOut
+from billing.api.schemas import ID_PATTERN, CostOut
 from billing.balances.check import check_spend
 from billing.balances.check_schemas import CheckOut, SpendEstimateIn
 
@@ -22,7 +22,7 @@ router = APIRouter(tags=["balances"])
     dependencies=[IngestScope],
 )
 def check_balance(
-    user_id: Annotated[str, Path(min_length=1, max_length=200)],
+    user_id: Annotated[str, Path(min_length=1, max_length=200, pattern=ID_PATTERN)],
     body: SpendEstimateIn,
     runtime: RuntimeDep,
     snapshot: SnapshotDep,

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Path, Query
 
 from billing import money
 from billing.api.deps import AdminScope, ReadScope, RuntimeDep, SessionDep, SnapshotDep
+from billing.api.schemas import ID_PATTERN
 from billing.balances import repository as repo
 from billing.balances import service
 from billing.balances.repository import BalanceRow
@@ -26,7 +27,7 @@ from billing.errors import InvalidRequest
 from billing.models import LedgerEntry
 
 router = APIRouter(tags=["balances"])
-UserIdPath = Annotated[str, Path(min_length=1, max_length=200)]
+UserIdPath = Annotated[str, Path(min_length=1, max_length=200, pattern=ID_PATTERN)]
 
 
 def balance_out(row: BalanceRow, reserved_micro: int = 0) -> BalanceOut:
@@ -147,8 +148,8 @@ def transaction_out(entry: LedgerEntry) -> TransactionOut:
 @router.get("/v1/transactions", response_model=TransactionPage, dependencies=[ReadScope])
 def list_transactions(
     session: SessionDep,
-    user_id: Annotated[str | None, Query(max_length=200)] = None,
-    conversation_id: Annotated[str | None, Query(max_length=200)] = None,
+    user_id: Annotated[str | None, Query(max_length=200, pattern=ID_PATTERN)] = None,
+    conversation_id: Annotated[str | None, Query(max_length=200, pattern=ID_PATTERN)] = None,
     since: datetime | None = None,
     until: datetime | None = None,
     cursor: Annotated[str | None, Query(pattern=r"^\d{1,19}$")] = None,

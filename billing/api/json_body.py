@@ -1,0 +1,136 @@
+"""Refuse request bodies that are not strict JSON, before any route sees them.
+
+Python's ``json`` accepts what RFC 8259 does not (NaN, Infinity, duplicate
+keys with the last one silently winning) and fails badly on some inputs
+(deep nesting raises RecursionError, 5,000-digit numbers raise ValueError).
+This middleware parses every request body once with those holes closed and
+answers a clean error in the API.md shape; routes then parse a body known to
+be sound. It sits inside the body size limit, so it never buffers more than
+``BILLING_MAX_BODY_BYTES``.
+"""
+
+from __future__ import annotations
+
+import json
+from email.message import Message as MimeHeader
+from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+
+class BodyRefused(ValueError):
+    def __init__(self, status: int, detail: str) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+
+
+def _refuse_constant(name: str) -> Any:
+    raise BodyRefused(422, f"body: {name} is not valid JSON (numbers must be finite)")
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result = dict(pairs)
+    if len(result) != len(pairs):  # the common case costs one C-level dict build
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise BodyRefused(422, f"body: duplicate key '{key[:100]}' in a JSON object")
+            seen.add(key)
+    return result
+
+
+def parse_strict_json(raw: bytes) -> Any:
+    """The document, or BodyRefused(422) naming what is wrong."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise BodyRefused(422, f"body: not valid UTF-8 (byte {exc.start})") from None
+    try:
+        return json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_refuse_constant)
+    except json.JSONDecodeError as exc:
+        raise BodyRefused(
+            422, f"body: invalid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})"
+        ) from None
+    except RecursionError:
+        # The C scanner guards its recursion, so this is a clean refusal, not a crash.
+        raise BodyRefused(422, "body: JSON nested too deeply") from None
+    except BodyRefused:
+        raise
+    except ValueError as exc:  # e.g. integers longer than Python's digit limit
+        raise BodyRefused(422, f"body: invalid JSON: {str(exc)[:200]}") from None
+
+
+def _is_json(content_type: bytes | None) -> bool:
+    if content_type is None:
+        return False
+    header = MimeHeader()
+    header["content-type"] = content_type.decode("latin-1")
+    subtype = header.get_content_subtype()
+    return header.get_content_maintype() == "application" and (
+        subtype == "json" or subtype.endswith("+json")
+    )
+
+
+class StrictJsonBody:
+    """Pure ASGI middleware: non-empty bodies must be strict JSON sent as JSON.
+
+    415 ``invalid_request`` for another content type, 422 ``invalid_request``
+    for bad JSON; the sound body is replayed to the app unchanged.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
+            await self.app(scope, receive, send)
+            return
+        chunks: list[bytes] = []
+        more = True
+        while more:
+            message = await receive()
+            if message["type"] != "http.request":  # client went away
+                await self.app(scope, _replay([], message, receive), send)
+                return
+            chunks.append(message.get("body", b""))
+            more = message.get("more_body", False)
+        raw = b"".join(chunks)
+        if raw:
+            content_type = next((v for k, v in scope["headers"] if k == b"content-type"), None)
+            try:
+                if not _is_json(content_type):
+                    raise BodyRefused(415, "content-type: the body must be application/json")
+                parse_strict_json(raw)
+            except BodyRefused as refused:
+                await _answer(send, refused.status, refused.detail)
+                return
+        await self.app(scope, _replay([raw], None, receive), send)
+
+
+def _replay(bodies: list[bytes], pending: Message | None, receive: Receive) -> Receive:
+    queue: list[Message] = [{"type": "http.request", "body": b"".join(bodies), "more_body": False}]
+    if pending is not None:
+        queue = [pending]
+
+    async def replay() -> Message:
+        if queue:
+            return queue.pop(0)
+        return await receive()
+
+    return replay
+
+
+async def _answer(send: Send, status: int, detail: str) -> None:
+    body = json.dumps({"error": "invalid_request", "detail": detail}).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})

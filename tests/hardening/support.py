@@ -1,0 +1,53 @@
+"""Shared checks of the hardening tests: the error shape and "nothing was written"."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+from sqlalchemy import create_engine, text
+
+WRITTEN_TABLES = ("usage_event", "ledger_entry", "balance", "reservation")
+ADMIN_KEY = "hardening-admin-key-0123456789"
+INGEST_KEY = "hardening-ingest-key-0123456789"
+READ_KEY = "hardening-read-key-0123456789"
+API_KEYS = f"{ADMIN_KEY}:admin;{INGEST_KEY}:ingest;{READ_KEY}:read"
+
+
+def bearer(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
+def row_counts(db_url: str) -> dict[str, int]:
+    engine = create_engine(db_url)
+    try:
+        with engine.connect() as conn:
+            return {
+                table: int(conn.execute(text(f"SELECT count(*) FROM {table}")).scalar_one())
+                for table in WRITTEN_TABLES
+            }
+    finally:
+        engine.dispose()
+
+
+def nothing_written(db_url: str) -> bool:
+    return all(count == 0 for count in row_counts(db_url).values())
+
+
+def assert_refused(
+    response: httpx.Response,
+    status: int | tuple[int, ...],
+    code: str,
+    mention: str = "",
+    *,
+    case: str = "",
+) -> dict[str, Any]:
+    """The API.md error shape: {"error": code, "detail": message naming the field}."""
+    statuses = (status,) if isinstance(status, int) else status
+    assert response.status_code in statuses, (case, response.status_code, response.text[:500])
+    assert response.headers["content-type"].startswith("application/json"), case
+    body: dict[str, Any] = response.json()
+    assert body["error"] == code, (case, body)
+    assert isinstance(body["detail"], str) and body["detail"], (case, body)
+    assert mention in body["detail"], (case, mention, body["detail"][:500])
+    return body

@@ -51,3 +51,20 @@ def assert_refused(
     assert isinstance(body["detail"], str) and body["detail"], (case, body)
     assert mention in body["detail"], (case, mention, body["detail"][:500])
     return body
+
+
+# Keys that hold every scope but one (admin implies all, so "not admin" is ingest+read).
+WITHOUT_SCOPE = {
+    "admin": "hardening-ingest-read-key-0123",
+    "ingest": "hardening-only-read-key-012345",
+    "read": "hardening-only-ingest-key-01234",
+}
+WITH_SCOPE = {"admin": ADMIN_KEY, "ingest": INGEST_KEY, "read": READ_KEY}
+ALL_KEYS = ";".join(
+    [
+        API_KEYS,
+        f"{WITHOUT_SCOPE['admin']}:ingest,read",
+        f"{WITHOUT_SCOPE['ingest']}:read",
+        f"{WITHOUT_SCOPE['read']}:ingest",
+    ]
+)

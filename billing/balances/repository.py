@@ -7,9 +7,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, bindparam, func, insert, select, update
+from sqlalchemy import Table, func, select, update
 from sqlalchemy.orm import Session
 
+from billing import bulk
 from billing.db import upsert_insert
 from billing.models import Balance, LedgerEntry
 
@@ -38,17 +39,26 @@ _BALANCE_COLUMNS = (
 
 
 def insert_missing_balances(session: Session, rows: Sequence[Mapping[str, Any]]) -> set[str]:
-    """Insert balance rows that do not exist yet; returns the user ids inserted."""
+    """Insert balance rows that do not exist yet; returns the user ids inserted.
+
+    Known users (the common case) are filtered out by one indexed read; the
+    rest go in one executemany (a cached statement, sent as multi-row VALUES),
+    with ON CONFLICT for users another transaction is creating right now.
+    """
     if not rows:
         return set()
-    dialect_insert = upsert_insert(session)
+    table = Balance.__table__
+    wanted = [row["user_id"] for row in rows]
+    existing = set(session.scalars(select(table.c.user_id).where(table.c.user_id.in_(wanted))))
+    missing = [row for row in rows if row["user_id"] not in existing]
+    if not missing:
+        return set()
     stmt = (
-        dialect_insert(Balance)
-        .values(list(rows))
+        upsert_insert(session)(table)
         .on_conflict_do_nothing(index_elements=["user_id"])
-        .returning(Balance.user_id)
+        .returning(table.c.user_id)
     )
-    return set(session.scalars(stmt))
+    return set(session.scalars(stmt, missing))
 
 
 def lock_balances(session: Session, user_ids: Iterable[str]) -> dict[str, BalanceRow]:
@@ -78,8 +88,9 @@ def list_balances(session: Session, *, after: str | None, limit: int) -> list[Ba
 
 
 def insert_ledger(session: Session, entries: Sequence[Mapping[str, Any]]) -> None:
-    if entries:
-        session.execute(insert(LedgerEntry), list(entries))
+    table = LedgerEntry.__table__
+    assert isinstance(table, Table)
+    bulk.insert_rows(session, table, entries)  # COPY on PostgreSQL
 
 
 def insert_ledger_once(session: Session, entry: Mapping[str, Any]) -> bool:
@@ -101,25 +112,10 @@ def ledger_row_by_key(session: Session, idempotency_key: str) -> LedgerEntry | N
 
 
 def add_to_balances(session: Session, deltas: Mapping[str, int], now: datetime) -> None:
-    """Relative updates (amount = amount + delta) in user id order."""
-    params = [
-        {"uid": user_id, "delta": delta, "now": now}
-        for user_id, delta in sorted(deltas.items())
-        if delta
-    ]
-    if not params:
-        return
+    """Relative updates (amount = amount + delta) in user id order, one statement."""
     table = Balance.__table__
     assert isinstance(table, Table)
-    stmt = (
-        update(table)
-        .where(table.c.user_id == bindparam("uid"))
-        .values(
-            amount_micro=table.c.amount_micro + bindparam("delta"),
-            updated_at=bindparam("now"),
-        )
-    )
-    session.execute(stmt, params, execution_options={"synchronize_session": False})
+    bulk.add_amounts(session, table, "user_id", "amount_micro", deltas, {"updated_at": now})
 
 
 def mark_refilled(session: Session, user_id: str, at: datetime) -> None:

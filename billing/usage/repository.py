@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Table, select
 from sqlalchemy.orm import Session
 
-from billing.db import upsert_insert
+from billing import bulk
 from billing.models import UsageEvent
 
 
@@ -19,15 +19,11 @@ def insert_new_events(session: Session, rows: Sequence[Mapping[str, Any]]) -> se
     the same id waits on the unique index and then counts as a duplicate, so
     exactly one transaction ever charges an event.
     """
-    if not rows:
-        return set()
-    insert = upsert_insert(session)
-    stmt = (
-        insert(UsageEvent)
-        .on_conflict_do_nothing(index_elements=["event_id"])
-        .returning(UsageEvent.event_id)
-    )
-    return set(session.scalars(stmt, list(rows)))
+    table = UsageEvent.__table__
+    assert isinstance(table, Table)
+    # One statement for the batch; sorted so that two batches sharing ids wait
+    # on each other's unique-index entries in the same order (no deadlock).
+    return bulk.insert_new(session, table, "event_id", sorted(rows, key=lambda r: r["event_id"]))
 
 
 def stored_costs(session: Session, event_ids: Iterable[str]) -> dict[str, tuple[str, str]]:

@@ -1,0 +1,71 @@
+"""Fresh benchmark databases: a new PostgreSQL database (dropped afterwards) and a SQLite file."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from billing.schema import upgrade
+
+POSTGRES_ADMIN_URL = os.environ.get(
+    "BILLING_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
+
+
+def postgres_reachable() -> str | None:
+    """None when the server answers, else why not."""
+    try:
+        engine = create_engine(POSTGRES_ADMIN_URL, connect_args={"connect_timeout": 3})
+        with engine.connect() as conn:
+            conn.execute(text("select 1"))
+        engine.dispose()
+        return None
+    except Exception as exc:  # any failure means "not here"
+        return f"{type(exc).__name__}: {exc}".splitlines()[0]
+
+
+@contextmanager
+def postgres_database() -> Iterator[str]:
+    """A new migrated database on 127.0.0.1:5432; dropped on exit."""
+    name = f"billing_bench_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = make_url(POSTGRES_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+    try:
+        upgrade(url)
+        yield url
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@contextmanager
+def sqlite_database(directory: Path) -> Iterator[str]:
+    """A new migrated SQLite file in ``directory``; removed on exit."""
+    path = directory / f"bench-{uuid.uuid4().hex[:8]}.db"
+    url = f"sqlite:///{path}"
+    try:
+        upgrade(url)
+        yield url
+    finally:
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{path}{suffix}").unlink(missing_ok=True)
+
+
+def empty_tables(url: str) -> None:
+    """Remove every row (between phases that must start from the same state)."""
+    from billing.models import Base
+
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        for table in reversed(Base.metadata.sorted_tables):
+            conn.execute(table.delete())
+    engine.dispose()

@@ -1,0 +1,225 @@
+"""One function per measurement; each returns plain JSON-able figures."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+
+from benchmarks import raw_insert as raw
+from benchmarks.traffic import Traffic, write_config
+from billing.config.loader import load_config_file
+from billing.pricing.engine import PriceBook
+from billing.pricing.types import TokenCounts
+
+P99_LIMIT_MS = 50.0
+BATCH_CONCURRENCY = 4
+SINGLE_CONCURRENCY = 16
+
+
+def cpu_count() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def loadgen(spec: dict[str, Any], workdir: Path, timeout_s: float) -> dict[str, Any]:
+    """Run one measurement in the load-generator process; its JSON result."""
+    path = workdir / "loadgen-spec.json"
+    path.write_bytes(orjson.dumps(spec))
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks.loadgen", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=timeout_s,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"load generator failed:\n{done.stderr[-2000:]}")
+    result: dict[str, Any] = json.loads(done.stdout)
+    return result
+
+
+def routes(base: str) -> set[str]:
+    return set(httpx.get(f"{base}/openapi.json", timeout=10).json().get("paths", {}))
+
+
+def _counts(tokens: dict[str, int]) -> TokenCounts:
+    return TokenCounts(
+        tokens.get("prompt", 0),
+        tokens.get("completion", 0),
+        tokens.get("cache_write", 0),
+        tokens.get("cache_read", 0),
+    )
+
+
+def pricing(count: int, repeat: int = 3) -> dict[str, Any]:
+    """Events priced per second on one core: PriceBook.price over the traffic mix, warm."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        book = PriceBook(load_config_file(write_config(Path(tmp))))
+    events = [
+        (e["endpoint"], e["model"], _counts(e["tokens"]), e.get("context", "message"))
+        for e in Traffic(seed=3, duplicate_rate=0).events(count)
+    ]
+    price = book.price
+    for endpoint, model, tokens, context in events[:2_000]:
+        price(endpoint, model, tokens, context)
+    best = float("inf")
+    for _ in range(repeat):
+        start = time.perf_counter()
+        for endpoint, model, tokens, context in events:
+            price(endpoint, model, tokens, context)
+        best = min(best, time.perf_counter() - start)
+    return {"events": count, "events_per_s": count / best}
+
+
+def raw_insert(backend: str, url: str, config: Path, count: int) -> dict[str, float]:
+    """The rows batch_1000 will write, written with the driver alone (batches of 1,000)."""
+    rows = raw.build_rows(PriceBook(load_config_file(config)), Traffic(seed=1000).events(count))
+    if backend == "postgres":
+        return raw.postgres(url, rows, 1000)
+    return raw.sqlite(url, rows, 1000)
+
+
+def batch_ingest(base: str, size: int, count: int, workdir: Path) -> dict[str, Any]:
+    """POST /v1/usage with batches of ``size``, BATCH_CONCURRENCY in flight."""
+    events = Traffic(seed=size).events(count)
+    bodies = [
+        orjson.dumps({"events": events[i : i + size]}).decode() for i in range(0, count, size)
+    ]
+    spec = {
+        "base": base,
+        "mode": "closed",
+        "path": "/v1/usage",
+        "bodies": bodies,
+        "concurrency": BATCH_CONCURRENCY,
+        "timeout_s": 240,
+    }
+    result = loadgen(spec, workdir, timeout_s=300)
+    processed = result["accepted"] + result["duplicates"]
+    result["events_per_s"] = processed / result["elapsed_s"]
+    result["batch_size"] = size
+    result["ok"] = result["statuses"] == {"200": len(bodies)} and processed == count
+    return result
+
+
+def _single_bodies(kind: str, count: int, seed: int) -> tuple[list[str], list[str]]:
+    traffic = Traffic(seed=seed, duplicate_rate=0.0)
+    events = traffic.events(count)
+    if kind == "ingest":
+        return ["/v1/usage"] * count, [orjson.dumps(e).decode() for e in events]
+    paths = [f"/v1/balances/{e['user_id']}/check" for e in events]
+    bodies = [
+        orjson.dumps(
+            {
+                "endpoint": e["endpoint"],
+                "model": e["model"],
+                "tokens": {"prompt": e["tokens"]["prompt"]},
+                "max_completion_tokens": 1000,
+            }
+        ).decode()
+        for e in events
+    ]
+    return paths, bodies
+
+
+def single_throughput(base: str, count: int, workdir: Path) -> dict[str, Any]:
+    """Single-event POST /v1/usage as fast as it goes (SINGLE_CONCURRENCY in flight)."""
+    _, bodies = _single_bodies("ingest", count, seed=99)
+    spec = {
+        "base": base,
+        "mode": "closed",
+        "path": "/v1/usage",
+        "bodies": bodies,
+        "concurrency": SINGLE_CONCURRENCY,
+        "timeout_s": 120,
+    }
+    result = loadgen(spec, workdir, timeout_s=180)
+    result["events_per_s"] = result["accepted"] / result["elapsed_s"]
+    return result
+
+
+def rate_steps(
+    base: str, kind: str, rates: tuple[int, ...], seconds: float, workdir: Path
+) -> dict[str, Any]:
+    """Open-loop latency at each rate; stops after the first rate that misses p99 < 50 ms."""
+    steps = []
+    best = 0
+    for index, rate in enumerate(rates):
+        count = max(50, int(rate * seconds))
+        paths, bodies = _single_bodies(kind, count + 100, seed=10_000 * (index + 1) + len(kind))
+        spec = {
+            "base": base,
+            "mode": "open",
+            "rate": rate,
+            "paths": paths[100:],
+            "bodies": bodies[100:],
+            "warmup": list(zip(paths[:100], bodies[:100], strict=True)),
+            "connections": 256,
+            "drain_s": 20,
+            "request_timeout_s": 20,
+        }
+        step = loadgen(spec, workdir, timeout_s=seconds + 90)
+        step["ok"] = (
+            step["completed"] == count
+            and step["statuses"] == {"200": count}
+            and step["p99_ms"] <= P99_LIMIT_MS
+            and step["achieved_rps"] >= 0.9 * rate
+        )
+        steps.append(step)
+        if not step["ok"]:
+            break
+        best = rate
+    return {"steps": steps, "max_rate_p99_under_50ms": best}
+
+
+def reserve_settle(base: str, count: int, workdir: Path) -> dict[str, Any]:
+    """Reserve, then settle with the real event (4 clients), latency of the round trip."""
+    events = Traffic(seed=77, duplicate_rate=0.0).events(count)
+    pairs = [
+        (
+            {
+                "user_id": e["user_id"],
+                "endpoint": e["endpoint"],
+                "model": e["model"],
+                "tokens": {"prompt": e["tokens"]["prompt"]},
+                "max_completion_tokens": 2000,
+            },
+            e,
+        )
+        for e in events
+    ]
+    spec = {"base": base, "mode": "reserve_settle", "pairs": pairs, "concurrency": 4}
+    spec["timeout_s"] = 120
+    return loadgen(spec, workdir, timeout_s=180)
+
+
+def report_latency(url: str, rows: int, workdir: Path) -> dict[str, Any]:
+    """/v1/costs over ``rows`` ledger rows, by benchmarks/report_latency.py when it exists."""
+    if rows <= 0:
+        return {"skipped": "--report-rows 0 (quick mode)"}
+    script = Path(__file__).with_name("report_latency.py")
+    if not script.exists():
+        return {"missing": "benchmarks/report_latency.py is not there yet"}
+    out = workdir / "report-latency.json"
+    done = subprocess.run(
+        [
+            *(sys.executable, "-m", "benchmarks.report_latency", "--database-url", url),
+            *("--rows", str(rows), "--json", str(out)),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    if done.returncode != 0 or not out.exists():
+        return {"failed": (done.stderr or done.stdout)[-1000:]}
+    result: dict[str, Any] = json.loads(out.read_text(encoding="utf-8"))
+    return result

@@ -1,0 +1,166 @@
+"""The benchmark suite: ``make bench`` (``python -m benchmarks.run``), ``--quick`` in < 1 minute.
+
+Starts what it needs (a fresh PostgreSQL database on 127.0.0.1:5432 and a
+fresh SQLite file, migrated; ``billing serve --workers N`` on 127.0.0.1),
+drives it with the load generator in its own process, prints one table and
+writes every figure to benchmarks/results/latest.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from benchmarks import databases, phases
+from benchmarks.server import serve
+from benchmarks.traffic import write_config
+
+RESULTS = Path(__file__).parent / "results"
+
+
+@dataclass
+class Plan:
+    """How much work each phase does (full or quick)."""
+
+    batch_events: int
+    raw_events: int
+    pricing_events: int
+    step_seconds: float
+    rates: tuple[int, ...]
+    reservation_pairs: int
+    single_events: int
+    workers: int
+    backends: tuple[str, ...]
+    report_rows: int
+    extra_env: dict[str, str] = field(default_factory=dict)
+
+
+def make_plan(args: argparse.Namespace) -> Plan:
+    backends = tuple(args.backends.split(","))
+    if args.quick:
+        return Plan(
+            batch_events=4_000,
+            raw_events=4_000,
+            pricing_events=50_000,
+            step_seconds=1.5,
+            rates=(200, 500, 1000),
+            reservation_pairs=100,
+            single_events=1_000,
+            workers=args.workers,
+            backends=backends,
+            report_rows=0,
+        )
+    return Plan(
+        batch_events=30_000,
+        raw_events=30_000,
+        pricing_events=200_000,
+        step_seconds=4.0,
+        rates=(200, 500, 1000, 1500, 2000, 3000),
+        reservation_pairs=500,
+        single_events=5_000,
+        workers=args.workers,
+        backends=backends,
+        report_rows=args.report_rows,
+    )
+
+
+def _git_commit() -> str:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True
+        )
+        return out.stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def run_backend(backend: str, plan: Plan, workdir: Path) -> dict[str, Any]:
+    if backend == "postgres":
+        reason = databases.postgres_reachable()
+        if reason is not None:
+            return {"skipped": f"PostgreSQL not reachable ({reason})"}
+        database = databases.postgres_database()
+    else:
+        database = databases.sqlite_database(workdir)
+    config = write_config(workdir)
+    out: dict[str, Any] = {}
+    with database as url:
+        out["raw_insert"] = phases.raw_insert(backend, url, config, plan.raw_events)
+        log = workdir / f"serve-{backend}.log"
+        with serve(
+            url, config=config, workers=plan.workers, log_path=log, env=plan.extra_env
+        ) as base:
+            routes = phases.routes(base)
+            for size in (100, 1000):
+                out[f"batch_{size}"] = phases.batch_ingest(base, size, plan.batch_events, workdir)
+            out["single_throughput"] = phases.single_throughput(base, plan.single_events, workdir)
+            out["single_ingest"] = phases.rate_steps(
+                base, "ingest", plan.rates, plan.step_seconds, workdir
+            )
+            if "/v1/balances/{user_id}/check" in routes:
+                out["check"] = phases.rate_steps(
+                    base, "check", plan.rates, plan.step_seconds, workdir
+                )
+            else:
+                out["check"] = {"missing": "POST /v1/balances/{user_id}/check is not served"}
+            if "/v1/reservations" in routes:
+                out["reservation"] = phases.reserve_settle(base, plan.reservation_pairs, workdir)
+            else:
+                out["reservation"] = {"missing": "POST /v1/reservations is not served"}
+        best_raw = max(out["raw_insert"].values())
+        for size in (100, 1000):
+            batch = out[f"batch_{size}"]
+            batch["ratio_to_raw"] = batch["events_per_s"] / best_raw if best_raw else None
+        if backend == "postgres":
+            out["costs"] = phases.report_latency(url, plan.report_rows, workdir)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="smaller runs, under a minute")
+    parser.add_argument("--workers", type=int, default=2, help="billing serve --workers")
+    parser.add_argument("--backends", default="postgres,sqlite", help="postgres,sqlite")
+    parser.add_argument(
+        "--report-rows", type=int, default=1_000_000, help="ledger rows for /v1/costs (0: skip)"
+    )
+    parser.add_argument("--output", type=Path, default=RESULTS / "latest.json")
+    args = parser.parse_args(argv)
+    plan = make_plan(args)
+    started = time.perf_counter()
+    results: dict[str, Any] = {
+        "meta": {
+            "commit": _git_commit(),
+            "python": platform.python_version(),
+            "machine": platform.machine(),
+            "cpus": phases.cpu_count(),
+            "workers": plan.workers,
+            "quick": args.quick,
+            "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        },
+        "pricing": phases.pricing(plan.pricing_events),
+    }
+    with tempfile.TemporaryDirectory(prefix="billing-bench-") as tmp:
+        workdir = Path(tmp)
+        for backend in plan.backends:
+            results[backend] = run_backend(backend, plan, workdir)
+    results["meta"]["elapsed_s"] = round(time.perf_counter() - started, 1)
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    from benchmarks.table import render
+
+    print(render(results))
+    print(f"\nwritten to {args.output} in {results['meta']['elapsed_s']} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,111 @@
+"""The one table the suite prints (and RESULTS.md shows), with the issue's targets."""
+
+from __future__ import annotations
+
+from typing import Any
+
+BACKENDS = (("postgres", "PostgreSQL"), ("sqlite", "SQLite"))
+
+
+def _n(value: float) -> str:
+    return f"{value:,.0f}"
+
+
+def _ms(value: float) -> str:
+    return f"{value:.1f}"
+
+
+def _mark(ok: bool | None) -> str:
+    return "" if ok is None else ("yes" if ok else "**no**")
+
+
+def _steps(rows: list[list[str]], name: str, label: str, data: dict[str, Any], target: Any) -> None:
+    if "missing" in data or "steps" not in data:
+        rows.append([name, label, data.get("missing", "not run"), "", ""])
+        return
+    for step in data["steps"]:
+        rate = step["rate"]
+        text = (
+            f"p50 {_ms(step['p50_ms'])} / p95 {_ms(step['p95_ms'])} / p99 {_ms(step['p99_ms'])} ms"
+            f" ({_n(step['achieved_rps'])} req/s done"
+            + ("" if step["ok"] else f", statuses {step['statuses']}")
+            + ")"
+        )
+        goal, ok = target(rate, step)
+        rows.append([f"{name} @ {rate} req/s", label, text, goal, _mark(ok)])
+    best = data["max_rate_p99_under_50ms"]
+    rows.append([f"{name}: highest rate with p99 < 50 ms", label, f"{_n(best)} req/s", "", ""])
+
+
+def _p99_at_500(limit_ms: float) -> Any:
+    def target(rate: int, step: dict[str, Any]) -> tuple[str, bool | None]:
+        if rate != 500:
+            return "", None
+        return f"p99 <= {limit_ms:g} ms", step["p99_ms"] <= limit_ms
+
+    return target
+
+
+def render(results: dict[str, Any]) -> str:
+    rows: list[list[str]] = []
+    pricing = results["pricing"]["events_per_s"]
+    rows.append(["pricing engine (1 core)", "-", f"{_n(pricing)} events/s", ">= 200,000",
+                 _mark(pricing >= 200_000)])  # fmt: skip
+    for key, label in BACKENDS:
+        data = results.get(key)
+        if not data:
+            continue
+        if "skipped" in data:
+            rows.append(["everything", label, data["skipped"], "", ""])
+            continue
+        raws = data["raw_insert"]
+        for method, rate in raws.items():
+            rows.append([f"raw driver insert ({method}, 1,000/txn)", label,
+                         f"{_n(rate)} events/s", "", ""])  # fmt: skip
+        for size in (100, 1000):
+            batch = data[f"batch_{size}"]
+            rate, ratio = batch["events_per_s"], batch["ratio_to_raw"]
+            pg = key == "postgres"
+            goal = ">= 20,000 and >= 50% of raw" if pg else ""
+            ok = (rate >= 20_000 and ratio >= 0.5) if pg else None
+            rows.append([f"batch ingest over HTTP, batches of {size:,}", label,
+                         f"{_n(rate)} events/s = {ratio:.0%} of raw"
+                         + ("" if batch["ok"] else f" (FAILED: {batch['statuses']})"),
+                         goal, _mark(ok)])  # fmt: skip
+        single = data["single_throughput"]
+        rate = single["events_per_s"]
+        rows.append(["single-event ingest, 16 in flight", label, f"{_n(rate)} events/s",
+                     ">= 1,500", _mark(rate >= 1_500)])  # fmt: skip
+        _steps(rows, "single-event ingest", label, data["single_ingest"], _p99_at_500(20))
+        _steps(rows, "pre-flight check", label, data["check"], _p99_at_500(10))
+        res = data["reservation"]
+        if "missing" in res:
+            rows.append(["reserve + settle round trip", label, res["missing"], "", ""])
+        else:
+            text = (
+                f"p50 {_ms(res['p50_ms'])} / p99 {_ms(res['p99_ms'])} ms, "
+                f"{_n(res['round_trips_per_s'])}/s, {res['statuses']}"
+            )
+            rows.append(["reserve + settle round trip (4 clients)", label, text, "", ""])
+        costs = data.get("costs")
+        if costs is not None:
+            rows.append(["/v1/costs over 1M ledger rows", label, _costs_text(costs), "", ""])
+    return _markdown(["benchmark", "database", "result", "target", "met"], rows)
+
+
+def _costs_text(costs: dict[str, Any]) -> str:
+    for key in ("missing", "skipped", "failed"):
+        if key in costs:
+            return f"{key}: {costs[key]}"
+    summary = costs.get("summary")
+    return str(summary) if summary else ", ".join(f"{k} {v}" for k, v in costs.items())[:300]
+
+
+def _markdown(header: list[str], rows: list[list[str]]) -> str:
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+
+    def line(cells: list[str]) -> str:
+        return "| " + " | ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)) + " |"
+
+    divider = "|" + "|".join("-" * (w + 2) for w in widths) + "|"
+    return "\n".join([line(header), divider, *(line(r) for r in rows)])

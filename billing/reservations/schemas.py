@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictInt
 
 from billing import money
 from billing.api.schemas import CostOut, Identifier, Money
@@ -20,7 +20,7 @@ SettlementOutcome = Literal[
 
 class ReservationIn(SpendEstimateIn):
     user_id: Identifier
-    ttl_seconds: int | None = Field(
+    ttl_seconds: StrictInt | None = Field(
         default=None,
         ge=MIN_TTL_SECONDS,
         le=MAX_TTL_SECONDS,

@@ -41,6 +41,17 @@ ERROR_SCHEMA: dict[str, Any] = {
 }
 
 
+def documented_errors(errors: dict[int, str]) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` for a route's own errors: {404: "user_not_found"} and so on."""
+    return {
+        status: {
+            "description": description,
+            "content": {"application/json": {"schema": ERROR_SCHEMA}},
+        }
+        for status, description in errors.items()
+    }
+
+
 def error_response(status: int, code: str, detail: str, **extra: Any) -> JSONResponse:
     body: dict[str, Any] = {"error": code, "detail": detail}
     body.update(jsonable_encoder(extra))

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Path, Query
 
 from billing import money
 from billing.api.deps import AdminScope, ReadScope, RuntimeDep, SessionDep, SnapshotDep
+from billing.api.errors import documented_errors
 from billing.api.schemas import ID_PATTERN
 from billing.balances import repository as repo
 from billing.balances import service
@@ -48,7 +49,12 @@ def balance_out(row: BalanceRow, reserved_micro: int = 0) -> BalanceOut:
     )
 
 
-@router.get("/v1/balances/{user_id}", response_model=BalanceOut, dependencies=[ReadScope])
+@router.get(
+    "/v1/balances/{user_id}",
+    response_model=BalanceOut,
+    dependencies=[ReadScope],
+    responses=documented_errors({404: "no balance for this user (user_not_found)"}),
+)
 def get_balance(user_id: UserIdPath, runtime: RuntimeDep, session: SessionDep) -> BalanceOut:
     row = service.get_balance(session, user_id)
     return _with_holds(session, [row], runtime.clock())[0]
@@ -81,7 +87,12 @@ def _amount(text: str, field: str) -> Decimal:
         raise InvalidRequest(f"{field}: {exc}") from None
 
 
-@router.post("/v1/balances/{user_id}/credits", response_model=BalanceOut, dependencies=[AdminScope])
+@router.post(
+    "/v1/balances/{user_id}/credits",
+    response_model=BalanceOut,
+    dependencies=[AdminScope],
+    responses=documented_errors({409: "idempotency_key reused for another grant (conflict)"}),
+)
 def grant_credits(
     user_id: UserIdPath,
     body: GrantIn,

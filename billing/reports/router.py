@@ -8,6 +8,8 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query
 
 from billing.api.deps import ReadScope, SessionDep, SnapshotDep
+from billing.api.errors import documented_errors
+from billing.api.schemas import ID_PATTERN
 from billing.reports import service
 from billing.reports.schemas import ConversationCostOut, CostsOut
 
@@ -70,9 +72,10 @@ def get_costs(
     "/v1/conversations/{conversation_id}/cost",
     response_model=ConversationCostOut,
     dependencies=[ReadScope],
+    responses=documented_errors({404: "no usage recorded for the conversation (not_found)"}),
 )
 def get_conversation_cost(
-    conversation_id: Annotated[str, Path(min_length=1, max_length=200)],
+    conversation_id: Annotated[str, Path(min_length=1, max_length=200, pattern=ID_PATTERN)],
     session: SessionDep,
     snapshot: SnapshotDep,
     user_id: Annotated[str | None, Query(max_length=200)] = None,

@@ -10,6 +10,7 @@ from pydantic import Discriminator, Tag, TypeAdapter, ValidationError
 
 from billing import metrics, money
 from billing.api.deps import IngestScope, RuntimeDep, SessionDep, SnapshotDep
+from billing.api.openapi import inline_schema, json_request_body
 from billing.api.schemas import CostOut
 from billing.errors import InvalidRequest
 from billing.reservations.schemas import SettlementOut
@@ -34,6 +35,9 @@ UsageBody = Annotated[
     Discriminator(_shape),
 ]
 _usage_body = TypeAdapter(UsageBody)
+# The body is validated by hand below (to count refused events), so describe it here.
+_usage_body_doc = inline_schema(_usage_body)
+_usage_body_doc["oneOf"][0]["properties"]["events"]["minItems"] = 1
 
 
 @router.post("/v1/quote", response_model=CostOut, dependencies=[IngestScope])
@@ -42,7 +46,12 @@ def quote(request: QuoteRequest, snapshot: SnapshotDep) -> dict[str, object]:
     return service.quote(snapshot.prices, request).to_json()
 
 
-@router.post("/v1/usage", response_model=UsageResponse, dependencies=[IngestScope])
+@router.post(
+    "/v1/usage",
+    response_model=UsageResponse,
+    dependencies=[IngestScope],
+    openapi_extra=json_request_body(_usage_body_doc, 'one usage event, or {"events": [...]}'),
+)
 def post_usage(
     body: Annotated[dict[str, Any], Body(description='one usage event, or {"events": [...]}')],
     runtime: RuntimeDep,

@@ -112,7 +112,7 @@ CONFIG_RELOADS = Counter(
 )
 CONFIG_LAST_RELOAD_SUCCESSFUL = Gauge(
     "billing_config_last_reload_successful",
-    "1 when the most recent config reload succeeded, 0 when it was refused",
+    "0 when the most recent config reload was refused, else 1",
     multiprocess_mode="mostrecent",
 )
 CONFIG_LAST_RELOAD_SUCCESS_TIMESTAMP = Gauge(
@@ -291,7 +291,9 @@ def record_grant(session: Session, kind: str, amount_micro: int, count: int = 1)
 
 
 def record_config_loaded(loaded_at: float) -> None:
+    """At start-up: the config in use loaded fine (a bad file stops the start)."""
     CONFIG_LOADED_TIMESTAMP.set(loaded_at)
+    CONFIG_LAST_RELOAD_SUCCESSFUL.set(1)
 
 
 def record_config_reload(*, ok: bool, loaded_at: float | None = None) -> None:

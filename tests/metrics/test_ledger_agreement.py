@@ -11,7 +11,6 @@ from tests.conftest import AppFactory
 from tests.helpers import CLAUDE_CONFIG, event
 from tests.metrics.scrape import delta, label_values, parse, total
 
-
 JSON = {"content-type": "application/json"}
 
 

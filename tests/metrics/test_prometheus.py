@@ -75,7 +75,7 @@ def test_prometheus_scrapes_two_workers_and_every_dashboard_query_has_data(
             db_url, config=config, workers=2, port=port, log_path=tmp_path / "serve.log"
         ) as base,
     ):
-        wait_until(lambda: _has_data(prometheus, "up == 1"), 30, "no successful scrape")
+        wait_until(lambda: _has_data(prometheus, "up == 1"), 60, "no successful scrape")
         _traffic(base, config)
         exposition = httpx.get(f"{base}/metrics").text
         # Aggregated over both workers: exact totals, no per-process series.
@@ -89,7 +89,7 @@ def test_prometheus_scrapes_two_workers_and_every_dashboard_query_has_data(
         assert check.returncode == 0, check.stdout.decode() + check.stderr.decode()
 
         accepted = f'sum(billing_usage_events_total{{outcome="accepted"}}) == {EVENTS}'
-        wait_until(lambda: _has_data(prometheus, accepted), 30, "traffic never scraped")
+        wait_until(lambda: _has_data(prometheus, accepted), 60, "traffic never scraped")
         # rate() needs two samples after the traffic: wait until every panel has data.
         empty: list[str] = []
 
@@ -98,7 +98,7 @@ def test_prometheus_scrapes_two_workers_and_every_dashboard_query_has_data(
             return not empty
 
         try:
-            wait_until(all_have_data, 20, "")
+            wait_until(all_have_data, 30, "")
         except AssertionError:
             pytest.fail("dashboard queries with no data:\n" + "\n".join(empty))
 

@@ -1,0 +1,53 @@
+"""Bounded labels and the multiprocess directory set-up (pure, no database)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from billing.config.loader import parse_config
+from billing.metrics import OTHER, LabelCap, endpoint_model_labels
+from billing.multiprocess import MULTIPROC_ENV, multiprocess_metrics
+from tests.helpers import CLAUDE_CONFIG
+
+
+def test_a_label_cap_admits_a_bounded_number_of_values() -> None:
+    cap = LabelCap(2)
+    assert [cap(v) for v in ("a", "b", "c", "a", "d", "b")] == ["a", "b", OTHER, "a", OTHER, "b"]
+
+
+def test_only_models_the_endpoint_lists_become_labels() -> None:
+    config = parse_config(CLAUDE_CONFIG)
+    labels = endpoint_model_labels(config, "Claude-Compatible", "claude-sonnet-4-5")
+    assert labels == ("Claude-Compatible", "claude-sonnet-4-5")
+    assert endpoint_model_labels(config, "Local", "llama3.1:8b") == ("Local", "llama3.1:8b")
+    assert endpoint_model_labels(config, "Local", "user-123-model") == ("Local", OTHER)
+    assert endpoint_model_labels(config, "nowhere", "x") == (OTHER, OTHER)
+
+
+def test_several_workers_get_a_fresh_directory_removed_afterwards(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv(MULTIPROC_ENV, raising=False)
+    with multiprocess_metrics(1) as none:
+        assert none is None and MULTIPROC_ENV not in os.environ
+    with multiprocess_metrics(2) as path:
+        assert path is not None and path.is_dir() and not any(path.iterdir())
+        assert os.environ[MULTIPROC_ENV] == str(path)
+    assert not path.exists() and MULTIPROC_ENV not in os.environ
+
+
+def test_an_operator_directory_is_kept_but_stale_files_go(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    chosen = tmp_path / "prom"
+    chosen.mkdir()
+    (chosen / "counter_123.db").write_bytes(b"stale")
+    (chosen / "notes.txt").write_text("not ours")
+    monkeypatch.setenv(MULTIPROC_ENV, str(chosen))
+    with multiprocess_metrics(1) as path:
+        assert path == chosen
+        assert sorted(p.name for p in chosen.iterdir()) == ["notes.txt"]
+    assert chosen.is_dir()

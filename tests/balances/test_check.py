@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
-from sqlalchemy import create_engine, func, select
+from sqlalchemy import create_engine, func, select, update
 from sqlalchemy.orm import Session
 
 from billing.balances.service import reconcile
-from billing.models import LedgerEntry
+from billing.models import Balance, LedgerEntry
 from tests.conftest import AppFactory
 from tests.helpers import CLAUDE_CONFIG
 from tests.live import live_server
@@ -137,25 +138,44 @@ def _refill_rows(url: str, user_id: str) -> tuple[int, list[Any]]:
     return int(count or 0), mismatches
 
 
+def _refill_due_in(url: str, user_id: str, seconds: float, interval: int) -> datetime:
+    """Move the user's last refill back so the next one falls due ``seconds`` from now.
+
+    A long interval keeps a slow burst from reaching the following period.
+    """
+    due = datetime.now(UTC) + timedelta(seconds=seconds)
+    engine = create_engine(url)
+    with Session(engine) as session, session.begin():
+        session.execute(
+            update(Balance)
+            .where(Balance.user_id == user_id)
+            .values(last_refill_at=due - timedelta(seconds=interval))
+        )
+    engine.dispose()
+    return due
+
+
 def test_thirty_concurrent_checks_apply_a_due_refill_once(db_url: str, write_config: Any) -> None:
     """Real clock: the refill falls due, then 30 checks hit four workers at once."""
-    config: Path = write_config(_refill_config(3, "seconds"))
-    with live_server(db_url, config=config, workers=4) as base:
+    interval = 600
+    config: Path = write_config(_refill_config(interval, "seconds"))
+    workers = 4 if db_url.startswith("postgresql") else 2
+    with live_server(db_url, config=config, workers=workers) as base:
         with httpx.Client(base_url=base, timeout=60) as http:
             assert http.post("/v1/balances/racer/check", json=estimate()).status_code == 200
-            due = datetime.fromisoformat(
-                http.get("/v1/balances/racer").json()["auto_refill"]["next_refill_at"]
-            )
-        wait = (due - datetime.now(due.tzinfo)).total_seconds() + 0.2
-        time.sleep(max(wait, 0))
+        due = _refill_due_in(db_url, "racer", 1.0, interval)
+        start = threading.Barrier(30)
 
         def check(_: int) -> dict[str, Any]:
             with httpx.Client(base_url=base, timeout=60) as http:
+                http.get("/healthz")  # connect before the barrier
+                start.wait()
                 response = http.post("/v1/balances/racer/check", json=estimate())
                 assert response.status_code == 200, response.text
                 body: dict[str, Any] = response.json()
                 return body
 
+        time.sleep(max((due - datetime.now(UTC)).total_seconds() + 0.1, 0))
         with ThreadPoolExecutor(30) as pool:
             answers = list(pool.map(check, range(30)))
     assert {a["balance"] for a in answers} == {"105000"}

@@ -45,7 +45,7 @@ def live_server(
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 120
         while True:
             if process.poll() is not None:
                 raise RuntimeError(f"billing serve exited with {process.returncode}")
@@ -55,7 +55,7 @@ def live_server(
             except httpx.TransportError:
                 pass
             if time.monotonic() > deadline:
-                raise RuntimeError("billing serve did not become ready in 30 s")
+                raise RuntimeError("billing serve did not become ready in 120 s")
             time.sleep(0.1)
         yield base
     finally:

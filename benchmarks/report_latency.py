@@ -164,6 +164,8 @@ def rebuild_rollups(url: str) -> None:
     engine = create_engine(url)
     with engine.begin() as conn:
         rebuild(conn)
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(text("VACUUM ANALYZE usage_rollup" if "postgres" in url else "ANALYZE"))
     engine.dispose()
 
 
@@ -229,7 +231,16 @@ def main() -> None:
     parser.add_argument("--db", choices=("postgres", "sqlite"), required=True)
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--calls", type=int, default=20)
+    parser.add_argument("--url", help="time an already loaded database instead")
+    parser.add_argument("--keep", action="store_true", help="keep the database; print its URL")
     args = parser.parse_args()
+    if args.url:
+        server, port = serve(args.url)
+        try:
+            time_queries(port, args.calls)
+        finally:
+            server.should_exit = True
+        return
 
     admin = None
     if args.db == "postgres":
@@ -256,7 +267,9 @@ def main() -> None:
         finally:
             server.should_exit = True
     finally:
-        if admin is not None:
+        if args.keep:
+            print(f"kept: {url}")
+        elif admin is not None:
             with admin.connect() as conn:
                 conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
             admin.dispose()

@@ -70,10 +70,15 @@ def _where(stmt: Any, flt: CostFilter) -> Any:
     return stmt
 
 
-def usage_time_range(session: Session, flt: CostFilter) -> tuple[datetime, datetime] | None:
-    """First and last usage timestamps inside the filter (index-backed min/max)."""
-    stmt = _where(select(func.min(LedgerEntry.created_at), func.max(LedgerEntry.created_at)), flt)
-    row = session.execute(stmt).one()
+def ledger_time_range(session: Session) -> tuple[datetime, datetime] | None:
+    """First and last ledger timestamps: a superset of any filter's usage rows.
+
+    Two bare scalar min/max queries, so both backends answer from the
+    created_at index instead of scanning (SQLite only does that unfiltered).
+    """
+    first = select(func.min(LedgerEntry.created_at)).scalar_subquery()
+    last = select(func.max(LedgerEntry.created_at)).scalar_subquery()
+    row = session.execute(select(first, last)).one()
     if row[0] is None:
         return None
     return _aware(row[0]), _aware(row[1])

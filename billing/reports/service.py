@@ -70,9 +70,7 @@ class _NoUsage(Exception):
     """No usage row can match: skip the aggregate query."""
 
 
-def _bucket(
-    session: Session, query: CostsQuery, group_by: Sequence[str], flt: repo.CostFilter
-) -> repo.TimeBucket | None:
+def _bucket(session: Session, query: CostsQuery, group_by: Sequence[str]) -> repo.TimeBucket | None:
     """The local-time bucket to group by, with the zone's offsets over the range."""
     unit = "hour" if "hour" in group_by else "day" if "day" in group_by else None
     if unit is None:
@@ -80,7 +78,7 @@ def _bucket(
     zone = parse_zone(query.tz)
     start, end = query.start, query.end
     if start is None or end is None:
-        found = repo.usage_time_range(session, flt)
+        found = repo.ledger_time_range(session)
         if found is None:
             raise _NoUsage
         start, end = start or found[0], end or found[1]
@@ -147,7 +145,7 @@ def costs(session: Session, configured: CurrencyConfig, query: CostsQuery) -> Co
     columns = [name for name in group_by if name in repo.COLUMN_DIMENSIONS]
     unit = "hour" if "hour" in group_by else "day" if "day" in group_by else None
     try:
-        groups = _cost_groups(session, flt, columns, _bucket(session, query, group_by, flt))
+        groups = _cost_groups(session, flt, columns, _bucket(session, query, group_by))
     except _NoUsage:
         groups = []
 

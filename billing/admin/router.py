@@ -7,6 +7,7 @@ from fastapi import APIRouter
 from billing.admin import service
 from billing.admin.schemas import ReloadOut
 from billing.api.deps import AdminScope, RuntimeDep
+from billing.api.errors import ERROR_SCHEMA
 
 router = APIRouter(tags=["admin"])
 
@@ -15,7 +16,13 @@ router = APIRouter(tags=["admin"])
     "/v1/admin/reload",
     response_model=ReloadOut,
     dependencies=[AdminScope],
-    responses={422: {"description": "the file is invalid (problems listed); old config stays"}},
+    responses={
+        422: {
+            "description": "invalid_request: the file is invalid, the old config stays; the"
+            " body adds problems (every problem found)",
+            "content": {"application/json": {"schema": ERROR_SCHEMA}},
+        }
+    },
 )
 def reload_config(runtime: RuntimeDep) -> ReloadOut:
     """Re-read the config file. With several workers this reaches the one that

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from fastapi.testclient import TestClient
@@ -164,3 +165,41 @@ def test_checks_and_reservations_are_counted_by_outcome(
     assert statuses == {"settled": 1, "released": 1}
     assert total(moved, "billing_balance_checks_total", outcome="allowed") == 1
     assert total(moved, "billing_balance_checks_total", outcome="denied") == 1
+
+
+REFILL_CONFIG = CLAUDE_CONFIG.replace(
+    "  startBalance: 100000\n",
+    "  startBalance: 100000\n  autoRefillEnabled: true\n  refillIntervalValue: 1\n"
+    "  refillIntervalUnit: hours\n  refillAmount: 5000\n",
+)
+
+
+def test_refills_and_grants_agree_with_the_ledger(make_client: AppFactory, db_url: str) -> None:
+    client = make_client(REFILL_CONFIG)
+    runtime = client.app.state.runtime  # type: ignore[attr-defined]
+    start = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
+    before = _scrape(client)
+    for hours, user in ((0, "u1"), (0, "u2"), (2, "u1"), (2, "u2"), (3, "u1")):
+        now = start + timedelta(hours=hours)
+        runtime.clock = lambda now=now: now
+        body = event(f"{user}-{hours}", user, occurred_at=now.isoformat())
+        assert client.post("/v1/usage", json=body).status_code == 200
+    assert client.post("/v1/balances/u1/credits", json={"amount": "-250"}).status_code == 200
+    assert client.put("/v1/balances/u2", json={"credits": "1"}).status_code == 200
+    moved = delta(before, _scrape(client))
+
+    engine = create_engine(db_url)
+    with engine.connect() as conn:
+        rows = conn.execute(
+            text("select kind, count(*), sum(amount_micro) from ledger_entry group by kind")
+        ).all()
+    engine.dispose()
+    ledger = {kind: (count, Decimal(int(micro)) / 1_000_000) for kind, count, micro in rows}
+    assert (
+        total(moved, "billing_refills_total") == ledger["refill"][0] == 4
+    )  # u2 refills on the PUT too
+    assert Decimal(repr(total(moved, "billing_refill_credits_total"))) == ledger["refill"][1]
+    for kind, direction in (("grant", "debit"), ("set", "debit")):
+        assert total(moved, "billing_grants_total", kind=kind, direction=direction) == 1
+        counted = total(moved, "billing_grant_credits_total", kind=kind, direction=direction)
+        assert -Decimal(repr(counted)) == ledger[kind][1]

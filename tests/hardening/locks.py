@@ -1,0 +1,78 @@
+"""Hold a request inside its transaction: lock a table from a second connection."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+BLOCKED_BACKENDS = text(
+    "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
+    " AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()"
+)
+TERMINATE_OTHERS = text(
+    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+    " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+)
+
+
+@contextmanager
+def postgres_table_locked(db_url: str, table: str) -> Iterator[None]:
+    """ACCESS EXCLUSIVE on ``table`` until the block ends: writers to it wait."""
+    engine = create_engine(db_url)
+    with engine.connect() as conn:
+        transaction = conn.begin()
+        conn.execute(text(f"LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE"))
+        try:
+            yield
+        finally:
+            transaction.rollback()
+    engine.dispose()
+
+
+@contextmanager
+def sqlite_write_locked(db_url: str) -> Iterator[None]:
+    """The SQLite write lock until the block ends: the service's BEGIN IMMEDIATE waits."""
+    path = make_url(db_url).database
+    assert path
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    finally:
+        conn.execute("ROLLBACK")
+        conn.close()
+
+
+def admin_run(db_url: str, statement: object) -> list[tuple[object, ...]]:
+    """Run one statement on a separate autocommit connection."""
+    engine = create_engine(db_url, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            return [tuple(row) for row in conn.execute(statement)]  # type: ignore[call-overload]
+    finally:
+        engine.dispose()
+
+
+def wait_for_blocked_backend(db_url: str, timeout: float = 30) -> int:
+    """The pid of a backend of this database waiting on a lock (a request mid-transaction)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        rows = admin_run(db_url, BLOCKED_BACKENDS)
+        if rows:
+            return int(rows[0][0])  # type: ignore[call-overload]
+        time.sleep(0.05)
+    raise AssertionError("no request reached the locked table")
+
+
+def wait_for_backend_gone(db_url: str, pid: int, timeout: float = 30) -> None:
+    query = text("SELECT count(*) FROM pg_stat_activity WHERE pid = :pid").bindparams(pid=pid)
+    deadline = time.monotonic() + timeout
+    while admin_run(db_url, query)[0][0] != 0:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"backend {pid} of a killed server did not go away")
+        time.sleep(0.05)

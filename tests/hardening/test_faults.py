@@ -1,0 +1,220 @@
+"""Faults: the database going away, a worker killed mid-batch, a graceful shutdown.
+
+Requests are held inside their transaction deterministically by locking a
+table from a second connection (PostgreSQL: ACCESS EXCLUSIVE on ledger_entry,
+so the batch's events are already inserted when it blocks; SQLite: the write
+lock). No sleeps decide an outcome.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import text
+
+from tests.conftest import empty_tables
+from tests.hardening.locks import (
+    TERMINATE_OTHERS,
+    admin_run,
+    postgres_table_locked,
+    sqlite_write_locked,
+    wait_for_backend_gone,
+    wait_for_blocked_backend,
+)
+from tests.hardening.server import Server
+from tests.hardening.support import assert_refused, nothing_written, row_counts
+from tests.helpers import CLAUDE_CONFIG, event
+
+# CLAUDE_CONFIG: startBalance 100000, each helper event costs 11250 credits in 4 ledger lines.
+START_BALANCE = 100_000
+EVENT_CREDITS = 11_250
+LEDGER_LINES_PER_EVENT = 4
+
+
+def _batch(size: int, prefix: str, user: str = "u1") -> dict[str, Any]:
+    return {"events": [event(f"{prefix}-{i}", user) for i in range(size)]}
+
+
+def _in_thread(call: Callable[[], httpx.Response]) -> tuple[threading.Thread, list[Any]]:
+    outcome: list[Any] = []
+
+    def run() -> None:
+        try:
+            outcome.append(call())
+        except Exception as exc:  # the server may vanish under the request
+            outcome.append(exc)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread, outcome
+
+
+def _reconcile(db_url: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "BILLING_DATABASE_URL": db_url}
+    env.pop("BILLING_CONFIG", None)
+    return subprocess.run(
+        [sys.executable, "-m", "billing", "reconcile"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def _assert_charged_once(db_url: str, events: int, user_balance: str) -> None:
+    counts = row_counts(db_url)
+    assert counts["usage_event"] == events
+    assert counts["ledger_entry"] == events * LEDGER_LINES_PER_EVENT + 1  # + start balance
+    reconciled = _reconcile(db_url)
+    assert reconciled.returncode == 0, reconciled.stderr
+    assert user_balance == str(START_BALANCE - events * EVENT_CREDITS)
+
+
+@pytest.fixture
+def pg_client(postgres_url: str, write_config: Callable[[str], Path]) -> Any:
+    from billing.main import create_app
+    from billing.runtime import Runtime
+    from billing.settings import Settings
+
+    empty_tables(postgres_url)
+    settings = Settings(database_url=postgres_url, config=write_config(CLAUDE_CONFIG))
+    with TestClient(create_app(settings, Runtime(settings))) as client:
+        yield client
+
+
+@pytest.mark.postgres
+def test_database_connection_killed_mid_request_is_503_and_writes_nothing(
+    pg_client: TestClient, postgres_url: str
+) -> None:
+    batch = _batch(50, "db-gone")
+    with postgres_table_locked(postgres_url, "ledger_entry"):
+        thread, outcome = _in_thread(lambda: pg_client.post("/v1/usage", json=batch))
+        pid = wait_for_blocked_backend(postgres_url)
+        # The request's connection, from a separate admin connection (the lock holder stays).
+        admin_run(postgres_url, text("SELECT pg_terminate_backend(:pid)").bindparams(pid=pid))
+        thread.join(60)
+    (response,) = outcome
+    assert_refused(response, 503, "unavailable", "database")
+    wait_for_backend_gone(postgres_url, pid)
+    assert nothing_written(postgres_url), row_counts(postgres_url)
+
+    # Every pooled connection is dead now too; pre-ping replaces them and the retry lands once.
+    admin_run(postgres_url, TERMINATE_OTHERS)
+    retry = pg_client.post("/v1/usage", json=batch)
+    assert retry.status_code == 200, retry.text
+    assert retry.json()["accepted"] == 50
+    assert pg_client.post("/v1/usage", json=batch).json()["duplicates"] == 50
+    balance = pg_client.get("/v1/balances/u1").json()["credits"]
+    _assert_charged_once(postgres_url, 50, balance)
+    assert pg_client.get("/readyz").status_code == 200
+
+
+@pytest.mark.postgres
+def test_database_restarting_under_load_recovers_without_500s(
+    pg_client: TestClient, postgres_url: str
+) -> None:
+    """Backends terminated again and again while requests run: each answer is a 200
+    or a 503, never a 500, and every 200 is in the ledger exactly once."""
+    stop = threading.Event()
+
+    def killer() -> None:
+        while not stop.is_set():
+            admin_run(postgres_url, TERMINATE_OTHERS)
+            time.sleep(0.05)
+
+    thread = threading.Thread(target=killer, daemon=True)
+    thread.start()
+    accepted: set[str] = set()
+    statuses: list[int] = []
+    try:
+        for i in range(40):
+            response = pg_client.post("/v1/usage", json=event(f"load-{i}"))
+            statuses.append(response.status_code)
+            if response.status_code == 200:
+                accepted.add(f"load-{i}")
+            else:
+                assert_refused(response, 503, "unavailable", case=f"load-{i}")
+    finally:
+        stop.set()
+        thread.join()
+    assert 500 not in statuses
+    # After the outage every refused event can be retried and lands once.
+    for i in range(40):
+        assert pg_client.post("/v1/usage", json=event(f"load-{i}")).status_code == 200
+    balance = pg_client.get("/v1/balances/u1").json()["credits"]
+    _assert_charged_once(postgres_url, 40, balance)
+
+
+def _hold_request(db_url: str) -> Any:
+    if db_url.startswith("postgresql"):
+        return postgres_table_locked(db_url, "ledger_entry")
+    return sqlite_write_locked(db_url)
+
+
+def test_worker_killed_mid_batch_leaves_no_partial_batch_and_retry_charges_once(
+    db_url: str, write_config: Callable[[str], Path]
+) -> None:
+    config = write_config(CLAUDE_CONFIG)
+    batch = _batch(1000, "kill")
+    with Server(db_url, config=config) as server:
+        with _hold_request(db_url):
+            thread, outcome = _in_thread(
+                lambda: httpx.post(f"{server.base}/v1/usage", json=batch, timeout=60)
+            )
+            if db_url.startswith("postgresql"):
+                pid = wait_for_blocked_backend(db_url)  # events inserted, ledger waits
+            else:
+                time.sleep(1.0)  # the request is parsed and waiting for the write lock
+            server.signal(signal.SIGKILL)
+            assert server.wait() == -signal.SIGKILL
+            thread.join(60)
+        assert isinstance(outcome[0], httpx.TransportError), outcome
+    if db_url.startswith("postgresql"):
+        wait_for_backend_gone(db_url, pid)
+    assert nothing_written(db_url), row_counts(db_url)
+
+    with Server(db_url, config=config) as restarted:
+        retry = httpx.post(f"{restarted.base}/v1/usage", json=batch, timeout=120)
+        assert retry.status_code == 200, retry.text
+        assert retry.json()["accepted"] == 1000
+        again = httpx.post(f"{restarted.base}/v1/usage", json=batch, timeout=120)
+        assert again.json()["duplicates"] == 1000
+        balance = httpx.get(f"{restarted.base}/v1/balances/u1").json()["credits"]
+    _assert_charged_once(db_url, 1000, balance)
+
+
+def test_sigterm_lets_in_flight_requests_finish(
+    db_url: str, write_config: Callable[[str], Path]
+) -> None:
+    batch = _batch(200, "term")
+    with Server(db_url, config=write_config(CLAUDE_CONFIG)) as server:
+        with _hold_request(db_url):
+            thread, outcome = _in_thread(
+                lambda: httpx.post(f"{server.base}/v1/usage", json=batch, timeout=60)
+            )
+            if db_url.startswith("postgresql"):
+                wait_for_blocked_backend(db_url)
+            else:
+                time.sleep(1.0)
+            server.signal(signal.SIGTERM)
+            time.sleep(1.0)
+            assert server.process.poll() is None, "the server quit with a request in flight"
+        thread.join(60)
+        # uvicorn re-raises SIGTERM once the graceful shutdown is done.
+        assert server.wait() in (0, -signal.SIGTERM)
+    (response,) = outcome
+    assert isinstance(response, httpx.Response), response
+    assert response.status_code == 200, response.text
+    assert response.json()["accepted"] == 200
+    assert row_counts(db_url)["usage_event"] == 200

@@ -169,13 +169,17 @@ _ENDPOINT_LABELS = LabelCap(64)
 _MODEL_LABELS = LabelCap(256)
 
 
-def endpoint_model_labels(config: AppConfig, endpoint: str, model: str) -> tuple[str, str]:
-    """Bounded (endpoint, model) labels: only names the config lists, capped."""
+def endpoint_model_labels(
+    config: AppConfig, endpoint: str, model: str, table_key: str | None = None
+) -> tuple[str, str]:
+    """Bounded (endpoint, model) labels: names the config lists, else the built-in
+    table key the model matched (a finite set shipped with the service), capped."""
     configured = config.endpoint(endpoint)
     if configured is None:
         return OTHER, OTHER
-    listed = model in configured.token_config or model in configured.models
-    return _ENDPOINT_LABELS(endpoint), _MODEL_LABELS(model) if listed else OTHER
+    if model in configured.token_config or model in configured.models:
+        return _ENDPOINT_LABELS(endpoint), _MODEL_LABELS(model)
+    return _ENDPOINT_LABELS(endpoint), _MODEL_LABELS(table_key) if table_key else OTHER
 
 
 def _credits(micro: int) -> float:
@@ -233,17 +237,26 @@ def record_ingest(
     session: Session, config: AppConfig, accepted: Iterable[Cost], *, duplicates: int
 ) -> None:
     """Accepted events (tokens, cost, unpriced) and duplicates of one committed batch."""
-    increments: list[Increment] = []
+    # Summed per label set first: a batch touches few label sets, and each
+    # child lookup and increment costs far more than an addition.
+    tokens: dict[tuple[str, str, str], int] = {}
+    micro: dict[tuple[str, str], int] = {}
+    unpriced: dict[tuple[str, str], int] = {}
     count = 0
     for cost in accepted:
         count += 1
-        endpoint, model = endpoint_model_labels(config, cost.endpoint, cost.model)
+        table_key = cost.value_key if cost.priced_by in ("default", "premium") else None
+        labels = endpoint_model_labels(config, cost.endpoint, cost.model, table_key)
         for line in cost.lines:
             if line.tokens:
-                increments.append((TOKENS.labels(endpoint, model, line.token_type), line.tokens))
-        increments.append((COST_CREDITS.labels(endpoint, model), _credits(cost.total_micro)))
+                key = (*labels, line.token_type)
+                tokens[key] = tokens.get(key, 0) + line.tokens
+        micro[labels] = micro.get(labels, 0) + cost.total_micro
         if cost.priced_by == "fallback":
-            increments.append((UNPRICED_EVENTS.labels(endpoint, model), 1))
+            unpriced[labels] = unpriced.get(labels, 0) + 1
+    increments: list[Increment] = [(TOKENS.labels(*k), n) for k, n in tokens.items()]
+    increments += [(COST_CREDITS.labels(*k), _credits(n)) for k, n in micro.items()]
+    increments += [(UNPRICED_EVENTS.labels(*k), n) for k, n in unpriced.items()]
     if count:
         increments.append((USAGE_EVENTS.labels("accepted"), count))
     if duplicates:

@@ -27,6 +27,13 @@ def test_only_models_the_endpoint_lists_become_labels() -> None:
     assert endpoint_model_labels(config, "nowhere", "x") == (OTHER, OTHER)
 
 
+def test_unlisted_models_priced_by_the_tables_are_labelled_by_their_key() -> None:
+    config = parse_config(CLAUDE_CONFIG)
+    labels = endpoint_model_labels(config, "openAI", "gpt-4o-2024-08-06", "gpt-4o")
+    assert labels == ("openAI", "gpt-4o")
+    assert endpoint_model_labels(config, "openAI", "user-typed-name") == ("openAI", OTHER)
+
+
 def test_several_workers_get_a_fresh_directory_removed_afterwards(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -36,6 +36,7 @@ _SLOT = timedelta(seconds=SLOT_SECONDS)
 _VALUE_COLUMNS = tuple(f"{t}_tokens" for t in TOKEN_TYPES) + tuple(
     f"{t}_micro" for t in TOKEN_TYPES
 )
+_TYPE_INDEX = {name: i for i, name in enumerate(TOKEN_TYPES)}
 
 
 def slot_number(when: datetime) -> int:
@@ -53,27 +54,38 @@ def slot_ceil(when: datetime) -> datetime:
 
 
 def record(session: Session, entries: Sequence[Mapping[str, Any]]) -> None:
-    """Add the usage ledger rows of one transaction to the rollups (one insert)."""
-    sums: dict[tuple[int, str, str, str], dict[str, int]] = {}
+    """Add the usage ledger rows of one transaction to the rollups (one insert).
+
+    On the ingest path: plain dict and integer work, slots computed once per
+    event time.
+    """
+    sums: dict[tuple[int, str, str, str], list[int]] = {}
+    slots: dict[int, int] = {}  # id(created_at): an event's lines share one datetime
+    width = len(TOKEN_TYPES)
     for entry in entries:
         if entry["kind"] != "usage":
             continue
-        key = (
-            slot_number(entry["created_at"]),
-            entry["endpoint"] or "",
-            entry["model"] or "",
-            entry["context"] or "",
-        )
-        row = sums.get(key)
-        if row is None:
-            row = sums[key] = dict.fromkeys(_VALUE_COLUMNS, 0)
-        token_type = entry["token_type"]
-        row[f"{token_type}_tokens"] += entry["tokens"] or 0
-        row[f"{token_type}_micro"] -= entry["amount_micro"]
+        when = entry["created_at"]
+        slot = slots.get(id(when))
+        if slot is None:
+            slot = slots[id(when)] = slot_number(when)
+        key = (slot, entry["endpoint"] or "", entry["model"] or "", entry["context"] or "")
+        values = sums.get(key)
+        if values is None:
+            values = sums[key] = [0] * (2 * width)
+        index = _TYPE_INDEX[entry["token_type"]]
+        values[index] += entry["tokens"] or 0
+        values[width + index] -= entry["amount_micro"]
     if not sums:
         return
     rows = [
-        {"slot": slot, "endpoint": endpoint, "model": model, "context": context, **values}
+        {
+            "slot": slot,
+            "endpoint": endpoint,
+            "model": model,
+            "context": context,
+            **dict(zip(_VALUE_COLUMNS, values, strict=True)),
+        }
         for (slot, endpoint, model, context), values in sorted(sums.items())
     ]
     session.execute(insert(UsageRollup), rows)

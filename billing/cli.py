@@ -65,6 +65,7 @@ def serve(
             workers=workers,
             log_level=settings.log_level.lower(),
             log_config=log_config(settings.log_level),  # JSON lines, request ids, no secrets
+            access_log=False,  # billing.http logs each request, with its id
             timeout_graceful_shutdown=30,
         )
 

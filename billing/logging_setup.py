@@ -90,8 +90,8 @@ def log_config(level: str = "INFO") -> dict[str, Any]:
             "billing": {"handlers": ["json"], "level": level, "propagate": False},
             "uvicorn": {"handlers": ["json"], "level": level, "propagate": False},
             "uvicorn.error": {"level": level},
-            # billing.api.request_id logs every request with its id, status and duration.
-            "uvicorn.access": {"handlers": ["json"], "level": "WARNING", "propagate": False},
+            # Off in serve (access_log=False): billing.http logs each request with its id.
+            "uvicorn.access": {"handlers": ["json"], "level": level, "propagate": False},
         },
         "root": {"handlers": ["json"], "level": "WARNING"},
     }

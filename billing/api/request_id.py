@@ -65,6 +65,7 @@ class RequestContext:
                         "path": scope["path"],
                         "status": status,
                         "duration_ms": elapsed_ms,
+                        "client": (scope.get("client") or ("-",))[0],
                     }
                 },
             )

@@ -46,6 +46,7 @@ async def _closed(client: httpx.AsyncClient, spec: dict[str, Any]) -> dict[str, 
     queue = list(reversed(bodies))
     statuses: dict[int, int] = {}
     totals = {"accepted": 0, "duplicates": 0}
+    errors: dict[str, int] = {}
     latencies: list[float] = []
     deadline = time.monotonic() + spec["timeout_s"]
 
@@ -53,7 +54,11 @@ async def _closed(client: httpx.AsyncClient, spec: dict[str, Any]) -> dict[str, 
         while queue and time.monotonic() < deadline:
             body = queue.pop()
             start = time.perf_counter()
-            response = await client.post(spec["path"], content=body, headers=HEADERS)
+            try:
+                response = await client.post(spec["path"], content=body, headers=HEADERS)
+            except httpx.HTTPError as exc:
+                errors[type(exc).__name__] = errors.get(type(exc).__name__, 0) + 1
+                continue
             latencies.append(time.perf_counter() - start)
             statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
             if response.status_code == 200:
@@ -69,6 +74,7 @@ async def _closed(client: httpx.AsyncClient, spec: dict[str, Any]) -> dict[str, 
         "unsent": len(queue),
         "elapsed_s": elapsed,
         "statuses": statuses,
+        "errors": errors,
         **totals,
         **_summary(latencies),
     }

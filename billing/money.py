@@ -15,6 +15,7 @@ Binary floats never enter this module.
 from __future__ import annotations
 
 from decimal import ROUND_FLOOR, ROUND_HALF_EVEN, Context, Decimal, InvalidOperation
+from functools import lru_cache
 
 MICRO_PER_CREDIT = 1_000_000
 CREDITS_PER_USD = 1_000_000
@@ -79,9 +80,24 @@ def format_decimal(value: Decimal) -> str:
     return text
 
 
+def _scaled_str(units: int, digits: int) -> str:
+    """``format_decimal(units * 10**-digits)`` in integer arithmetic (hot: every response)."""
+    whole, fraction = divmod(abs(units), 10**digits)
+    sign = "-" if units < 0 else ""
+    if fraction == 0:
+        return f"{sign}{whole}"
+    return f"{sign}{whole}.{fraction:0{digits}d}".rstrip("0")
+
+
 def credits_str(micro: int) -> str:
-    return format_decimal(credits_from_micro(micro))
+    return _scaled_str(micro, 6)
 
 
 def usd_str(micro: int) -> str:
-    return format_decimal(usd_from_micro(micro))
+    return _scaled_str(micro, 12)
+
+
+@lru_cache(maxsize=4096)
+def rate_str(rate: Decimal) -> str:
+    """``format_decimal`` of a rate; a config has few distinct rates, so it is cached."""
+    return format_decimal(rate)

@@ -42,23 +42,18 @@ def insert_missing_balances(session: Session, rows: Sequence[Mapping[str, Any]])
     """Insert balance rows that do not exist yet; returns the user ids inserted.
 
     Known users (the common case) are filtered out by one indexed read; the
-    rest go in one executemany (a cached statement, sent as multi-row VALUES),
-    with ON CONFLICT for users another transaction is creating right now.
+    rest go in one set-based insert, with ON CONFLICT for users another
+    transaction is creating right now.
     """
     if not rows:
         return set()
     table = Balance.__table__
+    assert isinstance(table, Table)
     wanted = [row["user_id"] for row in rows]
-    existing = set(session.scalars(select(table.c.user_id).where(table.c.user_id.in_(wanted))))
+    known = select(table.c.user_id).where(bulk.any_of(session, table.c.user_id, wanted))
+    existing = set(session.scalars(known))
     missing = [row for row in rows if row["user_id"] not in existing]
-    if not missing:
-        return set()
-    stmt = (
-        upsert_insert(session)(table)
-        .on_conflict_do_nothing(index_elements=["user_id"])
-        .returning(table.c.user_id)
-    )
-    return set(session.scalars(stmt, missing))
+    return bulk.insert_new(session, table, "user_id", missing)
 
 
 def lock_balances(session: Session, user_ids: Iterable[str]) -> dict[str, BalanceRow]:
@@ -68,7 +63,7 @@ def lock_balances(session: Session, user_ids: Iterable[str]) -> dict[str, Balanc
         return {}
     stmt = (
         select(*_BALANCE_COLUMNS)
-        .where(Balance.user_id.in_(ordered))
+        .where(bulk.any_of(session, Balance.user_id, ordered))
         .order_by(Balance.user_id)
         .with_for_update()
     )
@@ -133,6 +128,14 @@ def ledger_sums(session: Session) -> dict[str, int]:
         LedgerEntry.user_id
     )
     return {user_id: int(total or 0) for user_id, total in session.execute(stmt)}
+
+
+def balance_amounts(session: Session, user_ids: Iterable[str]) -> dict[str, int]:
+    """user_id -> amount for those of ``user_ids`` that have a balance (one query)."""
+    stmt = select(Balance.user_id, Balance.amount_micro).where(
+        bulk.any_of(session, Balance.user_id, sorted(set(user_ids)))
+    )
+    return {user_id: amount for user_id, amount in session.execute(stmt)}
 
 
 def all_balance_amounts(session: Session) -> dict[str, int]:

@@ -87,7 +87,7 @@ class Cost:
             "lines": {
                 line.token_type: {
                     "tokens": line.tokens,
-                    "rate": money.format_decimal(line.rate),
+                    "rate": money.rate_str(line.rate),
                     "credits": money.credits_str(line.micro),
                 }
                 for line in self.lines

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+import orjson
 from sqlalchemy.orm import Session
 
 from billing import metrics, money
@@ -99,7 +99,7 @@ def ingest(
         seen.add(event_id)
         if event_id in stored:
             user_id, cost_text = stored[event_id]
-            cost = json.loads(cost_text)
+            cost = orjson.loads(cost_text)
         else:
             user_id, cost = item.event.user_id, costs[event_id]
         outcomes.append(
@@ -138,7 +138,7 @@ def _charge(
                     item.occurred_at,
                     token_type=line.token_type,
                     tokens=line.tokens,
-                    rate=money.format_decimal(line.rate),
+                    rate=money.rate_str(line.rate),
                     value_key=cost.value_key,
                     priced_by=cost.priced_by,
                     context=event.context,
@@ -172,13 +172,20 @@ def _fill_untouched_balances(
     session: Session, outcomes: list[EventOutcome], stored: dict[str, tuple[str, str]]
 ) -> None:
     """Duplicates of users not charged in this batch report their current balance."""
-    for index, outcome in enumerate(outcomes):
-        if outcome.balance_micro is None and outcome.event_id in stored:
-            row = balance_repo.get_balance(session, stored[outcome.event_id][0])
-            if row is not None:
-                outcomes[index] = EventOutcome(
-                    outcome.event_id, outcome.status, outcome.cost, row.amount_micro
-                )
+    missing = [
+        index
+        for index, outcome in enumerate(outcomes)
+        if outcome.balance_micro is None and outcome.event_id in stored
+    ]
+    if not missing:
+        return
+    users = {stored[outcomes[index].event_id][0] for index in missing}
+    amounts = balance_repo.balance_amounts(session, users)  # one query for the batch
+    for index in missing:
+        outcome = outcomes[index]
+        amount = amounts.get(stored[outcome.event_id][0])
+        if amount is not None:
+            outcomes[index] = EventOutcome(outcome.event_id, outcome.status, outcome.cost, amount)
 
 
 def _event_row(item: PricedEvent, cost_json: dict[str, Any], now: datetime) -> dict[str, Any]:
@@ -200,7 +207,7 @@ def _event_row(item: PricedEvent, cost_json: dict[str, Any], now: datetime) -> d
         "value_key": cost.value_key,
         "priced_by": cost.priced_by,
         "total_micro": cost.total_micro,
-        "cost_json": json.dumps(cost_json, separators=(",", ":")),
+        "cost_json": orjson.dumps(cost_json).decode(),  # compact, like json.dumps(separators)
         "occurred_at": item.occurred_at,
         "received_at": now,
     }

@@ -7,8 +7,10 @@ of two finite decimals is finite).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import Any
 
 from billing import money
 from billing.config.model import CurrencyConfig
@@ -41,27 +43,34 @@ def display_currency(configured: CurrencyConfig, requested: str | None) -> Displ
     )
 
 
+_INDEX = {name: i for i, name in enumerate(TOKEN_TYPES)}
+
+
 @dataclass(slots=True)
 class Tally:
-    """Running sum of tokens (per type) and cost in micro-credits."""
+    """Running sum of tokens (per type, TOKEN_TYPES order) and cost in micro-credits."""
 
     cost_micro: int = 0
-    tokens: dict[str, int] = field(default_factory=lambda: dict.fromkeys(TOKEN_TYPES, 0))
+    tokens: list[int] = field(default_factory=lambda: [0] * len(TOKEN_TYPES))
 
-    def add(self, token_type: str | None, tokens: int, cost_micro: int) -> None:
+    def add(self, tokens: Sequence[int], cost_micro: int) -> None:
         self.cost_micro += cost_micro
-        if token_type in self.tokens:
-            self.tokens[token_type] += tokens
+        mine = self.tokens
+        for index, count in enumerate(tokens):
+            mine[index] += count
+
+    def add_line(self, token_type: str | None, tokens: int, cost_micro: int) -> None:
+        self.cost_micro += cost_micro
+        if token_type in _INDEX:
+            self.tokens[_INDEX[token_type]] += tokens
 
     def merge(self, other: Tally) -> None:
-        self.cost_micro += other.cost_micro
-        for name, count in other.tokens.items():
-            self.tokens[name] += count
+        self.add(other.tokens, other.cost_micro)
 
-    def spend(self, currency: DisplayCurrency) -> dict[str, object]:
+    def spend(self, currency: DisplayCurrency) -> dict[str, Any]:
         return {
-            "tokens": sum(self.tokens.values()),
-            "tokens_by_type": TokensByType(**self.tokens),
+            "tokens": sum(self.tokens),
+            "tokens_by_type": TokensByType(**dict(zip(TOKEN_TYPES, self.tokens, strict=True))),
             "credits": money.credits_str(self.cost_micro),
             "usd": money.usd_str(self.cost_micro),
             "amount": currency.amount(self.cost_micro),

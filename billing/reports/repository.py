@@ -47,14 +47,13 @@ class TimeBucket:
 
 @dataclass(frozen=True, slots=True)
 class CostGroup:
-    """One aggregated row: the requested column values, the bucket, one token type."""
+    """One aggregated row: the requested column values, the bucket, sums per token type."""
 
-    columns: dict[str, str | None]
+    columns: tuple[str | None, ...]  # values of the requested columns, in their order
     local_bucket: int | None  # local wall-clock seconds since 1970 // unit, or None
     offset_seconds: int | None
-    token_type: str | None
-    tokens: int
-    cost_micro: int  # positive: spend
+    tokens: tuple[int, ...]  # per token type, TOKEN_TYPES order
+    costs: tuple[int, ...]  # micro-credits per token type (positive: spend)
 
 
 def _where(stmt: Any, flt: CostFilter) -> Any:
@@ -144,15 +143,18 @@ def cost_groups(
         mapping = row._mapping
         groups.append(
             CostGroup(
-                columns={name: mapping[name] for name in columns},
+                columns=tuple(mapping[name] for name in columns),
                 local_bucket=mapping.get("local_bucket"),
                 offset_seconds=mapping.get("offset_seconds"),
-                token_type=mapping["token_type"],
-                tokens=int(mapping["tokens"]),
-                cost_micro=-int(mapping["amount"]),
+                tokens=_one_type(mapping["token_type"], int(mapping["tokens"])),
+                costs=_one_type(mapping["token_type"], -int(mapping["amount"])),
             )
         )
     return groups
+
+
+def _one_type(token_type: str, value: int) -> tuple[int, ...]:
+    return tuple(value if name == token_type else 0 for name in TOKEN_TYPES)
 
 
 def rollup_cost_groups(
@@ -165,8 +167,8 @@ def rollup_cost_groups(
     keys += _time_keys(bucket, UsageRollup.slot * SLOT_SECONDS)
     sums = [
         func.sum(getattr(UsageRollup, f"{t}_{what}")).label(f"{t}_{what}")
-        for t in TOKEN_TYPES
         for what in ("tokens", "micro")
+        for t in TOKEN_TYPES
     ]
     stmt = select(*keys, *sums)
     if flt.start is not None:
@@ -179,24 +181,19 @@ def rollup_cost_groups(
             stmt = stmt.where(getattr(UsageRollup, name) == value)
     if keys:
         stmt = stmt.group_by(*_by_position(len(keys)))
+    width = len(TOKEN_TYPES)
     groups = []
     for row in session.execute(stmt):
-        mapping = row._mapping
-        for token_type in TOKEN_TYPES:
-            tokens = int(mapping[f"{token_type}_tokens"] or 0)
-            cost = int(mapping[f"{token_type}_micro"] or 0)
-            if tokens == 0 and cost == 0:
-                continue
-            groups.append(
-                CostGroup(
-                    columns={name: mapping[name] for name in columns},
-                    local_bucket=mapping.get("local_bucket"),
-                    offset_seconds=mapping.get("offset_seconds"),
-                    token_type=token_type,
-                    tokens=tokens,
-                    cost_micro=cost,
-                )
+        values = tuple(int(v or 0) for v in row[len(keys) :])
+        groups.append(
+            CostGroup(
+                columns=tuple(row[: len(columns)]),
+                local_bucket=row[len(columns)] if bucket is not None else None,
+                offset_seconds=row[len(columns) + 1] if len(keys) > len(columns) + 1 else None,
+                tokens=values[:width],
+                costs=values[width:],
             )
+        )
     return groups
 
 

@@ -12,6 +12,7 @@ from billing.config.model import CurrencyConfig
 from billing.errors import InvalidRequest, NotFound
 from billing.models.usage_rollup import SLOT_SECONDS
 from billing.money import format_decimal
+from billing.pricing.types import TOKEN_TYPES
 from billing.reports import repository as repo
 from billing.reports.money_view import DisplayCurrency, Tally, display_currency
 from billing.reports.repository import UNIT_SECONDS
@@ -119,20 +120,57 @@ def _cost_groups(
     return groups
 
 
-def _bucket_key(
-    group: repo.CostGroup, group_by: Sequence[str], unit: str | None
-) -> tuple[dict[str, str | None], datetime | None]:
-    """Display values of day/hour, and the bucket's UTC start for ordering."""
-    if group.local_bucket is None or unit is None:
-        return {}, None
-    local = datetime(1970, 1, 1) + timedelta(seconds=group.local_bucket * UNIT_SECONDS[unit])
-    offset = group.offset_seconds or 0
-    values: dict[str, str | None] = {}
-    if "day" in group_by:
-        values["day"] = local.date().isoformat()
-    if group.offset_seconds is not None:
-        values["hour"] = local.isoformat() + format_offset(offset)
-    return values, (local - timedelta(seconds=offset)).replace(tzinfo=UTC)
+class _BucketLabels:
+    """Day/hour labels and UTC start of each bucket, computed once per bucket."""
+
+    def __init__(self, unit: str | None) -> None:
+        self.seconds = UNIT_SECONDS[unit] if unit is not None else 0
+        self._seen: dict[tuple[int | None, int | None], tuple[str, str, datetime]] = {}
+
+    def __call__(self, bucket: int | None, offset: int | None) -> tuple[str, str, datetime]:
+        """(day, hour, UTC start); hour is '' for day buckets."""
+        labels = self._seen.get((bucket, offset))
+        if labels is None:
+            local = datetime(1970, 1, 1) + timedelta(seconds=(bucket or 0) * self.seconds)
+            hour = "" if offset is None else local.isoformat() + format_offset(offset)
+            start = (local - timedelta(seconds=offset or 0)).replace(tzinfo=UTC)
+            labels = self._seen[(bucket, offset)] = (local.date().isoformat(), hour, start)
+        return labels
+
+
+def _aggregate(
+    groups: list[repo.CostGroup], group_by: list[str], columns: list[str], unit: str | None
+) -> tuple[dict[tuple[str | None, ...], Tally], dict[tuple[str | None, ...], datetime], Tally]:
+    """Fold database groups into report rows keyed by the group_by values."""
+    labels = _BucketLabels(unit)
+    by_type = "token_type" in group_by
+    tallies: dict[tuple[str | None, ...], Tally] = {}
+    starts: dict[tuple[str | None, ...], datetime] = {}
+    total = Tally()
+    for group in groups:
+        if not any(group.tokens) and not any(group.costs):
+            continue
+        day, hour, start = labels(group.local_bucket, group.offset_seconds)
+        values: dict[str, str | None] = dict(zip(columns, group.columns, strict=True))
+        values["day"], values["hour"] = day, hour
+        total.add(group.tokens, sum(group.costs))
+        splits = (
+            [(t, i) for i, t in enumerate(TOKEN_TYPES) if group.tokens[i] or group.costs[i]]
+            if by_type
+            else [(None, -1)]
+        )
+        for token_type, index in splits:
+            values["token_type"] = token_type
+            ident = tuple(values[name] for name in group_by)
+            tally = tallies.get(ident)
+            if tally is None:
+                tally = tallies[ident] = Tally()
+                starts[ident] = start
+            if index < 0:
+                tally.add(group.tokens, sum(group.costs))
+            else:
+                tally.add_line(token_type, group.tokens[index], group.costs[index])
+    return tallies, starts, total
 
 
 def costs(session: Session, configured: CurrencyConfig, query: CostsQuery) -> CostsOut:
@@ -149,25 +187,15 @@ def costs(session: Session, configured: CurrencyConfig, query: CostsQuery) -> Co
     except _NoUsage:
         groups = []
 
-    tallies: dict[tuple[str | None, ...], tuple[dict[str, str | None], Tally]] = {}
-    order: dict[tuple[str | None, ...], tuple[object, ...]] = {}
-    total = Tally()
-    for group in groups:
-        times, instant = _bucket_key(group, group_by, unit)
-        key = {**group.columns, **times}
-        if "token_type" in group_by:
-            key["token_type"] = group.token_type
-        ident = tuple(key.get(name) for name in group_by)
-        if ident not in tallies:
-            tallies[ident] = (key, Tally())
-            order[ident] = (instant or datetime.min.replace(tzinfo=UTC), *_sortable(ident))
-        tallies[ident][1].add(group.token_type, group.tokens, group.cost_micro)
-        total.add(group.token_type, group.tokens, group.cost_micro)
+    tallies, starts, total = _aggregate(groups, group_by, columns, unit)
 
-    ordered = sorted(tallies, key=order.__getitem__)
+    def order(ident: tuple[str | None, ...]) -> tuple[object, ...]:
+        return (starts[ident], *((value is not None, value or "") for value in ident))
+
+    ordered = sorted(tallies, key=order)
     rows = [
-        CostRow(key={n: tallies[i][0].get(n) for n in group_by}, **tallies[i][1].spend(currency))
-        for i in ordered[: query.limit]
+        CostRow(key=dict(zip(group_by, ident, strict=True)), **tallies[ident].spend(currency))
+        for ident in ordered[: query.limit]
     ]
     return CostsOut(
         from_=query.start,
@@ -180,10 +208,6 @@ def costs(session: Session, configured: CurrencyConfig, query: CostsQuery) -> Co
         total=total.to_spend(currency),
         truncated=len(ordered) > query.limit,
     )
-
-
-def _sortable(ident: tuple[str | None, ...]) -> tuple[tuple[bool, str], ...]:
-    return tuple((value is not None, value or "") for value in ident)
 
 
 def _rate_text(currency: DisplayCurrency) -> str:
@@ -212,8 +236,8 @@ def conversation_cost(
         if event_key not in events:
             events[event_key] = (line, Tally())
             by_message.setdefault(line.message_id, []).append(event_key)
-        events[event_key][1].add(line.token_type, line.tokens, line.cost_micro)
-        total.add(line.token_type, line.tokens, line.cost_micro)
+        events[event_key][1].add_line(line.token_type, line.tokens, line.cost_micro)
+        total.add_line(line.token_type, line.tokens, line.cost_micro)
 
     messages = []
     for message_id, event_keys in by_message.items():

@@ -41,6 +41,27 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("usage_rollup", schema=None) as batch_op:
         batch_op.create_index("ix_usage_rollup_slot", ["slot"], unique=False)
+    _fill_from_ledger()
+
+
+def _fill_from_ledger() -> None:
+    """Roll up the usage already in the ledger (what `billing rebuild-rollups` does)."""
+    if op.get_bind().dialect.name == "postgresql":
+        slot = "floor(extract(epoch from created_at) / 900)::bigint"
+    else:
+        slot = "cast(strftime('%s', created_at) as integer) / 900"
+    types = ("prompt", "completion", "cache_write", "cache_read")
+    tokens = [
+        f"sum(case when token_type = '{t}' then coalesce(tokens, 0) else 0 end)" for t in types
+    ]
+    costs = [f"sum(case when token_type = '{t}' then -amount_micro else 0 end)" for t in types]
+    columns = [f"{t}_tokens" for t in types] + [f"{t}_micro" for t in types]
+    op.execute(
+        f"INSERT INTO usage_rollup (slot, endpoint, model, context, {', '.join(columns)}) "
+        f"SELECT {slot}, coalesce(endpoint, ''), coalesce(model, ''), coalesce(context, ''), "
+        f"{', '.join(tokens + costs)} FROM ledger_entry WHERE kind = 'usage' "
+        "GROUP BY 1, 2, 3, 4"
+    )
 
 
 def downgrade() -> None:

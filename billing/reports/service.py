@@ -77,12 +77,15 @@ def _bucket(session: Session, query: CostsQuery, group_by: Sequence[str]) -> rep
     if unit is None:
         return None
     zone = parse_zone(query.tz)
-    start, end = query.start, query.end
-    if start is None or end is None:
-        found = repo.ledger_time_range(session)
-        if found is None:
-            raise _NoUsage
-        start, end = start or found[0], end or found[1]
+    # Offsets matter only where ledger rows exist: clamping to them also
+    # bounds the work for a range such as year 1 to 9999.
+    found = repo.ledger_time_range(session)
+    if found is None:
+        raise _NoUsage
+    start = max(query.start, found[0]) if query.start is not None else found[0]
+    end = min(query.end, found[1]) if query.end is not None else found[1]
+    if start > end:
+        raise _NoUsage
     return repo.TimeBucket(unit, offset_segments(zone, start, end))
 
 

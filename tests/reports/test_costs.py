@@ -68,6 +68,8 @@ RANGES = [
     ("2026-03-29T00:45:00Z", "2026-03-29T01:00:00Z", "Europe/Berlin"),
     ("2026-03-29T00:50:00Z", "2026-03-29T00:55:00Z", "UTC"),
     ("2026-03-29T00:00:00Z", "2026-11-02T00:00:00Z", "Asia/Kathmandu"),
+    # Offsets are worked out over the ledger's time span only, not years 1 to 9999.
+    ("0001-01-01T00:00:00Z", "9999-12-31T00:00:00Z", "Europe/Berlin"),
 ]
 
 

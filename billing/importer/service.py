@@ -23,6 +23,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,7 @@ from billing.importer import repository as repo
 from billing.importer.extjson import ValueProblem
 from billing.importer.mapping import BalanceDoc, balance_doc, transaction_row
 from billing.importer.reader import Item, read_documents
+from billing.importer.writer import BackgroundWriter
 
 BATCH_ROWS = 5000
 MAX_LISTED_PROBLEMS = 1000
@@ -130,30 +132,33 @@ def import_librechat(
     """Import both exports inside the session's transaction (the caller commits)."""
     run = _Run(session, config, now, strict, progress)
     tx_users: set[str] = set()
-    if transactions is not None:
-        _import_transactions(run, transactions, tx_users)
-    if balances is not None:
-        _import_balances(run, balances)
-    _settle_users_without_document(run, sorted(tx_users - run.with_doc))
-    balance_repo.add_to_balances(session, run.deltas, now)
+    with repo.roomy_page_cache(session):
+        if transactions is not None:
+            _import_transactions(run, transactions, tx_users)
+        if balances is not None:
+            _import_balances(run, balances)
+        _settle_users_without_document(run, sorted(tx_users - run.with_doc))
+        balance_repo.add_to_balances(session, run.deltas, now)
     return run.report
 
 
 def _import_transactions(run: _Run, path: Path, users: set[str]) -> None:
     batch: list[dict[str, Any]] = []
-    for item, doc in run.documents("transactions", path):
-        run.report.transactions_read += 1
-        try:
-            row = transaction_row(doc)
-        except ValueProblem as exc:
-            run.problem("transactions", item, str(exc))
-            continue
-        batch.append(row)
-        users.add(row["user_id"])
-        if len(batch) >= BATCH_ROWS:
-            _write_transactions(run, batch)
-            batch = []
-    _write_transactions(run, batch)
+    # Batches are written on a second thread while the next one is read.
+    with BackgroundWriter(partial(_write_transactions, run)) as writer:
+        for item, doc in run.documents("transactions", path):
+            run.report.transactions_read += 1
+            try:
+                row = transaction_row(doc)
+            except ValueProblem as exc:
+                run.problem("transactions", item, str(exc))
+                continue
+            batch.append(row)
+            users.add(row["user_id"])
+            if len(batch) >= BATCH_ROWS:
+                writer.submit(batch)
+                batch = []
+        writer.submit(batch)
 
 
 def _write_transactions(run: _Run, batch: list[dict[str, Any]]) -> None:

@@ -140,12 +140,16 @@ async def _reserve_settle(client: httpx.AsyncClient, spec: dict[str, Any]) -> di
         while queue and time.monotonic() < deadline:
             reserve, event = queue.pop()
             start = time.perf_counter()
-            response = await client.post("/v1/reservations", json=reserve)
-            count(f"reserve {response.status_code}")
-            if response.status_code not in (200, 201):
+            try:
+                response = await client.post("/v1/reservations", json=reserve)
+                count(f"reserve {response.status_code}")
+                if response.status_code not in (200, 201):
+                    continue
+                event["reservation_id"] = response.json()["reservation_id"]
+                response = await client.post("/v1/usage", json=event)
+            except httpx.HTTPError as exc:
+                count(type(exc).__name__)
                 continue
-            event["reservation_id"] = response.json()["reservation_id"]
-            response = await client.post("/v1/usage", json=event)
             count(f"settle {response.status_code}")
             if response.status_code == 200:
                 latencies.append(time.perf_counter() - start)

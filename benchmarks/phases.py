@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -43,6 +44,20 @@ def loadgen(spec: dict[str, Any], workdir: Path, timeout_s: float) -> dict[str, 
         raise RuntimeError(f"load generator failed:\n{done.stderr[-2000:]}")
     result: dict[str, Any] = json.loads(done.stdout)
     return result
+
+
+def wait_idle(base: str, limit_s: float = 60.0) -> float:
+    """After an overloaded step the server still works off abandoned requests:
+    wait until /readyz answers fast again, so the next phase starts clean."""
+    start = time.monotonic()
+    fast = 0
+    while time.monotonic() - start < limit_s and fast < 3:
+        began = time.perf_counter()
+        with contextlib.suppress(httpx.HTTPError):
+            httpx.get(f"{base}/readyz", timeout=limit_s)
+        fast = fast + 1 if time.perf_counter() - began < 0.05 else 0
+        time.sleep(0.2)
+    return time.monotonic() - start
 
 
 def routes(base: str) -> set[str]:
@@ -147,7 +162,7 @@ def single_throughput(base: str, count: int, workdir: Path) -> dict[str, Any]:
 
 
 def rate_steps(
-    base: str, kind: str, rates: tuple[int, ...], seconds: float, workdir: Path
+    base: str, kind: str, rates: tuple[int, ...], seconds: float, workdir: Path, drain_s: float
 ) -> dict[str, Any]:
     """Open-loop latency at each rate; stops after the first rate that misses p99 < 50 ms."""
     steps = []
@@ -163,8 +178,8 @@ def rate_steps(
             "bodies": bodies[100:],
             "warmup": list(zip(paths[:100], bodies[:100], strict=True)),
             "connections": 256,
-            "drain_s": 20,
-            "request_timeout_s": 20,
+            "drain_s": drain_s,
+            "request_timeout_s": drain_s,
         }
         step = loadgen(spec, workdir, timeout_s=seconds + 90)
         step["ok"] = (
@@ -175,6 +190,7 @@ def rate_steps(
         )
         steps.append(step)
         if not step["ok"]:
+            step["drained_s"] = wait_idle(base)
             break
         best = rate
     return {"steps": steps, "max_rate_p99_under_50ms": best}

@@ -15,6 +15,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,7 @@ class Plan:
     rates: tuple[int, ...]
     reservation_pairs: int
     single_events: int
+    drain_s: float
     workers: int
     backends: tuple[str, ...]
     report_rows: int
@@ -47,13 +49,14 @@ def make_plan(args: argparse.Namespace) -> Plan:
     backends = tuple(args.backends.split(","))
     if args.quick:
         return Plan(
-            batch_events=4_000,
-            raw_events=4_000,
+            batch_events=3_000,
+            raw_events=3_000,
             pricing_events=50_000,
             step_seconds=1.5,
-            rates=(200, 500, 1000),
+            rates=(200, 500),
             reservation_pairs=100,
-            single_events=1_000,
+            single_events=500,
+            drain_s=5,
             workers=args.workers,
             backends=backends,
             report_rows=0,
@@ -65,7 +68,8 @@ def make_plan(args: argparse.Namespace) -> Plan:
         step_seconds=4.0,
         rates=(200, 500, 1000, 1500, 2000, 3000),
         reservation_pairs=500,
-        single_events=5_000,
+        single_events=4_000,
+        drain_s=15,
         workers=args.workers,
         backends=backends,
         report_rows=args.report_rows,
@@ -93,35 +97,55 @@ def run_backend(backend: str, plan: Plan, workdir: Path) -> dict[str, Any]:
     config = write_config(workdir)
     out: dict[str, Any] = {}
     with database as url:
-        out["raw_insert"] = phases.raw_insert(backend, url, config, plan.raw_events)
+        out["raw_insert"] = guarded(phases.raw_insert, backend, url, config, plan.raw_events)
         log = workdir / f"serve-{backend}.log"
         with serve(
             url, config=config, workers=plan.workers, log_path=log, env=plan.extra_env
         ) as base:
             routes = phases.routes(base)
             for size in (100, 1000):
-                out[f"batch_{size}"] = phases.batch_ingest(base, size, plan.batch_events, workdir)
-            out["single_throughput"] = phases.single_throughput(base, plan.single_events, workdir)
-            out["single_ingest"] = phases.rate_steps(
-                base, "ingest", plan.rates, plan.step_seconds, workdir
-            )
-            if "/v1/balances/{user_id}/check" in routes:
-                out["check"] = phases.rate_steps(
-                    base, "check", plan.rates, plan.step_seconds, workdir
+                out[f"batch_{size}"] = guarded(
+                    phases.batch_ingest, base, size, plan.batch_events, workdir
                 )
+                phases.wait_idle(base)
+            out["single_throughput"] = guarded(
+                phases.single_throughput, base, plan.single_events, workdir
+            )
+            phases.wait_idle(base)
+            out["single_ingest"] = guarded(
+                phases.rate_steps, base, "ingest", plan.rates, plan.step_seconds, workdir,
+                plan.drain_s,
+            )  # fmt: skip
+            if "/v1/balances/{user_id}/check" in routes:
+                out["check"] = guarded(
+                    phases.rate_steps, base, "check", plan.rates, plan.step_seconds, workdir,
+                    plan.drain_s,
+                )  # fmt: skip
             else:
                 out["check"] = {"missing": "POST /v1/balances/{user_id}/check is not served"}
             if "/v1/reservations" in routes:
-                out["reservation"] = phases.reserve_settle(base, plan.reservation_pairs, workdir)
+                phases.wait_idle(base)
+                out["reservation"] = guarded(
+                    phases.reserve_settle, base, plan.reservation_pairs, workdir
+                )
             else:
                 out["reservation"] = {"missing": "POST /v1/reservations is not served"}
-        best_raw = max(out["raw_insert"].values())
+        best_raw = max(out["raw_insert"].values()) if "failed" not in out["raw_insert"] else 0
         for size in (100, 1000):
             batch = out[f"batch_{size}"]
-            batch["ratio_to_raw"] = batch["events_per_s"] / best_raw if best_raw else None
+            if "events_per_s" in batch:
+                batch["ratio_to_raw"] = batch["events_per_s"] / best_raw if best_raw else 0.0
         if backend == "postgres":
-            out["costs"] = phases.report_latency(url, plan.report_rows, workdir)
+            out["costs"] = guarded(phases.report_latency, url, plan.report_rows, workdir)
     return out
+
+
+def guarded(phase: Callable[..., dict[str, Any]], *args: Any) -> dict[str, Any]:
+    """Run one phase; a failure is recorded in the results instead of ending the run."""
+    try:
+        return phase(*args)
+    except Exception as exc:  # any failure of a phase is a finding, not the end
+        return {"failed": f"{type(exc).__name__}: {exc}"[:1000]}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -20,8 +20,8 @@ def _mark(ok: bool | None) -> str:
 
 
 def _steps(rows: list[list[str]], name: str, label: str, data: dict[str, Any], target: Any) -> None:
-    if "missing" in data or "steps" not in data:
-        rows.append([name, label, data.get("missing", "not run"), "", ""])
+    if "steps" not in data:
+        rows.append([name, label, data.get("missing") or data.get("failed", "not run"), "", ""])
         return
     for step in data["steps"]:
         rate = step["rate"]
@@ -59,11 +59,18 @@ def render(results: dict[str, Any]) -> str:
             rows.append(["everything", label, data["skipped"], "", ""])
             continue
         raws = data["raw_insert"]
+        if "failed" in raws:
+            rows.append(["raw driver insert", label, raws["failed"][:200], "", ""])
+            raws = {}
         for method, rate in raws.items():
             rows.append([f"raw driver insert ({method}, 1,000/txn)", label,
                          f"{_n(rate)} events/s", "", ""])  # fmt: skip
         for size in (100, 1000):
             batch = data[f"batch_{size}"]
+            if "failed" in batch:
+                rows.append([f"batch ingest, batches of {size:,}", label, batch["failed"][:200]])
+                rows[-1] += ["", ""]
+                continue
             rate, ratio = batch["events_per_s"], batch["ratio_to_raw"]
             pg = key == "postgres"
             goal = ">= 20,000 and >= 50% of raw" if pg else ""
@@ -73,14 +80,15 @@ def render(results: dict[str, Any]) -> str:
                          + ("" if batch["ok"] else f" (FAILED: {batch['statuses']})"),
                          goal, _mark(ok)])  # fmt: skip
         single = data["single_throughput"]
-        rate = single["events_per_s"]
+        rate = single.get("events_per_s", 0.0)
         rows.append(["single-event ingest, 16 in flight", label, f"{_n(rate)} events/s",
                      ">= 1,500", _mark(rate >= 1_500)])  # fmt: skip
         _steps(rows, "single-event ingest", label, data["single_ingest"], _p99_at_500(20))
         _steps(rows, "pre-flight check", label, data["check"], _p99_at_500(10))
         res = data["reservation"]
-        if "missing" in res:
-            rows.append(["reserve + settle round trip", label, res["missing"], "", ""])
+        if "round_trips" not in res:
+            text = res.get("missing") or res.get("failed", "not run")
+            rows.append(["reserve + settle round trip", label, text, "", ""])
         else:
             text = (
                 f"p50 {_ms(res['p50_ms'])} / p99 {_ms(res['p99_ms'])} ms, "

@@ -99,9 +99,14 @@ def any_of(
     """``column IN (values)``; on PostgreSQL as ``= ANY(array)``: one parameter, so the
     SQL text is the same for every batch (cached by the driver, no re-parsing)."""
     values = list(values)
-    if _is_postgres(session):
-        return column == any_(bindparam(None, values, type_=ARRAY(column.type)))
-    return column.in_(values)
+    if len(values) >= COPY_MIN_ROWS and _is_postgres(session):
+        return column == any_(bindparam(None, values, type_=_array_of(column)))
+    return column.in_(values)  # few values: short SQL either way, and cheaper to build
+
+
+@cache
+def _array_of(column: Any) -> ARRAY[Any]:
+    return ARRAY(column.type)
 
 
 def insert_rows(session: Session, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:

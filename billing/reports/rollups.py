@@ -17,6 +17,7 @@ from sqlalchemy import (
     BigInteger,
     Connection,
     Engine,
+    Table,
     case,
     cast,
     delete,
@@ -88,7 +89,10 @@ def record(session: Session, entries: Sequence[Mapping[str, Any]]) -> None:
         }
         for (slot, endpoint, model, context), values in sorted(sums.items())
     ]
-    session.execute(insert(UsageRollup), rows)
+    # Core insert: the ORM bulk path costs ~2x more per call on the ingest hot path.
+    table = UsageRollup.__table__
+    assert isinstance(table, Table)
+    session.execute(insert(table), rows)
 
 
 def epoch_seconds(dialect: str, when: Any) -> Any:

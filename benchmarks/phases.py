@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -217,25 +218,30 @@ def reserve_settle(base: str, count: int, workdir: Path) -> dict[str, Any]:
     return loadgen(spec, workdir, timeout_s=180)
 
 
-def report_latency(url: str, rows: int, workdir: Path) -> dict[str, Any]:
-    """/v1/costs over ``rows`` ledger rows, by benchmarks/report_latency.py when it exists."""
+def report_latency(rows: int, calls: int = 10) -> dict[str, Any]:
+    """GET /v1/costs over ``rows`` ledger rows on PostgreSQL: runs the reports
+    engineer's benchmarks/report_latency.py and reads its printed figures."""
     if rows <= 0:
         return {"skipped": "--report-rows 0 (quick mode)"}
-    script = Path(__file__).with_name("report_latency.py")
-    if not script.exists():
-        return {"missing": "benchmarks/report_latency.py is not there yet"}
-    out = workdir / "report-latency.json"
-    done = subprocess.run(
-        [
-            *(sys.executable, "-m", "benchmarks.report_latency", "--database-url", url),
-            *("--rows", str(rows), "--json", str(out)),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    if done.returncode != 0 or not out.exists():
+    if not Path(__file__).with_name("report_latency.py").exists():
+        return {"missing": "benchmarks/report_latency.py is not there"}
+    command = [sys.executable, "-m", "benchmarks.report_latency", "--db", "postgres"]
+    command += ["--rows", str(rows), "--calls", str(calls)]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=900, check=False)
+    if done.returncode != 0:
         return {"failed": (done.stderr or done.stdout)[-1000:]}
-    result: dict[str, Any] = json.loads(out.read_text(encoding="utf-8"))
-    return result
+    queries = {}
+    for match in _QUERY_LINE.finditer(done.stdout):
+        queries[match["name"].strip()] = {
+            "p50_ms": float(match["p50"]),
+            "p99_ms": float(match["p99"]),
+            "rows": int(match["rows"]),
+        }
+    return {"ledger_rows": rows, "queries": queries, "output": done.stdout[-2000:]}
+
+
+_QUERY_LINE = re.compile(
+    r"^\s+(?P<name>.+?)\s+p50\s+(?P<p50>[\d.]+) ms\s+p99\s+(?P<p99>[\d.]+) ms"
+    r"\s+\((?P<rows>\d+) rows\)",
+    re.MULTILINE,
+)

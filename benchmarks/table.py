@@ -105,8 +105,10 @@ def _costs_text(costs: dict[str, Any]) -> str:
     for key in ("missing", "skipped", "failed"):
         if key in costs:
             return f"{key}: {costs[key]}"
-    summary = costs.get("summary")
-    return str(summary) if summary else ", ".join(f"{k} {v}" for k, v in costs.items())[:300]
+    return "; ".join(
+        f"{name}: p50 {q['p50_ms']:.0f} / p99 {q['p99_ms']:.0f} ms"
+        for name, q in costs.get("queries", {}).items()
+    )
 
 
 def _markdown(header: list[str], rows: list[list[str]]) -> str:

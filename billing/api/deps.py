@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hmac
 import ipaddress
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -17,7 +17,9 @@ from billing.runtime import ConfigSnapshot, Runtime
 _bearer = HTTPBearer(auto_error=False, description="API key with ingest, read or admin scope")
 
 
-def get_runtime(request: Request) -> Runtime:
+# Plain lookups are ``async def`` so FastAPI runs them inline on the event loop;
+# a sync dependency costs a thread-pool round trip per request (make bench).
+async def get_runtime(request: Request) -> Runtime:
     runtime: Runtime = request.app.state.runtime
     return runtime
 
@@ -25,7 +27,7 @@ def get_runtime(request: Request) -> Runtime:
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 
 
-def get_snapshot(runtime: RuntimeDep) -> ConfigSnapshot:
+async def get_snapshot(runtime: RuntimeDep) -> ConfigSnapshot:
     return runtime.snapshot
 
 
@@ -80,8 +82,8 @@ def _granted_scopes(
     return set(granted)
 
 
-def require_scope(scope: str) -> Callable[..., None]:
-    def check(
+def require_scope(scope: str) -> Callable[..., Awaitable[None]]:
+    async def check(  # no I/O: runs on the event loop
         request: Request,
         runtime: RuntimeDep,
         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],

@@ -11,6 +11,7 @@ from sqlalchemy import Table, func, select, update
 from sqlalchemy.orm import Session
 
 from billing import bulk
+from billing.balances import known as known_users
 from billing.db import upsert_insert
 from billing.models import Balance, LedgerEntry
 
@@ -27,31 +28,39 @@ class BalanceRow:
     created: bool = False  # inserted by this transaction
 
 
-_BALANCE_COLUMNS = (
-    Balance.user_id,
-    Balance.amount_micro,
-    Balance.auto_refill_enabled,
-    Balance.refill_interval_value,
-    Balance.refill_interval_unit,
-    Balance.refill_amount_micro,
-    Balance.last_refill_at,
+# Core columns, not ORM attributes: selects of them skip the ORM's per-query
+# compile state (hot: every usage request locks its users' rows with one).
+_BALANCE_COLUMNS = tuple(
+    Balance.__table__.c[name]
+    for name in (
+        "user_id",
+        "amount_micro",
+        "auto_refill_enabled",
+        "refill_interval_value",
+        "refill_interval_unit",
+        "refill_amount_micro",
+        "last_refill_at",
+    )
 )
 
 
 def insert_missing_balances(session: Session, rows: Sequence[Mapping[str, Any]]) -> set[str]:
     """Insert balance rows that do not exist yet; returns the user ids inserted.
 
-    Known users (the common case) are filtered out by one indexed read; the
-    rest go in one set-based insert, with ON CONFLICT for users another
-    transaction is creating right now.
+    Users this process has seen committed (the common case) are skipped
+    without a query, others by one indexed read; the rest go in one
+    set-based insert, with ON CONFLICT for users another transaction is
+    creating right now.
     """
+    seen = known_users.known(session)
+    rows = [row for row in rows if row["user_id"] not in seen]
     if not rows:
         return set()
     table = Balance.__table__
     assert isinstance(table, Table)
     wanted = [row["user_id"] for row in rows]
-    known = select(table.c.user_id).where(bulk.any_of(session, table.c.user_id, wanted))
-    existing = set(session.scalars(known))
+    query = select(table.c.user_id).where(bulk.any_of(session, table.c.user_id, wanted))
+    existing = set(session.scalars(query))
     missing = [row for row in rows if row["user_id"] not in existing]
     return bulk.insert_new(session, table, "user_id", missing)
 
@@ -67,7 +76,13 @@ def lock_balances(session: Session, user_ids: Iterable[str]) -> dict[str, Balanc
         .order_by(Balance.user_id)
         .with_for_update()
     )
-    return {row.user_id: BalanceRow(*row) for row in session.execute(stmt)}
+    rows = {row.user_id: BalanceRow(*row) for row in session.execute(stmt)}
+    known_users.remember(session, rows)  # they exist once this transaction commits
+    return rows
+
+
+def forget_known_users(session: Session, user_ids: Iterable[str]) -> None:
+    known_users.forget(session, user_ids)
 
 
 def get_balance(session: Session, user_id: str) -> BalanceRow | None:

@@ -61,6 +61,11 @@ def touch_users(
         return {}
     created = _create_missing(session, ids, config, now)
     rows = repo.lock_balances(session, ids)
+    lost = [user_id for user_id in ids if user_id not in rows]
+    if lost:  # remembered as existing, but the row was removed outside the service
+        repo.forget_known_users(session, lost)
+        created |= _create_missing(session, lost, config, now)
+        rows.update(repo.lock_balances(session, lost))
     for user_id in created:
         rows[user_id].created = True
     if config.balance.enabled:

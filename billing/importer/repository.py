@@ -3,22 +3,21 @@
 Ledger rows, the bulk of an import, skip SQLAlchemy's per-row parameter
 processing: on PostgreSQL they go through ``COPY`` (billing.bulk) and the
 existing-key lookup is one ``= ANY(array)`` parameter; on SQLite both run on
-the raw sqlite3 connection (its executemany is C). Either way they stay in
-the session's one transaction.
+the raw sqlite3 connection (billing.importer.sqlite_rows). Either way they
+stay in the session's one transaction.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from functools import cache
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, func, select, update
-from sqlalchemy.engine import Dialect
+from sqlalchemy import Table, and_, bindparam, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from billing import bulk
+from billing.importer import sqlite_rows
 from billing.models import Balance, LedgerEntry
 
 IMPORTED_KINDS = ("import", "opening")
@@ -69,7 +68,7 @@ def insert_new_ledger_rows(
     if _is_postgres(session):
         bulk.insert_rows(session, _LEDGER, new)
     else:
-        _sqlite_insert(session, _LEDGER, new)
+        sqlite_rows.insert_rows(session, _LEDGER, new)
     return new
 
 
@@ -102,33 +101,23 @@ def _marks(values: Sequence[Any]) -> str:
     return ",".join("?" * len(values))
 
 
-def _sqlite_insert(session: Session, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
-    """executemany on the sqlite3 connection, values converted by the columns' own types
-    (so stored text is exactly what SQLAlchemy would write)."""
-    columns = [column.name for column in table.c if column.name in rows[0]]
-    if any(row.keys() != rows[0].keys() for row in rows):
-        raise ValueError(f"{table.name}: rows must all set the same columns")
-    processors = _bind_processors(table, session.get_bind().dialect)
-    converters = [(i, processors[name]) for i, name in enumerate(columns) if name in processors]
-    values = []
-    for row in rows:
-        value = [row[name] for name in columns]
-        for index, convert in converters:
-            value[index] = convert(value[index])
-        values.append(value)
-    sql = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({_marks(columns)})"
-    _driver(session).executemany(sql, values)
+def anything_imported(session: Session) -> bool:
+    """Whether the ledger holds rows of an earlier import (kinds import or opening).
 
-
-@cache
-def _bind_processors(table: Table, dialect: Dialect) -> dict[str, Callable[[Any], Any]]:
-    """Per column name, the dialect's conversion of a Python value (only those that convert)."""
-    found: dict[str, Callable[[Any], Any]] = {}
-    for column in table.c:
-        process = column.type.dialect_impl(dialect).bind_processor(dialect)
-        if process is not None:
-            found[column.name] = process
-    return found
+    Only the import writes those kinds, always keyed ``import:`` or
+    ``opening:``, so the unique key's index answers without a scan (kind has
+    no index). A grant that merely uses such a key makes this True, which is
+    only slower, never wrong.
+    """
+    key = LedgerEntry.idempotency_key
+    if _is_postgres(session):
+        # LIKE, not a range: under a linguistic collation ':' may not sort bytewise.
+        match = or_(key.like("import:%"), key.like("opening:%"))
+    else:  # SQLite compares text bytewise (BINARY); its LIKE ignores case and the index
+        match = or_(
+            and_(key >= "import:", key < "import;"), and_(key >= "opening:", key < "opening;")
+        )
+    return session.scalar(select(LedgerEntry.id).where(match).limit(1)) is not None
 
 
 def imported_sums(session: Session, user_ids: Iterable[str]) -> dict[str, int]:

@@ -20,7 +20,7 @@ raised to zero if negative (LibreChat never lets a balance go below zero).
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
@@ -93,6 +93,14 @@ class _Run:
     report: ImportReport = field(default_factory=ImportReport)
     deltas: dict[str, int] = field(default_factory=dict)  # balance change per user
     with_doc: set[str] = field(default_factory=set)
+    # No earlier import in the ledger: then a user's imported rows are exactly
+    # what this run inserted (``deltas``), and their sums need no query.
+    first_import: bool = False
+
+    def imported_sums(self, user_ids: Iterable[str]) -> dict[str, int]:
+        if self.first_import:
+            return {uid: self.deltas[uid] for uid in user_ids if uid in self.deltas}
+        return repo.imported_sums(self.session, user_ids)
 
     def problem(self, label: str, item: Item, reason: str) -> None:
         if self.strict:
@@ -132,6 +140,7 @@ def import_librechat(
     """Import both exports inside the session's transaction (the caller commits)."""
     run = _Run(session, config, now, strict, progress)
     tx_users: set[str] = set()
+    run.first_import = not repo.anything_imported(session)
     with repo.roomy_page_cache(session):
         if transactions is not None:
             _import_transactions(run, transactions, tx_users)
@@ -218,7 +227,7 @@ def _settle_users_without_document(run: _Run, user_ids: list[str]) -> None:
     for start in range(0, len(user_ids), BATCH_ROWS):
         chunk = user_ids[start : start + BATCH_ROWS]
         _ensure_balances(run, dict.fromkeys(chunk, defaults))
-        sums = repo.imported_sums(run.session, chunk)
+        sums = run.imported_sums(chunk)
         # Only raised to zero: LibreChat never had a balance below zero.
         targets = {uid: max(0, sums.get(uid, 0)) for uid in chunk}
         _write_openings(
@@ -246,7 +255,7 @@ def _write_openings(
     run: _Run, targets: dict[str, int], *, reason: str, sums: dict[str, int] | None = None
 ) -> None:
     if sums is None:
-        sums = repo.imported_sums(run.session, targets)
+        sums = run.imported_sums(targets)
     rows = []
     for user_id, target in sorted(targets.items()):
         current = sums.get(user_id, 0)

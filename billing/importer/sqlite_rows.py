@@ -1,0 +1,89 @@
+"""Plain inserts on the raw sqlite3 connection: multi-row VALUES statements.
+
+SQLAlchemy's executemany converts every parameter of every row in Python;
+here only the columns whose type converts are touched, each with the
+column's own bind processor, so the stored values are exactly SQLAlchemy's
+(UTC timestamps, one per row, take a shortcut to the same text).
+
+Many rows per statement rather than executemany: sqlite3 releases the GIL
+around every step, and executemany steps once per row, so next to a busy
+thread (the import reads the next batch meanwhile) each row waited to get the
+GIL back. One statement of ~2,000 rows is bound in C and stepped once.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime
+from functools import cache, lru_cache
+from itertools import chain
+from operator import itemgetter
+from typing import Any
+
+from sqlalchemy import Table
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import Session
+
+from billing.models.base import UTCDateTime
+
+# Rows per INSERT; fewer when SQLite's bound-parameter limit says so.
+MAX_ROWS_PER_STATEMENT = 2000
+
+
+def insert_rows(session: Session, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Insert rows that all set the same columns (at least two), in the session's transaction."""
+    if not rows:
+        return
+    first = rows[0]
+    if any(row.keys() != first.keys() for row in rows):
+        raise ValueError(f"{table.name}: rows must all set the same columns")
+    processors = _bind_processors(table, session.get_bind().dialect)
+    plain = [
+        column.name for column in table.c if column.name in first and column.name not in processors
+    ]
+    converted = [(name, processors[name]) for name in first if name in processors]
+    if len(plain) < 2:  # itemgetter of one name returns a bare value, not a tuple
+        raise ValueError(f"{table.name}: bulk rows need at least two plain columns")
+    take = itemgetter(*plain)
+    values = [take(row) + tuple(convert(row[name]) for name, convert in converted) for row in rows]
+    names = (*plain, *(name for name, _ in converted))
+    driver: Any = session.connection().connection.driver_connection
+    limit = driver.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // len(names)
+    per_statement = max(1, min(MAX_ROWS_PER_STATEMENT, limit))
+    for start in range(0, len(values), per_statement):
+        chunk = values[start : start + per_statement]
+        sql = _insert_sql(table.name, names, len(chunk))
+        driver.execute(sql, list(chain.from_iterable(chunk)))
+
+
+@lru_cache(maxsize=4)  # the full-size statement, and the last one of a batch
+def _insert_sql(table: str, names: tuple[str, ...], rows: int) -> str:
+    one = f"({','.join('?' * len(names))})"
+    return f"INSERT INTO {table} ({', '.join(names)}) VALUES {','.join([one] * rows)}"
+
+
+@cache
+def _bind_processors(table: Table, dialect: Dialect) -> dict[str, Callable[[Any], Any]]:
+    """Per column name, its conversion of a Python value (only the columns that convert)."""
+    found: dict[str, Callable[[Any], Any]] = {}
+    for column in table.c:
+        if isinstance(column.type, UTCDateTime):
+            found[column.name] = utc_text
+            continue
+        process = column.type.dialect_impl(dialect).bind_processor(dialect)
+        if process is not None:
+            found[column.name] = process
+    return found
+
+
+def utc_text(value: datetime | None) -> str | None:
+    """What UTCDateTime stores on SQLite ('2025-06-01 00:00:06.000000'), ~4x faster
+    than the generic processor chain (TypeDecorator, then SQLite DATETIME)."""
+    if value is None:
+        return None
+    if value.tzinfo is not UTC:
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        value = value.astimezone(UTC)
+    return value.isoformat(" ", "microseconds")[:26]  # without the "+00:00"

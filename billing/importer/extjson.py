@@ -36,6 +36,8 @@ def optional_text(doc: dict[str, Any], field: str, max_length: int) -> str | Non
     value = doc.get(field)
     if value is None:
         return None
+    if type(value) is str and len(value) <= max_length:  # the common case, fast
+        return value or None
     inner = _wrapped(value, "$oid")
     if inner is not None:
         value = inner

@@ -4,8 +4,8 @@ On PostgreSQL, batches of COPY_MIN_ROWS rows or more go straight to the
 session's psycopg connection (inside the session's transaction): ``COPY`` for
 plain inserts, ``COPY`` into a temp table then one ``INSERT ... SELECT ... ON
 CONFLICT`` for inserts with conflict handling, and ``unnest`` of two arrays
-for relative updates. Smaller batches, and SQLite, use Core ``executemany``
-(one multi-row statement; SQLite's driver runs it in C). Measured with
+for relative updates; smaller batches as one multi-row ``INSERT ... VALUES``.
+SQLite uses Core ``executemany`` (its driver runs it in C). Measured with
 ``make bench``: COPY costs ~10x less than array or VALUES parameters for wide
 rows, on the client and on the server.
 
@@ -26,8 +26,8 @@ from sqlalchemy.orm import QueryableAttribute, Session
 
 from billing.db import upsert_insert
 
-# Below this many rows a multi-row INSERT (one round trip) beats COPY's two
-# round trips, and the temp-table staging of insert_new.
+# Below this many rows one multi-row INSERT (one round trip) beats COPY's two
+# round trips and the temp-table staging of insert_new.
 COPY_MIN_ROWS = 50
 
 
@@ -113,14 +113,38 @@ def insert_rows(session: Session, table: Table, rows: Sequence[Mapping[str, Any]
     """Plain insert of many rows: COPY on PostgreSQL, executemany on SQLite."""
     if not rows:
         return
-    if len(rows) < COPY_MIN_ROWS or not _is_postgres(session):
+    if not _is_postgres(session):
         session.execute(table.insert(), list(rows))
         return
     columns = _columns(table, rows)
+    if len(rows) < COPY_MIN_ROWS:
+        _insert_values(session, table, columns, rows, "")
+        return
     sql = f"COPY {table.name} ({', '.join(columns)}) FROM STDIN"
     with _driver(session).cursor() as cursor, cursor.copy(sql) as copy:
         for values in _tuples(table, columns, rows):
             copy.write_row(values)
+
+
+def _insert_values(
+    session: Session,
+    table: Table,
+    columns: list[str],
+    rows: Sequence[Mapping[str, Any]],
+    suffix: str,
+) -> list[Any]:
+    """One multi-row INSERT ... VALUES on the driver: for a few rows, cheaper in
+    Python than SQLAlchemy's executemany (psycopg pipelines one statement per row)."""
+    one = "(" + ", ".join(["%s"] * len(columns)) + ")"
+    sql = (
+        f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES "
+        + ", ".join([one] * len(rows))
+        + suffix
+    )
+    params = [value for values in _tuples(table, columns, rows) for value in values]
+    with _driver(session).cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall() if suffix else []
 
 
 def insert_new(
@@ -133,16 +157,20 @@ def insert_new(
     """
     if not rows:
         return set()
-    if len(rows) < COPY_MIN_ROWS or not _is_postgres(session):
+    if not _is_postgres(session):
         stmt = (
             upsert_insert(session)(table)
             .on_conflict_do_nothing(index_elements=[key])
             .returning(table.c[key])
         )
         return set(session.scalars(stmt, list(rows)))
+    columns = _columns(table, rows)
+    if len(rows) < COPY_MIN_ROWS:
+        ordered = sorted(rows, key=lambda row: row[key])
+        suffix = f" ON CONFLICT ({key}) DO NOTHING RETURNING {key}"
+        return {row[0] for row in _insert_values(session, table, columns, ordered, suffix)}
     # COPY into a per-connection temp table, then one INSERT ... SELECT: COPY
     # is ~10x cheaper than array or VALUES parameters on both ends of the wire.
-    columns = _columns(table, rows)
     names = ", ".join(columns)
     stage = f"bulk_{table.name}_{zlib.crc32(names.encode()):08x}"
     with _driver(session).cursor() as cursor:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import subprocess
 import sys
@@ -49,14 +50,14 @@ def make_plan(args: argparse.Namespace) -> Plan:
     backends = tuple(args.backends.split(","))
     if args.quick:
         return Plan(
-            batch_events=3_000,
-            raw_events=3_000,
+            batch_events=2_000,
+            raw_events=2_000,
             pricing_events=50_000,
-            step_seconds=1.5,
+            step_seconds=1.0,
             rates=(200, 500),
-            reservation_pairs=100,
-            single_events=500,
-            drain_s=5,
+            reservation_pairs=50,
+            single_events=300,
+            drain_s=3,
             workers=args.workers,
             backends=backends,
             report_rows=0,
@@ -169,6 +170,8 @@ def main(argv: list[str] | None = None) -> int:
             "workers": plan.workers,
             "quick": args.quick,
             "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            # Other work on the machine skews every figure: record how busy it was.
+            "loadavg_start": os.getloadavg()[0],
         },
         "pricing": phases.pricing(plan.pricing_events),
     }
@@ -177,6 +180,7 @@ def main(argv: list[str] | None = None) -> int:
         for backend in plan.backends:
             results[backend] = run_backend(backend, plan, workdir)
     results["meta"]["elapsed_s"] = round(time.perf_counter() - started, 1)
+    results["meta"]["loadavg_end"] = os.getloadavg()[0]
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     from benchmarks.table import render

@@ -119,3 +119,11 @@ def _markdown(header: list[str], rows: list[list[str]]) -> str:
 
     divider = "|" + "|".join("-" * (w + 2) for w in widths) + "|"
     return "\n".join([line(header), divider, *(line(r) for r in rows)])
+
+
+if __name__ == "__main__":  # re-render a saved run: python -m benchmarks.table FILE
+    import json
+    import sys
+    from pathlib import Path
+
+    print(render(json.loads(Path(sys.argv[1]).read_text(encoding="utf-8"))))

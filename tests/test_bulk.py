@@ -1,0 +1,93 @@
+"""billing.bulk on both databases: small (multi-row VALUES) and large (COPY) batches."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import Table, create_engine, select
+from sqlalchemy.exc import StatementError
+from sqlalchemy.orm import Session
+
+from billing import bulk
+from billing.models import Balance, LedgerEntry
+
+NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+REASON = 'it\'s "quoted",\ttabbed and\nmultiline \\ text'  # COPY escaping
+
+
+def _table(model: type) -> Table:
+    table = model.__table__  # type: ignore[attr-defined]
+    assert isinstance(table, Table)
+    return table
+
+
+def _balance(user_id: str) -> dict[str, object]:
+    return {
+        "user_id": user_id,
+        "amount_micro": 1_000,
+        "auto_refill_enabled": False,
+        "refill_interval_value": 30,
+        "refill_interval_unit": "days",
+        "refill_amount_micro": 0,
+        "last_refill_at": NOW,
+        "created_at": NOW,
+        "updated_at": NOW,
+    }
+
+
+@pytest.mark.parametrize("size", [3, bulk.COPY_MIN_ROWS + 7])
+def test_insert_new_returns_only_new_keys_and_add_amounts_is_relative(
+    db_url: str, size: int
+) -> None:
+    engine = create_engine(db_url)
+    table = _table(Balance)
+    first = [_balance(f"u{i:03d}") for i in range(size)]
+    with Session(engine) as session:
+        assert bulk.insert_new(session, table, "user_id", first) == {r["user_id"] for r in first}
+        session.commit()
+    again = [_balance(f"u{i:03d}") for i in range(size - 1, size + 2)]  # one old, two new
+    with Session(engine) as session:
+        inserted = bulk.insert_new(session, table, "user_id", again)
+        assert inserted == {f"u{size:03d}", f"u{size + 1:03d}"}
+        bulk.add_amounts(session, table, "user_id", "amount_micro", {"u000": -250, "u001": 0}, {})
+        session.commit()
+    with Session(engine) as session:
+        amounts = dict(session.execute(select(Balance.user_id, Balance.amount_micro)).all())
+        stamp = session.scalar(select(Balance.last_refill_at).where(Balance.user_id == "u000"))
+    engine.dispose()
+    assert len(amounts) == size + 2
+    assert amounts["u000"] == 750 and amounts["u001"] == 1_000
+    assert stamp == NOW
+
+
+@pytest.mark.parametrize("size", [2, bulk.COPY_MIN_ROWS + 1])
+def test_insert_rows_writes_every_row_with_nulls_for_missing_columns(
+    db_url: str, size: int
+) -> None:
+    engine = create_engine(db_url)
+    rows = [
+        {"user_id": "u", "kind": "grant", "amount_micro": i, "reason": REASON, "created_at": NOW}
+        for i in range(size)
+    ]
+    with Session(engine) as session:
+        bulk.insert_rows(session, _table(LedgerEntry), rows)
+        session.commit()
+        stored = session.execute(
+            select(LedgerEntry.amount_micro, LedgerEntry.reason, LedgerEntry.token_type)
+        ).all()
+    engine.dispose()
+    assert sorted(amount for amount, _, _ in stored) == list(range(size))
+    assert {reason for _, reason, _ in stored} == {REASON}
+    assert {token_type for _, _, token_type in stored} == {None}
+
+
+def test_naive_datetimes_are_refused(db_url: str) -> None:
+    engine = create_engine(db_url)
+    row = {"user_id": "u", "kind": "grant", "amount_micro": 1, "created_at": datetime(2026, 1, 1)}
+    with (
+        Session(engine) as session,
+        pytest.raises((ValueError, StatementError), match="naive datetime"),
+    ):
+        bulk.insert_rows(session, _table(LedgerEntry), [row] * (bulk.COPY_MIN_ROWS + 1))
+    engine.dispose()

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any, cast
 
+import orjson
 from sqlalchemy import Table, and_, bindparam, func, or_, select, update
 from sqlalchemy.orm import Session
 
@@ -82,17 +83,23 @@ def _driver(session: Session) -> Any:
 
 
 def _present_keys(session: Session, keys: list[str]) -> set[str]:
-    if _is_postgres(session):
-        # One array parameter: the same short SQL text for every batch.
-        sql = "SELECT idempotency_key FROM ledger_entry WHERE idempotency_key = ANY(%s)"
-        params: Sequence[Any] = [keys]
-    else:
-        sql = f"SELECT idempotency_key FROM ledger_entry WHERE idempotency_key IN ({_marks(keys)})"
-        params = keys
     cursor = _driver(session).cursor()
     try:
-        cursor.execute(sql, params)
-        return {key for (key,) in cursor.fetchall()}
+        if _is_postgres(session):
+            # One array parameter: the same short SQL text for every batch.
+            cursor.execute(
+                "SELECT idempotency_key FROM ledger_entry WHERE idempotency_key = ANY(%s)", [keys]
+            )
+            return {key for (key,) in cursor.fetchall()}
+        # One row holding a JSON array: sqlite3 gives up the GIL for every row
+        # fetched, and the reading thread then keeps it for a while each time.
+        cursor.execute(
+            "SELECT json_group_array(idempotency_key) FROM ledger_entry "
+            f"WHERE idempotency_key IN ({_marks(keys)})",
+            keys,
+        )
+        (found,) = cursor.fetchone()
+        return set(orjson.loads(found))
     finally:
         cursor.close()
 

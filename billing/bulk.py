@@ -19,6 +19,7 @@ import zlib
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from functools import cache
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import ARRAY, ColumnElement, DateTime, Table, any_, bindparam, update
@@ -66,17 +67,24 @@ def _datetime_columns(table: Table) -> frozenset[str]:
     return frozenset(c.name for c in table.c if is_datetime(c.type))
 
 
-def _tuples(table: Table, columns: list[str], rows: Sequence[Mapping[str, Any]]) -> list[list[Any]]:
-    """Rows as value lists in ``columns`` order; datetimes must be timezone-aware."""
-    stamps = [i for i, name in enumerate(columns) if name in _datetime_columns(table)]
-    out = []
-    for row in rows:
-        values = [row.get(name) for name in columns]
-        for i in stamps:
-            stamp = values[i]
-            if stamp is not None and stamp.tzinfo is None:
-                raise ValueError("naive datetime given to a UTC column")
-        out.append(values)
+def _tuples(
+    table: Table, columns: list[str], rows: Sequence[Mapping[str, Any]]
+) -> list[Sequence[Any]]:
+    """Rows as value sequences in ``columns`` order; datetimes must be timezone-aware."""
+    out: list[Sequence[Any]]
+    if len(columns) > 1 and all(len(row) == len(columns) for row in rows):
+        # Every row sets every column (the usual case): pick the values in C,
+        # ~3x cheaper per row than a comprehension of row.get (make bench).
+        pick = itemgetter(*columns)
+        out = [pick(row) for row in rows]
+    else:
+        out = [[row.get(name) for name in columns] for row in rows]
+    for i, name in enumerate(columns):
+        if name in _datetime_columns(table):
+            for values in out:
+                stamp = values[i]
+                if stamp is not None and stamp.tzinfo is None:
+                    raise ValueError("naive datetime given to a UTC column")
     return out
 
 

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from billing import bulk
 from billing.importer import sqlite_rows
 from billing.models import Balance, LedgerEntry
+from billing.reports import rollups
 
 IMPORTED_KINDS = ("import", "opening")
 _LEDGER = cast(Table, LedgerEntry.__table__)
@@ -70,6 +71,7 @@ def insert_new_ledger_rows(
         bulk.insert_rows(session, _LEDGER, new)
     else:
         sqlite_rows.insert_rows(session, _LEDGER, new)
+    rollups.record(session, new)  # imported spend shows in /v1/costs like our own
     return new
 
 

@@ -1,8 +1,9 @@
 """Report queries over usage ledger rows (the only place that builds them).
 
-Spend is ``kind == 'usage'`` only: grants, refills, set-balance rows and
-imports move balances but are not spend. Usage rows are debits (negative
-``amount_micro``), so a cost is the negated sum.
+Spend is what billing/reports/spend.py says: priced token lines recorded here
+or imported from LibreChat; grants, refills, set-balance and opening rows move
+balances but are not spend. Spend rows are debits (negative ``amount_micro``),
+so a cost is the negated sum.
 """
 
 from __future__ import annotations
@@ -20,9 +21,9 @@ from billing.models import LedgerEntry, UsageRollup
 from billing.models.usage_rollup import SLOT_SECONDS
 from billing.pricing.types import TOKEN_TYPES
 from billing.reports.rollups import epoch_seconds, slot_number
+from billing.reports.spend import spend_clause
 from billing.reports.timezones import OffsetSegment
 
-USAGE = "usage"
 # Dimensions that are plain ledger columns.
 COLUMN_DIMENSIONS = ("user_id", "endpoint", "model", "context")
 UNIT_SECONDS = {"day": 86_400, "hour": 3_600}
@@ -57,7 +58,7 @@ class CostGroup:
 
 
 def _where(stmt: Any, flt: CostFilter) -> Any:
-    stmt = stmt.where(LedgerEntry.kind == USAGE)
+    stmt = stmt.where(spend_clause(LedgerEntry))
     if flt.start is not None:
         stmt = stmt.where(LedgerEntry.created_at >= flt.start)
     if flt.end is not None:
@@ -235,7 +236,7 @@ def conversation_lines(
             entry.amount_micro,
             entry.created_at,
         )
-        .where(entry.conversation_id == conversation_id, entry.kind == USAGE)
+        .where(entry.conversation_id == conversation_id, spend_clause(entry))
         .order_by(entry.created_at, entry.id)
     )
     if user_id is not None:

@@ -31,6 +31,7 @@ from sqlalchemy.orm import Session
 from billing.models import LedgerEntry, UsageRollup
 from billing.models.usage_rollup import SLOT_SECONDS
 from billing.pricing.types import TOKEN_TYPES
+from billing.reports.spend import is_spend, spend_clause
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _SLOT = timedelta(seconds=SLOT_SECONDS)
@@ -64,7 +65,7 @@ def record(session: Session, entries: Sequence[Mapping[str, Any]]) -> None:
     slots: dict[int, int] = {}  # id(created_at): an event's lines share one datetime
     width = len(TOKEN_TYPES)
     for entry in entries:
-        if entry["kind"] != "usage":
+        if not is_spend(entry["kind"], entry["token_type"]):
             continue
         when = entry["created_at"]
         slot = slots.get(id(when))
@@ -138,7 +139,7 @@ def rebuild_rollups(
         func.coalesce(LedgerEntry.model, ""),
         func.coalesce(LedgerEntry.context, ""),
         *sums,
-    ).where(LedgerEntry.kind == "usage")
+    ).where(spend_clause(LedgerEntry))
     if lower is not None:
         source = source.where(LedgerEntry.created_at >= lower)
     if upper is not None:

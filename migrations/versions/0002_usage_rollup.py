@@ -51,6 +51,8 @@ def _fill_from_ledger() -> None:
     else:
         slot = "cast(strftime('%s', created_at) as integer) / 900"
     types = ("prompt", "completion", "cache_write", "cache_read")
+    # Spend as billing/reports/spend.py defines it, written out: migrations stay frozen.
+    spend = f"kind IN ('usage', 'import') AND token_type IN ({', '.join(repr(t) for t in types)})"
     tokens = [
         f"sum(case when token_type = '{t}' then coalesce(tokens, 0) else 0 end)" for t in types
     ]
@@ -59,7 +61,7 @@ def _fill_from_ledger() -> None:
     op.execute(
         f"INSERT INTO usage_rollup (slot, endpoint, model, context, {', '.join(columns)}) "
         f"SELECT {slot}, coalesce(endpoint, ''), coalesce(model, ''), coalesce(context, ''), "
-        f"{', '.join(tokens + costs)} FROM ledger_entry WHERE kind = 'usage' "
+        f"{', '.join(tokens + costs)} FROM ledger_entry WHERE {spend} "
         "GROUP BY 1, 2, 3, 4"
     )
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -252,3 +253,29 @@ def test_usage_errors_exit_2(db_url: str, tmp_path: Path) -> None:
     assert run_cli(db_url, "import-librechat").exit_code == 2
     missing = run_cli(db_url, "import-librechat", "--transactions", str(tmp_path / "none.json"))
     assert missing.exit_code == 2
+
+
+def test_imported_spend_shows_in_cost_reports(
+    db_url: str, tmp_path: Path, export, make_client
+) -> None:  # type: ignore[no-untyped-def]
+    tx, bal = _files(tmp_path, export)
+    imported = run_cli(
+        db_url, "import-librechat", "--transactions", str(tx), "--balances", str(bal)
+    )
+    assert imported.exit_code == 0, imported.stderr
+    engine = create_engine(db_url)
+    with engine.connect() as conn:
+        spends = conn.execute(
+            select(LedgerEntry.amount_micro, LedgerEntry.tokens).where(
+                LedgerEntry.kind == "import", LedgerEntry.token_type.in_(("prompt", "completion"))
+            )
+        ).all()
+    engine.dispose()
+    expected_micro = -sum(amount for amount, _ in spends)
+    client = make_client()
+    # Whole slots (the rollup path) and an odd range end (the ledger path) agree.
+    for params in ({"group_by": "model"}, {"to": "2099-01-01T00:00:07Z"}):
+        body = client.get("/v1/costs", params=params).json()
+        micro = sum(int(Decimal(row["credits"]) * 1_000_000) for row in body["rows"])
+        assert micro == expected_micro
+        assert sum(row["tokens"] for row in body["rows"]) == sum(t or 0 for _, t in spends)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -13,11 +14,88 @@ from pathlib import Path
 
 import httpx
 
+# A loaded 2-core CI machine may need this long to start several workers.
+READY_TIMEOUT_SECONDS = 120
+
 
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+class Server:
+    """A running `billing serve` (ready when constructed); tests may signal it."""
+
+    def __init__(
+        self,
+        database_url: str,
+        *,
+        config: Path | None = None,
+        workers: int = 1,
+        env: dict[str, str] | None = None,
+        log_path: Path | None = None,
+        port: int | None = None,
+    ) -> None:
+        self.port = port or free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        # Only the settings given here: a developer's own BILLING_* must not leak in.
+        child_env = {k: v for k, v in os.environ.items() if not k.startswith("BILLING_")}
+        child_env["BILLING_DATABASE_URL"] = database_url
+        if config is not None:
+            child_env["BILLING_CONFIG"] = str(config)
+        child_env.update(env or {})
+        self._log = open(log_path, "ab") if log_path else None  # noqa: SIM115
+        command = [sys.executable, "-m", "billing", "serve", "--port", str(self.port)]
+        self.process = subprocess.Popen(
+            [*command, "--workers", str(workers)],
+            env=child_env,
+            stdout=self._log or subprocess.DEVNULL,
+            stderr=subprocess.STDOUT if self._log else subprocess.DEVNULL,
+        )
+        try:
+            self._wait_ready()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _wait_ready(self) -> None:
+        deadline = time.monotonic() + READY_TIMEOUT_SECONDS
+        while True:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"billing serve exited with {self.process.returncode}")
+            try:
+                if httpx.get(f"{self.base}/readyz", timeout=1).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"billing serve not ready in {READY_TIMEOUT_SECONDS} s")
+            time.sleep(0.1)
+
+    def signal(self, signum: signal.Signals) -> None:
+        self.process.send_signal(signum)
+
+    def wait(self, timeout: float = 30) -> int:
+        return self.process.wait(timeout=timeout)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        if self._log:
+            self._log.close()
+            self._log = None
+
+    def __enter__(self) -> Server:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()
 
 
 @contextmanager
@@ -31,39 +109,7 @@ def live_server(
     port: int | None = None,
 ) -> Iterator[str]:
     """Yield the base URL of a running `billing serve`; stop it afterwards."""
-    port = port or free_port()
-    child_env = {**os.environ, "BILLING_DATABASE_URL": database_url, **(env or {})}
-    child_env.pop("BILLING_CONFIG", None)
-    if config is not None:
-        child_env["BILLING_CONFIG"] = str(config)
-    log = open(log_path, "wb") if log_path else subprocess.DEVNULL  # noqa: SIM115
-    process = subprocess.Popen(
-        [sys.executable, "-m", "billing", "serve", "--port", str(port), "--workers", str(workers)],
-        env=child_env,
-        stdout=log,
-        stderr=subprocess.STDOUT if log_path else subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"billing serve exited with {process.returncode}")
-            try:
-                if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("billing serve did not become ready in 120 s")
-            time.sleep(0.1)
-        yield base
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        if log_path:
-            log.close()  # type: ignore[union-attr]
+    with Server(
+        database_url, config=config, workers=workers, env=env, log_path=log_path, port=port
+    ) as server:
+        yield server.base

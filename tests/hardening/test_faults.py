@@ -32,9 +32,9 @@ from tests.hardening.locks import (
     wait_for_backend_gone,
     wait_for_blocked_backend,
 )
-from tests.hardening.server import Server
 from tests.hardening.support import assert_refused, nothing_written, row_counts
 from tests.helpers import CLAUDE_CONFIG, event
+from tests.live import Server
 
 # CLAUDE_CONFIG: startBalance 100000, each helper event costs 11250 credits in 4 ledger lines.
 START_BALANCE = 100_000

@@ -74,7 +74,7 @@ def _tuples(
     out: list[Sequence[Any]]
     if len(columns) > 1 and all(len(row) == len(columns) for row in rows):
         # Every row sets every column (the usual case): pick the values in C,
-        # ~3x cheaper per row than a comprehension of row.get (make bench).
+        # ~3x cheaper per row than a comprehension of row.get (micro-benchmark).
         pick = itemgetter(*columns)
         out = [pick(row) for row in rows]
     else:

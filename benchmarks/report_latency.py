@@ -12,18 +12,16 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import os
 import random
-import socket
 import sqlite3
 import statistics
 import tempfile
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 
 import httpx
 import uvicorn
@@ -33,12 +31,10 @@ from sqlalchemy.engine import make_url
 from billing import money
 from billing.main import create_app
 from billing.runtime import Runtime
-from billing.schema import upgrade
 from billing.settings import Settings
+from tests.databases import postgres_database, sqlite_database
+from tests.live import free_port
 
-POSTGRES_ADMIN_URL = os.environ.get(
-    "BILLING_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-)
 END = datetime(2026, 11, 1, tzinfo=UTC)
 DAYS = 90
 USERS = 2_000
@@ -169,16 +165,10 @@ def rebuild_rollups(url: str) -> None:
     engine.dispose()
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def serve(url: str) -> tuple[uvicorn.Server, int]:
     settings = Settings(database_url=url)
     app = create_app(settings, Runtime(settings))
-    port = _free_port()
+    port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     threading.Thread(target=server.run, daemon=True).start()
     deadline = time.monotonic() + 30
@@ -242,23 +232,16 @@ def main() -> None:
             server.should_exit = True
         return
 
-    admin = None
     if args.db == "postgres":
-        name = f"billing_bench_{uuid.uuid4().hex[:8]}"
-        admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-        url = make_url(POSTGRES_ADMIN_URL).set(database=name).render_as_string(False)
+        database = postgres_database(keep=args.keep)
     else:
-        path = os.path.join(tempfile.mkdtemp(prefix="billing-bench-"), "billing.db")
-        url = f"sqlite:///{path}"
-    try:
-        upgrade(url)
+        database = sqlite_database(Path(tempfile.mkdtemp(prefix="billing-bench-")), keep=args.keep)
+    with database as url:
         began = time.perf_counter()
         if args.db == "postgres":
             load_postgres(url, args.rows)
         else:
-            load_sqlite(path, args.rows)
+            load_sqlite(url.removeprefix("sqlite:///"), args.rows)
         rebuild_rollups(url)
         print(f"{args.db}: loaded {args.rows:,} ledger rows in {time.perf_counter() - began:.1f} s")
         server, port = serve(url)
@@ -266,13 +249,8 @@ def main() -> None:
             time_queries(port, args.calls)
         finally:
             server.should_exit = True
-    finally:
         if args.keep:
             print(f"kept: {url}")
-        elif admin is not None:
-            with admin.connect() as conn:
-                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-            admin.dispose()
 
 
 if __name__ == "__main__":

@@ -21,9 +21,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from benchmarks import databases, phases
-from benchmarks.server import serve
+from benchmarks import phases
 from benchmarks.traffic import write_config
+from tests import databases
+from tests.live import live_server
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -100,9 +101,8 @@ def run_backend(backend: str, plan: Plan, workdir: Path) -> dict[str, Any]:
     with database as url:
         out["raw_insert"] = guarded(phases.raw_insert, backend, url, config, plan.raw_events)
         log = workdir / f"serve-{backend}.log"
-        with serve(
-            url, config=config, workers=plan.workers, log_path=log, env=plan.extra_env
-        ) as base:
+        quiet = {"BILLING_LOG_LEVEL": "WARNING", **plan.extra_env}
+        with live_server(url, config=config, workers=plan.workers, log_path=log, env=quiet) as base:
             routes = phases.routes(base)
             for size in (100, 1000):
                 out[f"batch_{size}"] = guarded(

@@ -17,53 +17,19 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
 from billing.main import create_app
-from billing.models import Base
 from billing.runtime import Runtime
 from billing.schema import upgrade
 from billing.settings import Settings
+from tests.databases import POSTGRES_ADMIN_URL, empty_tables, postgres_database, postgres_reachable
 
-POSTGRES_ADMIN_URL = os.environ.get(
-    "BILLING_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-)
 REQUIRE_POSTGRES = os.environ.get("BILLING_REQUIRE_POSTGRES") == "1"
-
-
-def _postgres_available() -> str | None:
-    try:
-        engine = create_engine(POSTGRES_ADMIN_URL, connect_args={"connect_timeout": 3})
-        with engine.connect() as conn:
-            conn.execute(text("select 1"))
-        engine.dispose()
-        return None
-    except Exception as exc:  # any failure means "not here"
-        return f"{type(exc).__name__}: {exc}".splitlines()[0]
-
-
-def create_postgres_database() -> str:
-    """A new empty database on the test server; returns its URL."""
-    name = f"billing_test_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-    return make_url(POSTGRES_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
-
-
-def drop_postgres_database(url: str) -> None:
-    name = make_url(url).database
-    admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
 
 
 @pytest.fixture(scope="session")
 def postgres_server() -> str:
-    reason = _postgres_available()
+    reason = postgres_reachable()
     if reason is not None:
         message = f"PostgreSQL not reachable at {POSTGRES_ADMIN_URL} ({reason})"
         if REQUIRE_POSTGRES:
@@ -75,10 +41,8 @@ def postgres_server() -> str:
 @pytest.fixture(scope="session")
 def postgres_url(postgres_server: str) -> Iterator[str]:
     """One migrated database for the whole session (tables emptied per test)."""
-    url = create_postgres_database()
-    upgrade(url)
-    yield url
-    drop_postgres_database(url)
+    with postgres_database("billing_test") as url:
+        yield url
 
 
 @pytest.fixture(scope="session")
@@ -87,14 +51,6 @@ def sqlite_url(tmp_path_factory: pytest.TempPathFactory) -> str:
     url = f"sqlite:///{path}"
     upgrade(url)
     return url
-
-
-def empty_tables(url: str) -> None:
-    engine = create_engine(url)
-    with engine.begin() as conn:
-        for table in reversed(Base.metadata.sorted_tables):
-            conn.execute(table.delete())
-    engine.dispose()
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

@@ -45,6 +45,7 @@ class Server:
         if config is not None:
             child_env["BILLING_CONFIG"] = str(config)
         child_env.update(env or {})
+        self.log_path = log_path
         self._log = open(log_path, "ab") if log_path else None  # noqa: SIM115
         command = [sys.executable, "-m", "billing", "serve", "--port", str(self.port)]
         self.process = subprocess.Popen(
@@ -63,15 +64,24 @@ class Server:
         deadline = time.monotonic() + READY_TIMEOUT_SECONDS
         while True:
             if self.process.poll() is not None:
-                raise RuntimeError(f"billing serve exited with {self.process.returncode}")
+                raise RuntimeError(
+                    f"billing serve exited with {self.process.returncode}{self._log_tail()}"
+                )
             try:
                 if httpx.get(f"{self.base}/readyz", timeout=1).status_code == 200:
                     return
             except httpx.TransportError:
                 pass
             if time.monotonic() > deadline:
-                raise RuntimeError(f"billing serve not ready in {READY_TIMEOUT_SECONDS} s")
+                raise RuntimeError(
+                    f"billing serve not ready in {READY_TIMEOUT_SECONDS} s{self._log_tail()}"
+                )
             time.sleep(0.1)
+
+    def _log_tail(self) -> str:
+        if self.log_path is None or not self.log_path.exists():
+            return ""
+        return ":\n" + self.log_path.read_text(errors="replace")[-2000:]
 
     def signal(self, signum: signal.Signals) -> None:
         self.process.send_signal(signum)

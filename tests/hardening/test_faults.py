@@ -23,7 +23,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 
-from tests.conftest import empty_tables
+from tests.databases import empty_tables
 from tests.hardening.locks import (
     TERMINATE_OTHERS,
     admin_run,

@@ -100,7 +100,7 @@ def _worker(base: str, worker: int, rounds: int) -> int:
 
 @pytest.mark.postgres
 def test_four_processes_no_lost_update_on_postgres(postgres_url: str, write_config: Any) -> None:
-    from tests.conftest import empty_tables
+    from tests.databases import empty_tables
 
     empty_tables(postgres_url)
     config: Path = write_config(CLAUDE_CONFIG)

@@ -1,4 +1,9 @@
-"""Fresh benchmark databases: a new PostgreSQL database (dropped afterwards) and a SQLite file."""
+"""Fresh databases for tests and benchmarks: a new migrated PostgreSQL database
+(dropped afterwards) and a migrated SQLite file.
+
+The PostgreSQL server is 127.0.0.1:5432 unless BILLING_TEST_POSTGRES_URL names
+another administrative URL.
+"""
 
 from __future__ import annotations
 
@@ -11,10 +16,11 @@ from pathlib import Path
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+from billing.models import Base
 from billing.schema import upgrade
 
 POSTGRES_ADMIN_URL = os.environ.get(
-    "BILLING_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+    "BILLING_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 )
 
 
@@ -31,9 +37,9 @@ def postgres_reachable() -> str | None:
 
 
 @contextmanager
-def postgres_database() -> Iterator[str]:
-    """A new migrated database on 127.0.0.1:5432; dropped on exit."""
-    name = f"billing_bench_{uuid.uuid4().hex[:10]}"
+def postgres_database(prefix: str = "billing_bench", *, keep: bool = False) -> Iterator[str]:
+    """A new migrated database on the server; dropped on exit unless ``keep``."""
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
     admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
@@ -42,28 +48,28 @@ def postgres_database() -> Iterator[str]:
         upgrade(url)
         yield url
     finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        if not keep:
+            with admin.connect() as conn:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
 
 
 @contextmanager
-def sqlite_database(directory: Path) -> Iterator[str]:
-    """A new migrated SQLite file in ``directory``; removed on exit."""
-    path = directory / f"bench-{uuid.uuid4().hex[:8]}.db"
+def sqlite_database(directory: Path, *, keep: bool = False) -> Iterator[str]:
+    """A new migrated SQLite file in ``directory``; removed on exit unless ``keep``."""
+    path = directory / f"billing-{uuid.uuid4().hex[:8]}.db"
     url = f"sqlite:///{path}"
     try:
         upgrade(url)
         yield url
     finally:
-        for suffix in ("", "-wal", "-shm"):
-            Path(f"{path}{suffix}").unlink(missing_ok=True)
+        if not keep:
+            for suffix in ("", "-wal", "-shm"):
+                Path(f"{path}{suffix}").unlink(missing_ok=True)
 
 
 def empty_tables(url: str) -> None:
-    """Remove every row (between phases that must start from the same state)."""
-    from billing.models import Base
-
+    """Remove every row (between tests or phases that must start from the same state)."""
     engine = create_engine(url)
     with engine.begin() as conn:
         for table in reversed(Base.metadata.sorted_tables):

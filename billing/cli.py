@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import ipaddress
 import json
-import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
@@ -164,10 +163,6 @@ def rebuild_rollups(
     finally:
         engine.dispose()
     typer.echo(f"rollups rebuilt: {written} row(s) written")
-
-
-def main() -> None:  # pragma: no cover - console entry point alias
-    sys.exit(app())
 
 
 def _register_operator_commands() -> None:

@@ -38,10 +38,18 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+# Execution option of read-only sessions (Runtime.read_sessions).
+READ_ONLY = "billing_read_only"
+
+
 def _sqlite_begin_immediate(connection: Any) -> None:
     # One writer at a time: take the write lock when the transaction starts so
-    # read-modify-write sequences cannot interleave (no lost updates).
-    connection.exec_driver_sql("BEGIN IMMEDIATE")
+    # read-modify-write sequences cannot interleave (no lost updates). Readers
+    # take no lock (WAL), so they never queue behind writers.
+    if connection.get_execution_options().get(READ_ONLY):
+        connection.exec_driver_sql("BEGIN")
+    else:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:

@@ -18,7 +18,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from billing.clock import utc_now
 from billing.config.loader import load_config_file
 from billing.config.model import AppConfig, default_config
-from billing.db import make_engine, make_session_factory
+from billing.db import READ_ONLY, make_engine, make_session_factory
+from billing.group_commit import GroupCommitter
 from billing.logging_setup import config_secrets, secrets
 from billing.pricing.engine import PriceBook
 from billing.settings import Settings
@@ -47,11 +48,19 @@ class Runtime:
         self.snapshot = snapshot or load_snapshot(settings)
         self.engine: Engine = make_engine(settings.database_url, pool_size=settings.db_pool_size)
         self.sessions: sessionmaker[Session] = make_session_factory(self.engine)
+        # For transactions that only read: on SQLite they do not take the write lock.
+        self.read_sessions: sessionmaker[Session] = make_session_factory(
+            self.engine.execution_options(**{READ_ONLY: True})
+        )
         self.api_keys = settings.parsed_api_keys()
         secrets.add([*self.api_keys, make_url(settings.database_url).password])
         self._reload_lock = threading.Lock()
         # Replaceable in tests to move time (refills, reservation expiry).
         self.clock: Callable[[], datetime] = utc_now
+        # Ingest requests of this process share transactions (billing/group_commit.py).
+        self.group_commit = GroupCommitter(
+            self.sessions, lambda: self.clock(), max_items=settings.group_commit_max_events
+        )
 
     def reload(self) -> ConfigSnapshot:
         """Re-read the config file; on error the old snapshot stays and the error propagates."""
@@ -61,4 +70,5 @@ class Runtime:
             return snapshot
 
     def close(self) -> None:
+        self.group_commit.close()
         self.engine.dispose()

@@ -26,6 +26,8 @@ class Settings(BaseSettings):
     api_keys_file: Path | None = None
     max_batch_events: int = Field(default=1000, ge=1, le=100_000)
     max_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
+    # Concurrent ingest requests of one worker share a transaction up to this many events.
+    group_commit_max_events: int = Field(default=2000, ge=1, le=100_000)
     reservation_ttl_seconds: int = Field(default=1800, ge=10)
     db_pool_size: int = Field(default=10, ge=1)
     log_level: str = "INFO"

@@ -5,11 +5,12 @@ from __future__ import annotations
 import hmac
 import ipaddress
 from collections.abc import Awaitable, Callable, Iterator
-from typing import Annotated
+from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from billing.errors import Forbidden, Unauthorized
 from billing.runtime import ConfigSnapshot, Runtime
@@ -50,6 +51,32 @@ def get_session(runtime: RuntimeDep) -> Iterator[Session]:
 
 
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
+
+T = TypeVar("T")
+
+
+async def in_transaction(
+    runtime: Runtime,
+    work: Callable[..., T],
+    *args: Any,
+    read_only: bool = False,
+) -> T:
+    """``work(session, *args)`` in one transaction, committed here: for ``async``
+    routes on the hot path, which pay one thread hop per request instead of the
+    three a sync route with ``SessionDep`` costs (make bench)."""
+
+    def run() -> T:
+        factory = runtime.read_sessions if read_only else runtime.sessions
+        with factory() as session:
+            try:
+                result = work(session, *args)
+                session.commit()
+            except BaseException:
+                session.rollback()
+                raise
+            return result
+
+    return await run_in_threadpool(run)
 
 
 def _is_remote(client_host: str | None) -> bool:

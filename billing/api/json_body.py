@@ -15,7 +15,21 @@ import json
 from email.message import Message as MimeHeader
 from typing import Any
 
+from fastapi.exceptions import RequestValidationError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+PARSED_BODY = "billing.parsed_json_body"
+_ABSENT = object()
+
+
+def parsed_body(scope: Scope) -> Any:
+    """The request's JSON document as this middleware parsed it; 422 when there is none."""
+    body = scope.get(PARSED_BODY, _ABSENT)
+    if body is _ABSENT:
+        raise RequestValidationError(
+            [{"type": "missing", "loc": ("body",), "msg": "Field required", "input": None}]
+        )
+    return body
 
 
 class BodyRefused(ValueError):
@@ -101,7 +115,8 @@ class StrictJsonBody:
             try:
                 if not _is_json(content_type):
                     raise BodyRefused(415, "content-type: the body must be application/json")
-                parse_strict_json(raw)
+                # Kept for routes that read it (parsed_body) instead of parsing again.
+                scope[PARSED_BODY] = parse_strict_json(raw)
             except BodyRefused as refused:
                 await _answer(send, refused.status, refused.detail)
                 return

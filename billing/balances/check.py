@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from billing.balances import repository as balance_repo
 from billing.balances.check_schemas import SpendEstimateIn
-from billing.balances.service import touch_users
+from billing.balances.service import refill_pending, touch_users
 from billing.pricing.engine import PriceBook
 from billing.pricing.types import Cost
 from billing.reservations import repository as reservation_repo
@@ -42,6 +42,32 @@ def estimate_cost(prices: PriceBook, request: SpendEstimateIn) -> Cost:
     return prices.price(request.endpoint, request.model, request.estimate_counts())
 
 
+def check_without_writing(
+    session: Session,
+    snapshot: ConfigSnapshot,
+    user_id: str,
+    request: SpendEstimateIn,
+    now: datetime,
+) -> CheckResult | None:
+    """The common case in one unlocked read: a known user with no refill due.
+
+    None when answering needs a write first (a new user gets startBalance, a
+    due refill is applied): then ``check_spend`` does it under the row lock.
+    A check only reads, so an unlocked read is as good as a locked one here;
+    reservations are what hold credit against concurrent spending.
+    """
+    config = snapshot.config
+    found = balance_repo.balance_and_holds(session, user_id, now)
+    if found is None:
+        if config.balance.enabled:
+            return None
+        return _result(snapshot, user_id, request, balance_micro=0, reserved_micro=0)
+    row, held = found
+    if config.balance.enabled and refill_pending(row, now):
+        return None
+    return _result(snapshot, user_id, request, row.amount_micro, held)
+
+
 def check_spend(
     session: Session,
     snapshot: ConfigSnapshot,
@@ -49,7 +75,7 @@ def check_spend(
     request: SpendEstimateIn,
     now: datetime,
 ) -> CheckResult:
-    cost = estimate_cost(snapshot.prices, request)
+    """The check with its writes: first sight and due refills, under the row lock."""
     config = snapshot.config
     if config.balance.enabled:
         # Creates the balance (startBalance) and applies a due refill, once, under the row lock.
@@ -58,6 +84,18 @@ def check_spend(
         row = balance_repo.get_balance(session, user_id)
         balance_micro = row.amount_micro if row is not None else 0
     reserved = reservation_repo.held_micro(session, [user_id], now).get(user_id, 0)
+    return _result(snapshot, user_id, request, balance_micro, reserved)
+
+
+def _result(
+    snapshot: ConfigSnapshot,
+    user_id: str,
+    request: SpendEstimateIn,
+    balance_micro: int,
+    reserved_micro: int,
+) -> CheckResult:
+    cost = estimate_cost(snapshot.prices, request)
     # Balances disabled: LibreChat never refuses.
-    allowed = not config.balance.enabled or cost.total_micro <= balance_micro - reserved
-    return CheckResult(user_id, allowed, balance_micro, reserved, cost)
+    enabled = snapshot.config.balance.enabled
+    allowed = not enabled or cost.total_micro <= balance_micro - reserved_micro
+    return CheckResult(user_id, allowed, balance_micro, reserved_micro, cost)

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path
+import orjson
+from fastapi import APIRouter, Path, Response
 
 from billing import metrics, money
-from billing.api.deps import IngestScope, RuntimeDep, SessionDep, SnapshotDep
-from billing.api.schemas import ID_PATTERN, CostOut
-from billing.balances.check import check_spend
+from billing.api.deps import IngestScope, RuntimeDep, SnapshotDep, in_transaction
+from billing.api.schemas import ID_PATTERN
+from billing.balances.check import check_spend, check_without_writing, estimate_cost
 from billing.balances.check_schemas import CheckOut, SpendEstimateIn
 
 router = APIRouter(tags=["balances"])
@@ -21,29 +22,32 @@ router = APIRouter(tags=["balances"])
     response_model_exclude_unset=True,
     dependencies=[IngestScope],
 )
-def check_balance(
+async def check_balance(
     user_id: Annotated[str, Path(min_length=1, max_length=200, pattern=ID_PATTERN)],
     body: SpendEstimateIn,
     runtime: RuntimeDep,
     snapshot: SnapshotDep,
-    session: SessionDep,
-) -> CheckOut:
+) -> Response:
     """May this user spend the estimated cost? A denial adds error=token_balance."""
-    result = check_spend(session, snapshot, user_id, body, runtime.clock())
-    metrics.record_balance_check(allowed=result.allowed, session=session)  # after commit
-    denial = {}
-    if not result.allowed:
-        denial = {
-            "error": "token_balance",
-            "prompt_tokens": result.input_tokens,
-            "token_cost": money.credits_str(result.cost.total_micro),
-        }
-    return CheckOut(
-        user_id=user_id,
-        allowed=result.allowed,
-        balance=money.credits_str(result.balance_micro),
-        reserved_credits=money.credits_str(result.reserved_micro),
-        available_credits=money.credits_str(result.available_micro),
-        cost=CostOut.model_validate(result.cost.to_json()),
-        **denial,
+    now = runtime.clock()
+    estimate_cost(snapshot.prices, body)  # an unknown endpoint is refused before any I/O
+    # One unlocked read answers the common case; first sight or a due refill write first.
+    result = await in_transaction(
+        runtime, check_without_writing, snapshot, user_id, body, now, read_only=True
     )
+    if result is None:
+        result = await in_transaction(runtime, check_spend, snapshot, user_id, body, now)
+    metrics.record_balance_check(allowed=result.allowed)  # answered from committed state
+    out = {
+        "user_id": user_id,
+        "allowed": result.allowed,
+        "balance": money.credits_str(result.balance_micro),
+        "reserved_credits": money.credits_str(result.reserved_micro),
+        "available_credits": money.credits_str(result.available_micro),
+        "cost": result.cost.to_json(),
+    }
+    if not result.allowed:
+        out["error"] = "token_balance"
+        out["prompt_tokens"] = result.input_tokens
+        out["token_cost"] = money.credits_str(result.cost.total_micro)
+    return Response(orjson.dumps(out), media_type="application/json")

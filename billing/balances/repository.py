@@ -13,7 +13,8 @@ from sqlalchemy.orm import Session
 from billing import bulk
 from billing.balances import known as known_users
 from billing.db import upsert_insert
-from billing.models import Balance, LedgerEntry
+from billing.models import Balance, LedgerEntry, Reservation
+from billing.reservations.repository import ACTIVE
 
 
 @dataclass(slots=True)
@@ -88,6 +89,26 @@ def forget_known_users(session: Session, user_ids: Iterable[str]) -> None:
 def get_balance(session: Session, user_id: str) -> BalanceRow | None:
     row = session.execute(select(*_BALANCE_COLUMNS).where(Balance.user_id == user_id)).first()
     return BalanceRow(*row) if row else None
+
+
+def balance_and_holds(
+    session: Session, user_id: str, now: datetime
+) -> tuple[BalanceRow, int] | None:
+    """The balance and its active unexpired holds, unlocked, in one statement
+    (one consistent snapshot even where each statement is its own transaction)."""
+    held = (
+        select(func.coalesce(func.sum(Reservation.amount_micro), 0))
+        .where(
+            Reservation.user_id == Balance.user_id,
+            Reservation.status == ACTIVE,
+            Reservation.expires_at > now,
+        )
+        .scalar_subquery()
+    )
+    row = session.execute(select(*_BALANCE_COLUMNS, held).where(Balance.user_id == user_id)).first()
+    if row is None:
+        return None
+    return BalanceRow(*row[:-1]), int(row[-1])
 
 
 def list_balances(session: Session, *, after: str | None, limit: int) -> list[BalanceRow]:

@@ -111,14 +111,19 @@ def _create_missing(session: Session, ids: list[str], config: AppConfig, now: da
     return created
 
 
+def refill_pending(row: BalanceRow, now: datetime) -> bool:
+    """Would touching this balance now add an auto-refill?"""
+    return (
+        row.auto_refill_enabled
+        and row.refill_amount_micro > 0
+        and refill_due(row.last_refill_at, row.refill_interval_value, row.refill_interval_unit, now)
+    )
+
+
 def _apply_due_refills(session: Session, rows: dict[str, BalanceRow], now: datetime) -> None:
     deltas: dict[str, int] = {}
     for row in rows.values():
-        if not row.auto_refill_enabled or row.refill_amount_micro <= 0:
-            continue
-        if not refill_due(
-            row.last_refill_at, row.refill_interval_value, row.refill_interval_unit, now
-        ):
+        if not refill_pending(row, now):
             continue
         # The key names the period being refilled: even without the row lock a
         # second refill for the same period would hit the unique constraint.

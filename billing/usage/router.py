@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
+from datetime import datetime
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Body, Response
+from fastapi import APIRouter, Request, Response
 from fastapi.exceptions import RequestValidationError
 from pydantic import Discriminator, Tag, TypeAdapter, ValidationError
+from starlette.concurrency import run_in_threadpool
 
 from billing import metrics, money
-from billing.api.deps import IngestScope, RuntimeDep, SessionDep, SnapshotDep
+from billing.api.deps import IngestScope, RuntimeDep, SnapshotDep
+from billing.api.json_body import parsed_body
 from billing.api.openapi import inline_schema, json_request_body
 from billing.api.schemas import CostOut
 from billing.errors import InvalidRequest
 from billing.reservations.schemas import SettlementOut
+from billing.runtime import ConfigSnapshot
 from billing.usage import service
 from billing.usage.schemas import (
     QuoteRequest,
@@ -46,20 +51,39 @@ def quote(request: QuoteRequest, snapshot: SnapshotDep) -> dict[str, object]:
     return service.quote(snapshot.prices, request).to_json()
 
 
+# Bigger bodies are validated and priced off the event loop, so singles keep flowing.
+_INLINE_EVENTS = 20
+
+
 @router.post(
     "/v1/usage",
     response_model=UsageResponse,
     dependencies=[IngestScope],
     openapi_extra=json_request_body(_usage_body_doc, 'one usage event, or {"events": [...]}'),
 )
-def post_usage(
-    body: Annotated[dict[str, Any], Body(description='one usage event, or {"events": [...]}')],
-    runtime: RuntimeDep,
-    snapshot: SnapshotDep,
-    session: SessionDep,
-) -> Response:
-    """Record one event or a batch (all-or-nothing); repeated event_ids are duplicates."""
+async def post_usage(request: Request, runtime: RuntimeDep, snapshot: SnapshotDep) -> Response:
+    """Record one event or a batch (all-or-nothing); repeated event_ids are duplicates.
+
+    The request validates and prices its events, then waits for the worker's
+    group commit (billing/group_commit.py) to record them with whatever other
+    ingest requests arrived meanwhile, in one transaction.
+    """
+    body = parsed_body(request.scope)
     metrics.note_usage_body(body)  # how many events a refusal rejects
+    limit = runtime.settings.max_batch_events
+    now = runtime.clock()
+    events = body.get("events") if isinstance(body, dict) else None
+    if isinstance(events, list) and len(events) > _INLINE_EVENTS:
+        priced = await run_in_threadpool(_priced, body, snapshot, limit, now)
+    else:
+        priced = _priced(body, snapshot, limit, now)
+    done = runtime.group_commit.submit(service.record_requests, snapshot, priced, len(priced))
+    return _usage_response(await asyncio.wrap_future(done))
+
+
+def _priced(
+    body: Any, snapshot: ConfigSnapshot, limit: int, now: datetime
+) -> list[service.PricedEvent]:
     try:
         payload = _usage_body.validate_python(body)
     except ValidationError as exc:
@@ -67,13 +91,11 @@ def post_usage(
             [{**err, "loc": ("body", *err["loc"][1:])} for err in exc.errors()]
         ) from None
     events = payload.events if isinstance(payload, UsageBatchIn) else [payload]
-    limit = runtime.settings.max_batch_events
     if len(events) > limit:
         raise InvalidRequest(f"events: a batch holds at most {limit} events, got {len(events)}")
     if not events:
         raise InvalidRequest("events: must not be empty")
-    outcomes = service.ingest(session, snapshot, events, runtime.clock())
-    return _usage_response(outcomes)
+    return service.price_events(snapshot.prices, events, now)
 
 
 def _usage_response(outcomes: list[service.EventOutcome]) -> Response:

@@ -73,8 +73,28 @@ def price_events(
 def ingest(
     session: Session, snapshot: ConfigSnapshot, events: Sequence[UsageEventIn], now: datetime
 ) -> list[EventOutcome]:
-    """Record a batch in the caller's transaction: all of it or none of it."""
-    priced = price_events(snapshot.prices, events, now)
+    """Price and record a batch in the caller's transaction: all of it or none of it."""
+    return record(session, snapshot, price_events(snapshot.prices, events, now), now)
+
+
+def record_requests(
+    session: Session, snapshot: ConfigSnapshot, requests: list[list[PricedEvent]], now: datetime
+) -> list[list[EventOutcome]]:
+    """Several requests' priced events in one transaction (group commit), as if
+    posted one after the other: an event_id seen earlier in the group is a
+    duplicate of it. One outcome list per request, in order."""
+    outcomes = record(session, snapshot, [item for batch in requests for item in batch], now)
+    split, start = [], 0
+    for batch in requests:
+        split.append(outcomes[start : start + len(batch)])
+        start += len(batch)
+    return split
+
+
+def record(
+    session: Session, snapshot: ConfigSnapshot, priced: Sequence[PricedEvent], now: datetime
+) -> list[EventOutcome]:
+    """Record priced events in the caller's transaction; one outcome per event, in order."""
     first: dict[str, PricedEvent] = {}
     for item in priced:
         first.setdefault(item.event.event_id, item)

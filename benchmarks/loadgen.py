@@ -1,4 +1,4 @@
-"""The load generator: a real HTTP client in its own process (asyncio + httpx).
+"""The load generator: a real HTTP client in its own process (asyncio + aiohttp).
 
 ``python -m benchmarks.loadgen SPEC.json`` runs one measurement and prints its
 result as JSON on stdout. Two modes, both bounded in count and time:
@@ -19,9 +19,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-import httpx
+import aiohttp
+import orjson
 
 HEADERS = {"content-type": "application/json"}
+# aiohttp, not httpx: at 500 req/s an httpx client used a whole core by itself
+# (benchmarks/cpu_split.py), so the figures measured the client, not the service.
+ClientError = (aiohttp.ClientError, asyncio.TimeoutError)
 
 
 def percentile(sorted_values: list[float], fraction: float) -> float:
@@ -41,7 +45,12 @@ def _summary(latencies: list[float]) -> dict[str, float]:
     }
 
 
-async def _closed(client: httpx.AsyncClient, spec: dict[str, Any]) -> dict[str, Any]:
+async def _post(client: aiohttp.ClientSession, path: str, body: bytes) -> tuple[int, bytes]:
+    async with client.post(path, data=body, headers=HEADERS) as response:
+        return response.status, await response.read()
+
+
+async def _closed(client: aiohttp.ClientSession, spec: dict[str, Any]) -> dict[str, Any]:
     bodies: list[bytes] = [b.encode() for b in spec["bodies"]]
     queue = list(reversed(bodies))
     statuses: dict[int, int] = {}
@@ -55,14 +64,14 @@ async def _closed(client: httpx.AsyncClient, spec: dict[str, Any]) -> dict[str, 
             body = queue.pop()
             start = time.perf_counter()
             try:
-                response = await client.post(spec["path"], content=body, headers=HEADERS)
-            except httpx.HTTPError as exc:
+                status, content = await _post(client, spec["path"], body)
+            except ClientError as exc:
                 errors[type(exc).__name__] = errors.get(type(exc).__name__, 0) + 1
                 continue
             latencies.append(time.perf_counter() - start)
-            statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
-            if response.status_code == 200:
-                data = response.json()
+            statuses[status] = statuses.get(status, 0) + 1
+            if status == 200:
+                data = orjson.loads(content)
                 totals["accepted"] += data.get("accepted", 0)
                 totals["duplicates"] += data.get("duplicates", 0)
 
@@ -80,7 +89,7 @@ async def _closed(client: httpx.AsyncClient, spec: dict[str, Any]) -> dict[str, 
     }
 
 
-async def _open(client: httpx.AsyncClient, spec: dict[str, Any]) -> dict[str, Any]:
+async def _open(client: aiohttp.ClientSession, spec: dict[str, Any]) -> dict[str, Any]:
     rate: float = spec["rate"]
     bodies: list[bytes] = [b.encode() for b in spec["bodies"]]
     paths: list[str] = spec.get("paths") or [spec["path"]] * len(bodies)
@@ -90,13 +99,12 @@ async def _open(client: httpx.AsyncClient, spec: dict[str, Any]) -> dict[str, An
 
     async def one(path: str, body: bytes, scheduled: float) -> None:
         try:
-            response = await client.post(path, content=body, headers=HEADERS)
-            await response.aread()
-        except httpx.HTTPError as exc:
+            status, _ = await _post(client, path, body)
+        except ClientError as exc:
             errors[type(exc).__name__] = errors.get(type(exc).__name__, 0) + 1
             return
         latencies.append(time.perf_counter() - scheduled)
-        statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
+        statuses[status] = statuses.get(status, 0) + 1
 
     tasks = []
     start = time.perf_counter()
@@ -125,7 +133,7 @@ async def _open(client: httpx.AsyncClient, spec: dict[str, Any]) -> dict[str, An
     }
 
 
-async def _reserve_settle(client: httpx.AsyncClient, spec: dict[str, Any]) -> dict[str, Any]:
+async def _reserve_settle(client: aiohttp.ClientSession, spec: dict[str, Any]) -> dict[str, Any]:
     """Reserve, then settle with the real event; latency of the pair, ``concurrency`` in flight."""
     pairs: list[tuple[dict[str, Any], dict[str, Any]]] = [tuple(p) for p in spec["pairs"]]
     queue = list(reversed(pairs))
@@ -141,17 +149,17 @@ async def _reserve_settle(client: httpx.AsyncClient, spec: dict[str, Any]) -> di
             reserve, event = queue.pop()
             start = time.perf_counter()
             try:
-                response = await client.post("/v1/reservations", json=reserve)
-                count(f"reserve {response.status_code}")
-                if response.status_code not in (200, 201):
+                status, content = await _post(client, "/v1/reservations", orjson.dumps(reserve))
+                count(f"reserve {status}")
+                if status not in (200, 201):
                     continue
-                event["reservation_id"] = response.json()["reservation_id"]
-                response = await client.post("/v1/usage", json=event)
-            except httpx.HTTPError as exc:
+                event["reservation_id"] = orjson.loads(content)["reservation_id"]
+                status, _ = await _post(client, "/v1/usage", orjson.dumps(event))
+            except ClientError as exc:
                 count(type(exc).__name__)
                 continue
-            count(f"settle {response.status_code}")
-            if response.status_code == 200:
+            count(f"settle {status}")
+            if status == 200:
                 latencies.append(time.perf_counter() - start)
 
     start = time.perf_counter()
@@ -167,11 +175,13 @@ async def _reserve_settle(client: httpx.AsyncClient, spec: dict[str, Any]) -> di
 
 
 async def run(spec: dict[str, Any]) -> dict[str, Any]:
-    limits = httpx.Limits(max_connections=spec.get("connections", 64), max_keepalive_connections=64)
-    timeout = httpx.Timeout(spec.get("request_timeout_s", 30.0))
-    async with httpx.AsyncClient(base_url=spec["base"], limits=limits, timeout=timeout) as client:
+    connector = aiohttp.TCPConnector(limit=spec.get("connections", 64))
+    timeout = aiohttp.ClientTimeout(total=spec.get("request_timeout_s", 30.0))
+    async with aiohttp.ClientSession(
+        base_url=spec["base"], connector=connector, timeout=timeout
+    ) as client:
         for path, body in spec.get("warmup", []):  # open connections, warm the workers
-            await client.post(path, content=body.encode(), headers=HEADERS)
+            await _post(client, path, body.encode())
         if spec["mode"] == "closed":
             return await _closed(client, spec)
         if spec["mode"] == "reserve_settle":

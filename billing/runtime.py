@@ -57,10 +57,12 @@ class Runtime:
         self._reload_lock = threading.Lock()
         # Replaceable in tests to move time (refills, reservation expiry).
         self.clock: Callable[[], datetime] = utc_now
-        # Ingest requests of this process share transactions (billing/group_commit.py).
+        # Ingest requests of this process share transactions (billing/group_commit.py),
+        # and so do pre-flight checks, on their own thread: a check never queues behind a batch.
         self.group_commit = GroupCommitter(
             self.sessions, lambda: self.clock(), max_items=settings.group_commit_max_events
         )
+        self.group_read = GroupCommitter(self.read_sessions, lambda: self.clock(), max_items=500)
 
     def reload(self) -> ConfigSnapshot:
         """Re-read the config file; on error the old snapshot stays and the error propagates."""
@@ -71,4 +73,5 @@ class Runtime:
 
     def close(self) -> None:
         self.group_commit.close()
+        self.group_read.close()
         self.engine.dispose()

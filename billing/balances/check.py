@@ -42,30 +42,34 @@ def estimate_cost(prices: PriceBook, request: SpendEstimateIn) -> Cost:
     return prices.price(request.endpoint, request.model, request.estimate_counts())
 
 
-def check_without_writing(
+def checks_without_writing(
     session: Session,
     snapshot: ConfigSnapshot,
-    user_id: str,
-    request: SpendEstimateIn,
+    requests: list[tuple[str, SpendEstimateIn]],
     now: datetime,
-) -> CheckResult | None:
-    """The common case in one unlocked read: a known user with no refill due.
+) -> list[CheckResult | None]:
+    """Several checks (user_id, estimate) answered by one unlocked read.
 
-    None when answering needs a write first (a new user gets startBalance, a
-    due refill is applied): then ``check_spend`` does it under the row lock.
-    A check only reads, so an unlocked read is as good as a locked one here;
-    reservations are what hold credit against concurrent spending.
+    The common case, a known user with no refill due, needs nothing else.
+    None for a check that needs a write first (a new user gets startBalance,
+    a due refill is applied): ``check_spend`` does those under the row lock.
+    Reading without the lock is as good as with it for a check, which only
+    reads; reservations are what hold credit against concurrent spending.
     """
     config = snapshot.config
-    found = balance_repo.balance_and_holds(session, user_id, now)
-    if found is None:
-        if config.balance.enabled:
-            return None
-        return _result(snapshot, user_id, request, balance_micro=0, reserved_micro=0)
-    row, held = found
-    if config.balance.enabled and refill_pending(row, now):
-        return None
-    return _result(snapshot, user_id, request, row.amount_micro, held)
+    found = balance_repo.balances_and_holds(session, (user_id for user_id, _ in requests), now)
+    results: list[CheckResult | None] = []
+    for user_id, request in requests:
+        seen = found.get(user_id)
+        if seen is None:
+            results.append(
+                None if config.balance.enabled else _result(snapshot, user_id, request, 0, 0)
+            )
+        elif config.balance.enabled and refill_pending(seen[0], now):
+            results.append(None)
+        else:
+            results.append(_result(snapshot, user_id, request, seen[0].amount_micro, seen[1]))
+    return results
 
 
 def check_spend(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated
 
 import orjson
@@ -10,7 +11,7 @@ from fastapi import APIRouter, Path, Response
 from billing import metrics, money
 from billing.api.deps import IngestScope, RuntimeDep, SnapshotDep, in_transaction
 from billing.api.schemas import ID_PATTERN
-from billing.balances.check import check_spend, check_without_writing, estimate_cost
+from billing.balances.check import check_spend, checks_without_writing, estimate_cost
 from billing.balances.check_schemas import CheckOut, SpendEstimateIn
 
 router = APIRouter(tags=["balances"])
@@ -32,9 +33,9 @@ async def check_balance(
     now = runtime.clock()
     estimate_cost(snapshot.prices, body)  # an unknown endpoint is refused before any I/O
     # One unlocked read answers the common case; first sight or a due refill write first.
-    result = await in_transaction(
-        runtime, check_without_writing, snapshot, user_id, body, now, read_only=True
-    )
+    # Concurrent checks of this worker share that read (group_read, like group commit).
+    read = runtime.group_read.submit(checks_without_writing, snapshot, (user_id, body), 1)
+    result = await asyncio.wrap_future(read)
     if result is None:
         result = await in_transaction(runtime, check_spend, snapshot, user_id, body, now)
     metrics.record_balance_check(allowed=result.allowed)  # answered from committed state

@@ -91,11 +91,14 @@ def get_balance(session: Session, user_id: str) -> BalanceRow | None:
     return BalanceRow(*row) if row else None
 
 
-def balance_and_holds(
-    session: Session, user_id: str, now: datetime
-) -> tuple[BalanceRow, int] | None:
-    """The balance and its active unexpired holds, unlocked, in one statement
-    (one consistent snapshot even where each statement is its own transaction)."""
+def balances_and_holds(
+    session: Session, user_ids: Iterable[str], now: datetime
+) -> dict[str, tuple[BalanceRow, int]]:
+    """user -> (balance, active unexpired holds) for those that have a balance;
+    unlocked, one statement (one consistent snapshot on every database)."""
+    ids = sorted(set(user_ids))
+    if not ids:
+        return {}
     held = (
         select(func.coalesce(func.sum(Reservation.amount_micro), 0))
         .where(
@@ -105,10 +108,8 @@ def balance_and_holds(
         )
         .scalar_subquery()
     )
-    row = session.execute(select(*_BALANCE_COLUMNS, held).where(Balance.user_id == user_id)).first()
-    if row is None:
-        return None
-    return BalanceRow(*row[:-1]), int(row[-1])
+    stmt = select(*_BALANCE_COLUMNS, held).where(bulk.any_of(session, Balance.user_id, ids))
+    return {row[0]: (BalanceRow(*row[:-1]), int(row[-1])) for row in session.execute(stmt)}
 
 
 def list_balances(session: Session, *, after: str | None, limit: int) -> list[BalanceRow]:

@@ -1,0 +1,165 @@
+"""Where the CPU goes during one open-loop step: load generator, service, database.
+
+``python -m benchmarks.cpu_split --kind check --rate 500 [--seconds 4] [--workers 2]``
+starts the service on a fresh PostgreSQL database, runs one step of the
+``make bench`` load and prints, per request, the CPU time each party used
+(from /proc: user + system time of the load generator, the service's
+processes and every PostgreSQL process). On a 2-core machine the three share
+2,000 ms of CPU per second; this shows which one runs out first.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from benchmarks import phases
+from benchmarks.traffic import write_config
+from tests import databases
+from tests.live import live_server
+
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_seconds(pid: int) -> float:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / TICKS  # utime + stime
+
+
+def _pids_named(fragment: str) -> list[int]:
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            except OSError:
+                continue
+            if fragment in cmdline:
+                pids.append(int(entry.name))
+    return pids
+
+
+def _children(pid: int) -> list[int]:
+    out = [pid]
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+            if ppid == pid:
+                out.extend(_children(int(entry.name)))
+    return out
+
+
+class CpuMeter:
+    """CPU seconds used by groups of processes between start() and stop()."""
+
+    def __init__(self, groups: dict[str, list[int]]) -> None:
+        self.groups = groups
+        self.before: dict[str, float] = {}
+
+    def _now(self) -> dict[str, float]:
+        return {name: sum(_cpu_seconds(p) for p in pids) for name, pids in self.groups.items()}
+
+    def start(self) -> None:
+        self.before = self._now()
+
+    def stop(self) -> dict[str, float]:
+        after = self._now()
+        return {name: after[name] - self.before[name] for name in self.groups}
+
+
+def run(kind: str, rate: int, seconds: float, workers: int) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="billing-cpu-") as tmp:
+        workdir = Path(tmp)
+        config = write_config(workdir)
+        with (
+            databases.postgres_database() as url,
+            live_server(
+                url, config=config, workers=workers, env={"BILLING_LOG_LEVEL": "WARNING"}
+            ) as base,
+        ):
+            count = int(rate * seconds)
+            paths, bodies = phases._single_bodies(kind, count + 100, seed=4242)
+            spec = {
+                "base": base,
+                "mode": "open",
+                "rate": rate,
+                "paths": paths[100:],
+                "bodies": bodies[100:],
+                "warmup": list(zip(paths[:100], bodies[:100], strict=True)),
+                "connections": 256,
+                "drain_s": 10,
+                "request_timeout_s": 10,
+            }
+            spec_path = workdir / "spec.json"
+            spec_path.write_bytes(orjson.dumps(spec))
+            port = base.rsplit(":", 1)[1]
+            service = _children(_pids_named(f"serve --port {port}")[0])
+            loadgen = subprocess.Popen(
+                [sys.executable, "-m", "benchmarks.loadgen", str(spec_path)],
+                stdout=subprocess.PIPE,
+                text=True,
+            )
+            meter = CpuMeter(
+                {
+                    "loadgen": [loadgen.pid],
+                    "service": service,
+                    "postgresql": _pids_named("postgres"),
+                }
+            )
+            meter.start()
+            began = time.perf_counter()
+            samples: list[float] = []
+            stop = threading.Event()
+
+            def sample_load() -> None:
+                while not stop.wait(0.5):
+                    samples.append(os.getloadavg()[0])
+
+            threading.Thread(target=sample_load, daemon=True).start()
+            out, _ = loadgen.communicate(timeout=seconds + 120)
+            wall = time.perf_counter() - began
+            stop.set()
+            used = meter.stop()
+    result = json.loads(out)
+    done = max(1, result["completed"])
+    return {
+        "kind": kind,
+        "rate": rate,
+        "workers": workers,
+        "wall_s": round(wall, 2),
+        "completed": result["completed"],
+        "p50_ms": round(result["p50_ms"], 1),
+        "p99_ms": round(result["p99_ms"], 1),
+        "cpu_ms_per_request": {k: round(v * 1000 / done, 3) for k, v in used.items()},
+        "cpu_share_of_2_cores": {k: round(v / wall / 2, 3) for k, v in used.items()},
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--kind", choices=("ingest", "check"), default="check")
+    parser.add_argument("--rate", type=int, default=500)
+    parser.add_argument("--seconds", type=float, default=4.0)
+    parser.add_argument("--workers", type=int, default=2)
+    args = parser.parse_args()
+    print(json.dumps(run(args.kind, args.rate, args.seconds, args.workers), indent=2))
+
+
+if __name__ == "__main__":
+    main()

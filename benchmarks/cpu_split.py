@@ -13,11 +13,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
-import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -66,21 +67,28 @@ def _children(pid: int) -> list[int]:
 
 
 class CpuMeter:
-    """CPU seconds used by groups of processes between start() and stop()."""
+    """CPU seconds used by groups of processes between start() and stop().
 
-    def __init__(self, groups: dict[str, list[int]]) -> None:
+    Groups are found by a function, again at stop(), so processes started in
+    between (PostgreSQL backends for new connections) count in full.
+    """
+
+    def __init__(self, groups: dict[str, Callable[[], list[int]]]) -> None:
         self.groups = groups
-        self.before: dict[str, float] = {}
+        self.before: dict[str, dict[int, float]] = {}
 
-    def _now(self) -> dict[str, float]:
-        return {name: sum(_cpu_seconds(p) for p in pids) for name, pids in self.groups.items()}
+    def _now(self) -> dict[str, dict[int, float]]:
+        return {name: {p: _cpu_seconds(p) for p in find()} for name, find in self.groups.items()}
 
     def start(self) -> None:
         self.before = self._now()
 
     def stop(self) -> dict[str, float]:
         after = self._now()
-        return {name: after[name] - self.before[name] for name in self.groups}
+        return {
+            name: sum(cpu - self.before[name].get(pid, 0.0) for pid, cpu in after[name].items())
+            for name in self.groups
+        }
 
 
 def run(kind: str, rate: int, seconds: float, workers: int) -> dict[str, Any]:
@@ -109,33 +117,30 @@ def run(kind: str, rate: int, seconds: float, workers: int) -> dict[str, Any]:
             spec_path = workdir / "spec.json"
             spec_path.write_bytes(orjson.dumps(spec))
             port = base.rsplit(":", 1)[1]
-            service = _children(_pids_named(f"serve --port {port}")[0])
-            loadgen = subprocess.Popen(
+            service = _pids_named(f"serve --port {port}")[0]
+            meter = CpuMeter(
+                {
+                    "service": lambda: _children(service),
+                    "postgresql": lambda: _pids_named("postgres"),
+                }
+            )
+            children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
+            meter.start()
+            began = time.perf_counter()
+            done = subprocess.run(
                 [sys.executable, "-m", "benchmarks.loadgen", str(spec_path)],
                 stdout=subprocess.PIPE,
                 text=True,
+                timeout=seconds + 120,
+                check=True,
             )
-            meter = CpuMeter(
-                {
-                    "loadgen": [loadgen.pid],
-                    "service": service,
-                    "postgresql": _pids_named("postgres"),
-                }
-            )
-            meter.start()
-            began = time.perf_counter()
-            samples: list[float] = []
-            stop = threading.Event()
-
-            def sample_load() -> None:
-                while not stop.wait(0.5):
-                    samples.append(os.getloadavg()[0])
-
-            threading.Thread(target=sample_load, daemon=True).start()
-            out, _ = loadgen.communicate(timeout=seconds + 120)
             wall = time.perf_counter() - began
-            stop.set()
             used = meter.stop()
+            children = resource.getrusage(resource.RUSAGE_CHILDREN)
+            used["loadgen"] = (children.ru_utime - children_before.ru_utime) + (
+                children.ru_stime - children_before.ru_stime
+            )
+            out = done.stdout
     result = json.loads(out)
     done = max(1, result["completed"])
     return {

@@ -4,7 +4,7 @@ On PostgreSQL, batches of COPY_MIN_ROWS rows or more go straight to the
 session's psycopg connection (inside the session's transaction): ``COPY`` for
 plain inserts, ``COPY`` into a temp table then one ``INSERT ... SELECT ... ON
 CONFLICT`` for inserts with conflict handling, and ``unnest`` of two arrays
-for relative updates; smaller batches as one multi-row ``INSERT ... VALUES``.
+for relative updates; smaller batches as one ``INSERT ... SELECT FROM unnest``.
 SQLite uses Core ``executemany`` (its driver runs it in C). Measured with
 ``make bench``: COPY costs ~10x less than array or VALUES parameters for wide
 rows, on the client and on the server.
@@ -140,16 +140,21 @@ def _insert_values(
     columns: list[str],
     rows: Sequence[Mapping[str, Any]],
     suffix: str,
+    order_by: str | None = None,
 ) -> list[Any]:
-    """One multi-row INSERT ... VALUES on the driver: for a few rows, cheaper in
-    Python than SQLAlchemy's executemany (psycopg pipelines one statement per row)."""
-    one = "(" + ", ".join(["%s"] * len(columns)) + ")"
+    """A few rows as one ``INSERT ... SELECT FROM unnest(arrays)``: one parameter per
+    column, so the SQL text is the same for any number of rows and the driver
+    parses it once and prepares it (a multi-row VALUES list was re-parsed by
+    psycopg on every call: ~2.4 ms of a 9-event group commit, cProfile)."""
+    names = ", ".join(columns)
+    # %b: binary arrays (the text format escapes every string with a regex).
+    arrays = ", ".join(f"%b::{_pg_type(table, name)}[]" for name in columns)
+    order = f" ORDER BY {order_by}" if order_by else ""
     sql = (
-        f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES "
-        + ", ".join([one] * len(rows))
-        + suffix
+        f"INSERT INTO {table.name} ({names}) "
+        f"SELECT * FROM unnest({arrays}) AS v({names}){order}{suffix}"
     )
-    params = [value for values in _tuples(table, columns, rows) for value in values]
+    params = [list(values) for values in zip(*_tuples(table, columns, rows), strict=True)]
     with _driver(session).cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.fetchall() if suffix else []
@@ -174,9 +179,9 @@ def insert_new(
         return set(session.scalars(stmt, list(rows)))
     columns = _columns(table, rows)
     if len(rows) < COPY_MIN_ROWS:
-        ordered = sorted(rows, key=lambda row: row[key])
         suffix = f" ON CONFLICT ({key}) DO NOTHING RETURNING {key}"
-        return {row[0] for row in _insert_values(session, table, columns, ordered, suffix)}
+        returned = _insert_values(session, table, columns, rows, suffix, order_by=key)
+        return {row[0] for row in returned}
     # COPY into a per-connection temp table, then one INSERT ... SELECT: COPY
     # is ~10x cheaper than array or VALUES parameters on both ends of the wire.
     names = ", ".join(columns)

@@ -7,7 +7,10 @@ waiting that can go together (same work function, same key, up to
 over the balances and one bulk insert per group instead of per request. A
 lone request is committed at once (there is no timer); under load the groups
 grow by themselves while the previous group is being written, which is what
-lets single-event ingest scale (make bench).
+lets single-event ingest scale (make bench). ``threads`` groups may be in
+flight at once, so one group's Python work overlaps another's database time
+(a worker may get every connection of a client: the kernel, not uvicorn,
+spreads them over the workers).
 
 Each request keeps its guarantees: its own items are in one transaction, all
 or none. If a group fails, every request in it is retried alone, so one
@@ -57,13 +60,15 @@ class GroupCommitter:
         clock: Callable[[], datetime],
         *,
         max_items: int,
+        threads: int = 2,
     ) -> None:
         self._sessions = sessions
         self._clock = clock
         self._max_items = max_items
         self._lock = threading.Lock()
         self._pending: deque[_Job[Any, Any]] = deque()
-        self._draining = False
+        self._threads = threads
+        self._draining = 0  # threads taking groups now
         self._executor: ThreadPoolExecutor | None = None
         self.groups = 0  # committed groups and requests, for tests and benchmarks
         self.requests = 0
@@ -73,10 +78,12 @@ class GroupCommitter:
         job: _Job[P, R] = _Job(work, key, payload, size)
         with self._lock:
             self._pending.append(job)
-            if not self._draining:
-                self._draining = True
+            if self._draining < self._threads:
+                self._draining += 1
                 if self._executor is None:
-                    self._executor = ThreadPoolExecutor(1, thread_name_prefix="billing-commit")
+                    self._executor = ThreadPoolExecutor(
+                        self._threads, thread_name_prefix="billing-commit"
+                    )
                 self._executor.submit(self._drain)
         return job.future
 
@@ -92,7 +99,7 @@ class GroupCommitter:
             with self._lock:
                 group = self._take_group()
                 if not group:
-                    self._draining = False
+                    self._draining -= 1
                     return
             self._commit(group)
 
@@ -126,8 +133,9 @@ class GroupCommitter:
                 return
             _settle(first.future, exc)
             return
-        self.groups += 1
-        self.requests += len(group)
+        with self._lock:
+            self.groups += 1
+            self.requests += len(group)
         for job, result in zip(group, results, strict=True):
             _settle(job.future, result)
 

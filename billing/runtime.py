@@ -60,7 +60,10 @@ class Runtime:
         # Ingest requests of this process share transactions (billing/group_commit.py),
         # and so do pre-flight checks, on their own thread: a check never queues behind a batch.
         self.group_commit = GroupCommitter(
-            self.sessions, lambda: self.clock(), max_items=settings.group_commit_max_events
+            self.sessions,
+            lambda: self.clock(),
+            max_items=settings.group_commit_max_events,
+            threads=settings.group_commit_threads,
         )
         self.group_read = GroupCommitter(self.read_sessions, lambda: self.clock(), max_items=500)
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, func, select, update
+from sqlalchemy import Table, func, select, text, update
 from sqlalchemy.orm import Session
 
 from billing import bulk
@@ -123,6 +123,22 @@ def insert_ledger(session: Session, entries: Sequence[Mapping[str, Any]]) -> Non
     table = LedgerEntry.__table__
     assert isinstance(table, Table)
     bulk.insert_rows(session, table, entries)  # COPY on PostgreSQL
+
+
+def delete_usage_rows_written_here(session: Session, event_ids: Sequence[str]) -> None:
+    """Remove the usage rows this transaction wrote for these events (another
+    transaction recorded them first). Rows of other transactions stay: on
+    PostgreSQL a row's ``xmin`` is the id of the transaction that wrote it."""
+    if session.get_bind().dialect.name != "postgresql":
+        # SQLite has one writer at a time: an event cannot be committed meanwhile.
+        raise RuntimeError("concurrent duplicate events on a single-writer database")
+    session.execute(
+        text(
+            "DELETE FROM ledger_entry WHERE kind = 'usage' AND event_id = ANY(:ids) "
+            "AND xmin::text::bigint = txid_current() % 4294967296"
+        ),
+        {"ids": list(event_ids)},
+    )
 
 
 def insert_ledger_once(session: Session, entry: Mapping[str, Any]) -> bool:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Literal
 
@@ -64,10 +64,11 @@ class Cost:
     priced_by: PricedBy
     context: str
     lines: tuple[CostLine, ...]  # always the four token types, in TOKEN_TYPES order
+    # The sum of the lines, computed once: read several times per event on the ingest path.
+    total_micro: int = field(init=False, compare=False)
 
-    @property
-    def total_micro(self) -> int:
-        return sum(line.micro for line in self.lines)
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "total_micro", sum(line.micro for line in self.lines))
 
     def line(self, token_type: str) -> CostLine:
         for candidate in self.lines:

@@ -28,6 +28,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
+from billing import bulk
 from billing.models import LedgerEntry, UsageRollup
 from billing.models.usage_rollup import SLOT_SECONDS
 from billing.pricing.types import TOKEN_TYPES
@@ -90,10 +91,9 @@ def record(session: Session, entries: Sequence[Mapping[str, Any]]) -> None:
         }
         for (slot, endpoint, model, context), values in sorted(sums.items())
     ]
-    # Core insert: the ORM bulk path costs ~2x more per call on the ingest hot path.
     table = UsageRollup.__table__
     assert isinstance(table, Table)
-    session.execute(insert(table), rows)
+    bulk.insert_rows(session, table, rows)  # COPY or one unnest insert on PostgreSQL
 
 
 def epoch_seconds(dialect: str, when: Any) -> Any:

@@ -32,6 +32,6 @@ def stored_costs(session: Session, event_ids: Iterable[str]) -> dict[str, tuple[
     if not ids:
         return {}
     stmt = select(UsageEvent.event_id, UsageEvent.user_id, UsageEvent.cost_json).where(
-        UsageEvent.event_id.in_(ids)
+        bulk.any_of(session, UsageEvent.event_id, ids)
     )
     return {event_id: (user_id, cost) for event_id, user_id, cost in session.execute(stmt)}

@@ -95,7 +95,7 @@ def _priced(
         raise InvalidRequest(f"events: a batch holds at most {limit} events, got {len(events)}")
     if not events:
         raise InvalidRequest("events: must not be empty")
-    return service.price_events(snapshot.prices, events, now)
+    return service.prepare_events(snapshot, events, now)
 
 
 def _usage_response(outcomes: list[service.EventOutcome]) -> Response:

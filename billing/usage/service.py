@@ -29,9 +29,18 @@ MAX_FUTURE = timedelta(days=1)
 
 @dataclass(frozen=True, slots=True)
 class PricedEvent:
+    """An event priced, with every row it will write built in advance.
+
+    Built by the request (``prepare_events``), outside the transaction, so the
+    group commit spends its time on the database, not on Python.
+    """
+
     event: UsageEventIn
     cost: Cost
     occurred_at: datetime
+    cost_json: dict[str, Any]
+    event_row: dict[str, Any]
+    ledger_rows: list[dict[str, Any]]  # empty when transactions are off
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,7 +67,8 @@ def _occurred_at(event: UsageEventIn, index: int, now: datetime) -> datetime:
 
 def price_events(
     prices: PriceBook, events: Sequence[UsageEventIn], now: datetime
-) -> list[PricedEvent]:
+) -> list[tuple[UsageEventIn, Cost, datetime]]:
+    """(event, cost, occurred_at) per event; a pricing error names the event's index."""
     priced = []
     for index, event in enumerate(events):
         try:
@@ -66,15 +76,36 @@ def price_events(
             cost = prices.price(event.endpoint, event.model, counts, event.context)
         except BillingError as exc:
             raise type(exc)(f"events[{index}]: {exc.detail}", **exc.extra) from exc
-        priced.append(PricedEvent(event, cost, _occurred_at(event, index, now)))
+        priced.append((event, cost, _occurred_at(event, index, now)))
     return priced
+
+
+def prepare_events(
+    snapshot: ConfigSnapshot, events: Sequence[UsageEventIn], now: datetime
+) -> list[PricedEvent]:
+    """Price events and build their rows (received at ``now``); no I/O."""
+    charged = snapshot.config.transactions_enabled
+    prepared = []
+    for event, cost, occurred_at in price_events(snapshot.prices, events, now):
+        cost_json = cost.to_json()
+        prepared.append(
+            PricedEvent(
+                event,
+                cost,
+                occurred_at,
+                cost_json,
+                _event_row(event, cost, cost_json, occurred_at, now),
+                _ledger_rows(event, cost, occurred_at) if charged else [],
+            )
+        )
+    return prepared
 
 
 def ingest(
     session: Session, snapshot: ConfigSnapshot, events: Sequence[UsageEventIn], now: datetime
 ) -> list[EventOutcome]:
     """Price and record a batch in the caller's transaction: all of it or none of it."""
-    return record(session, snapshot, price_events(snapshot.prices, events, now), now)
+    return record(session, snapshot, prepare_events(snapshot, events, now), now)
 
 
 def record_requests(
@@ -98,18 +129,27 @@ def record(
     first: dict[str, PricedEvent] = {}
     for item in priced:
         first.setdefault(item.event.event_id, item)
-    costs = {event_id: item.cost.to_json() for event_id, item in first.items()}
-    inserted = repo.insert_new_events(
-        session, [_event_row(item, costs[event_id], now) for event_id, item in first.items()]
-    )
-    stored = repo.stored_costs(session, set(first) - inserted)
-    accepted = [first[event_id] for event_id in first if event_id in inserted]
+    # Retries of committed events are known at once, without waiting on anyone.
+    stored = repo.stored_costs(session, first)
+    unseen = [item for event_id, item in first.items() if event_id not in stored]
+    entries = [row for item in unseen for row in item.ledger_rows]
+    balance_repo.insert_ledger(session, entries)
+    # Events go in after their ledger rows: a concurrent transaction posting the
+    # same event_id waits on the unique index until this one ends, so the later
+    # the insert, the shorter that wait (batches of 1,000: ~5x, make bench).
+    inserted = repo.insert_new_events(session, [item.event_row for item in unseen])
+    raced = [item.event.event_id for item in unseen if item.event.event_id not in inserted]
+    if raced:  # committed meanwhile by another transaction: take back our rows
+        balance_repo.delete_usage_rows_written_here(session, raced)
+        stored.update(repo.stored_costs(session, raced))
+        entries = [row for row in entries if row["event_id"] in inserted]
+    accepted = [item for item in unseen if item.event.event_id in inserted]
     # Counted once the transaction commits.
     metrics.record_ingest(
         session, snapshot.config, [i.cost for i in accepted], duplicates=len(priced) - len(accepted)
     )
 
-    balances = _charge(session, snapshot, accepted, now) if accepted else {}
+    balances = _charge(session, snapshot, accepted, entries, now) if accepted else {}
     settlements = _settle_reservations(session, accepted, now)
     outcomes = []
     seen: set[str] = set()
@@ -121,7 +161,7 @@ def record(
             user_id, cost_text = stored[event_id]
             cost = orjson.loads(cost_text)
         else:
-            user_id, cost = item.event.user_id, costs[event_id]
+            user_id, cost = item.event.user_id, first[event_id].cost_json
         outcomes.append(
             EventOutcome(
                 event_id=event_id,
@@ -136,44 +176,53 @@ def record(
 
 
 def _charge(
-    session: Session, snapshot: ConfigSnapshot, accepted: list[PricedEvent], now: datetime
+    session: Session,
+    snapshot: ConfigSnapshot,
+    accepted: list[PricedEvent],
+    entries: list[dict[str, Any]],
+    now: datetime,
 ) -> dict[str, int]:
-    """Ledger rows and balance updates for newly accepted events; user -> new balance."""
+    """Rollups and balance updates for newly accepted events (their ledger
+    rows, ``entries``, are written); user -> new balance.
+
+    The balances are locked last, so concurrent groups over the same users
+    wait on each other only for the lock-update-commit tail.
+    """
     config = snapshot.config
     if not config.transactions_enabled:
         return {}
-    rows = touch_users(session, (item.event.user_id for item in accepted), config, now)
-    entries = []
+    rollups.record(session, entries)  # same transaction: reports never drift
     deltas: dict[str, int] = {}
     for item in accepted:
-        event, cost = item.event, item.cost
-        for line in cost.lines:
-            if line.tokens == 0 and line.micro == 0:
-                continue
-            entries.append(
-                ledger_row(
-                    event.user_id,
-                    "usage",
-                    -line.micro,
-                    item.occurred_at,
-                    token_type=line.token_type,
-                    tokens=line.tokens,
-                    rate=money.rate_str(line.rate),
-                    value_key=cost.value_key,
-                    priced_by=cost.priced_by,
-                    context=event.context,
-                    endpoint=event.endpoint,
-                    model=event.model,
-                    conversation_id=event.conversation_id,
-                    message_id=event.message_id,
-                    event_id=event.event_id,
-                )
-            )
-        deltas[event.user_id] = deltas.get(event.user_id, 0) - cost.total_micro
-    balance_repo.insert_ledger(session, entries)
-    rollups.record(session, entries)  # same transaction: reports never drift
+        user_id = item.event.user_id
+        deltas[user_id] = deltas.get(user_id, 0) - item.cost.total_micro
+    rows = touch_users(session, deltas, config, now)
     balance_repo.add_to_balances(session, deltas, now)
     return {user_id: row.amount_micro + deltas.get(user_id, 0) for user_id, row in rows.items()}
+
+
+def _ledger_rows(event: UsageEventIn, cost: Cost, occurred_at: datetime) -> list[dict[str, Any]]:
+    return [
+        ledger_row(
+            event.user_id,
+            "usage",
+            -line.micro,
+            occurred_at,
+            token_type=line.token_type,
+            tokens=line.tokens,
+            rate=money.rate_str(line.rate),
+            value_key=cost.value_key,
+            priced_by=cost.priced_by,
+            context=event.context,
+            endpoint=event.endpoint,
+            model=event.model,
+            conversation_id=event.conversation_id,
+            message_id=event.message_id,
+            event_id=event.event_id,
+        )
+        for line in cost.lines
+        if line.tokens or line.micro
+    ]
 
 
 def _settle_reservations(
@@ -208,8 +257,13 @@ def _fill_untouched_balances(
             outcomes[index] = EventOutcome(outcome.event_id, outcome.status, outcome.cost, amount)
 
 
-def _event_row(item: PricedEvent, cost_json: dict[str, Any], now: datetime) -> dict[str, Any]:
-    event, cost = item.event, item.cost
+def _event_row(
+    event: UsageEventIn,
+    cost: Cost,
+    cost_json: dict[str, Any],
+    occurred_at: datetime,
+    now: datetime,
+) -> dict[str, Any]:
     lines = {line.token_type: line.tokens for line in cost.lines}
     return {
         "event_id": event.event_id,
@@ -228,6 +282,6 @@ def _event_row(item: PricedEvent, cost_json: dict[str, Any], now: datetime) -> d
         "priced_by": cost.priced_by,
         "total_micro": cost.total_micro,
         "cost_json": orjson.dumps(cost_json).decode(),  # compact, like json.dumps(separators)
-        "occurred_at": item.occurred_at,
+        "occurred_at": occurred_at,
         "received_at": now,
     }

@@ -1,0 +1,187 @@
+"""Group commit and the late event insert, with real concurrent transactions."""
+
+from __future__ import annotations
+
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select, text
+from sqlalchemy.orm import Session
+
+from billing.balances.service import reconcile
+from billing.group_commit import GroupCommitter
+from billing.models import LedgerEntry, UsageEvent
+from billing.runtime import Runtime
+from billing.settings import Settings
+from billing.usage import service
+from billing.usage.schemas import UsageEventIn
+from tests.databases import empty_tables
+from tests.helpers import CLAUDE_CONFIG, event
+
+COST_MICRO = 11250 * 1_000_000  # the helper event, in micro-credits
+
+
+def _runtime(url: str, config: Path) -> Runtime:
+    return Runtime(Settings(database_url=url, config=config))
+
+
+def _prepared(runtime: Runtime, *bodies: dict[str, Any]) -> list[service.PricedEvent]:
+    events = [UsageEventIn.model_validate(body) for body in bodies]
+    return service.prepare_events(runtime.snapshot, events, runtime.clock())
+
+
+@pytest.mark.postgres
+def test_an_event_committed_by_another_transaction_meanwhile_is_a_duplicate(
+    postgres_url: str, write_config: Any
+) -> None:
+    """T1 inserts event X and stays open; T2 (X and Y) waits on X's unique-index entry,
+    then finds X taken: it must drop the ledger rows it wrote for X, keep Y's, and
+    charge only Y. No double charge, reconcile clean."""
+    empty_tables(postgres_url)
+    runtime = _runtime(postgres_url, write_config(CLAUDE_CONFIG))
+    try:
+        first = _prepared(runtime, event("race-x", "racer"))
+        second = _prepared(runtime, event("race-x", "racer"), event("race-y", "racer"))
+        t1_inserted = threading.Event()
+        release_t1 = threading.Event()
+
+        def t1() -> list[service.EventOutcome]:
+            with runtime.sessions() as session:
+                out = service.record(session, runtime.snapshot, first, runtime.clock())
+                t1_inserted.set()
+                assert release_t1.wait(30)
+                session.commit()
+                return out
+
+        def t2() -> list[service.EventOutcome]:
+            with runtime.sessions() as session:
+                out = service.record(session, runtime.snapshot, second, runtime.clock())
+                session.commit()
+                return out
+
+        with ThreadPoolExecutor(2) as pool:
+            one = pool.submit(t1)
+            assert t1_inserted.wait(30)
+            two = pool.submit(t2)
+            _wait_until_blocked(runtime)
+            release_t1.set()
+            out1, out2 = one.result(30), two.result(30)
+
+        assert [o.status for o in out1] == ["accepted"]
+        assert [o.status for o in out2] == ["duplicate", "accepted"]
+        assert out2[0].cost == out1[0].cost  # the duplicate answers with the stored cost
+        with runtime.sessions() as session:
+            rows = session.execute(
+                select(LedgerEntry.event_id, func.count())
+                .where(LedgerEntry.kind == "usage")
+                .group_by(LedgerEntry.event_id)
+            ).all()
+            assert dict(rows) == {"race-x": 4, "race-y": 4}
+            assert session.scalar(select(func.count()).select_from(UsageEvent)) == 2
+            assert reconcile(session) == []
+        assert out2[1].balance_micro == 100_000 * 1_000_000 - 2 * COST_MICRO
+    finally:
+        runtime.close()
+
+
+def _wait_until_blocked(runtime: Runtime) -> None:
+    """Until some backend of this database waits on a lock (T2 on X's index entry)."""
+    deadline = time.monotonic() + 30
+    with runtime.engine.connect() as conn:
+        while time.monotonic() < deadline:
+            waiting = conn.execute(
+                text(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                    "AND wait_event_type = 'Lock'"
+                )
+            ).scalar()
+            if waiting:
+                return
+            time.sleep(0.02)
+    raise AssertionError("the second transaction never waited on the first")
+
+
+def test_concurrent_requests_share_transactions_and_keep_their_own_answers(
+    db_url: str, write_config: Any
+) -> None:
+    """64 submissions while the committer is held: far fewer transactions than
+    requests, each request gets exactly its own outcomes, duplicates across
+    requests of one group are answered as duplicates."""
+    runtime = _runtime(db_url, write_config(CLAUDE_CONFIG))
+    gate = threading.Event()
+    calls: list[int] = []
+
+    def held_record(
+        session: Session, snapshot: Any, requests: list[list[service.PricedEvent]], now: Any
+    ) -> list[list[service.EventOutcome]]:
+        assert gate.wait(30)
+        calls.append(len(requests))
+        return service.record_requests(session, snapshot, requests, now)
+
+    committer = GroupCommitter(runtime.sessions, runtime.clock, max_items=1000, threads=1)
+    try:
+        futures = []
+        for i in range(64):
+            body = event(f"g-{i % 48}", f"user-{i % 5}")  # ids 0..15 are sent twice
+            prepared = _prepared(runtime, body)
+            futures.append(committer.submit(held_record, runtime.snapshot, prepared, len(prepared)))
+        gate.set()
+        results = [f.result(60) for f in futures]
+    finally:
+        committer.close()
+    assert len(calls) < 64 and sum(calls) == 64
+    statuses = [r[0].status for r in results]
+    assert [r[0].event_id for r in results] == [f"g-{i % 48}" for i in range(64)]
+    assert statuses.count("accepted") == 48 and statuses.count("duplicate") == 16
+    assert all(statuses[i] == "accepted" for i in range(48))
+    with runtime.sessions() as session:
+        assert reconcile(session) == []
+        usage = session.scalar(
+            select(func.count()).select_from(LedgerEntry).where(LedgerEntry.kind == "usage")
+        )
+        assert usage == 48 * 4
+    runtime.close()
+
+
+def test_a_failing_request_in_a_group_fails_alone(db_url: str, write_config: Any) -> None:
+    runtime = _runtime(db_url, write_config(CLAUDE_CONFIG))
+    gate = threading.Event()
+
+    def work(
+        session: Session, snapshot: Any, requests: list[list[service.PricedEvent]], now: Any
+    ) -> list[list[service.EventOutcome]]:
+        assert gate.wait(30)
+        if any(r[0].event.event_id == "poison" for r in requests):
+            raise RuntimeError("refused by the database")
+        return service.record_requests(session, snapshot, requests, now)
+
+    committer = GroupCommitter(runtime.sessions, runtime.clock, max_items=1000, threads=1)
+    try:
+        ids = ["ok-1", "poison", "ok-2", "ok-3"]
+        futures = [
+            committer.submit(work, runtime.snapshot, p, 1)
+            for p in (_prepared(runtime, event(i, "u-fail")) for i in ids)
+        ]
+        gate.set()
+        outcomes = {}
+        for event_id, future in zip(ids, futures, strict=True):
+            try:
+                outcomes[event_id] = future.result(60)[0].status
+            except RuntimeError:
+                outcomes[event_id] = "failed"
+    finally:
+        committer.close()
+    assert outcomes == {
+        "ok-1": "accepted",
+        "poison": "failed",
+        "ok-2": "accepted",
+        "ok-3": "accepted",
+    }
+    with runtime.sessions() as session:
+        assert session.scalar(select(func.count()).select_from(UsageEvent)) == 3
+        assert reconcile(session) == []
+    runtime.close()

@@ -38,8 +38,7 @@ def serve(
     workers: Annotated[int | None, typer.Option(help="worker processes")] = None,
 ) -> None:
     """Serve the HTTP API (uvicorn) with the BILLING_* settings."""
-    import uvicorn
-
+    from billing import serving
     from billing.logging_setup import configure_logging, log_config
     from billing.multiprocess import multiprocess_metrics
 
@@ -56,16 +55,17 @@ def serve(
     workers = workers or settings.workers
     # Before any worker imports prometheus_client (see billing/multiprocess.py).
     with multiprocess_metrics(workers):
-        uvicorn.run(
-            "billing.main:create_app",
-            factory=True,
-            host=host,
-            port=port or settings.port,
-            workers=workers,
-            log_level=settings.log_level.lower(),
-            log_config=log_config(settings.log_level),  # JSON lines, request ids, no secrets
-            access_log=False,  # billing.http logs each request, with its id
-            timeout_graceful_shutdown=30,
+        serving.serve(
+            host,
+            port or settings.port,
+            workers,
+            {
+                "log_level": settings.log_level.lower(),
+                # JSON lines, request ids, no secrets
+                "log_config": log_config(settings.log_level),
+                "access_log": False,  # billing.http logs each request, with its id
+                "timeout_graceful_shutdown": 30,
+            },
         )
 
 

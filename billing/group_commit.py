@@ -60,7 +60,7 @@ class GroupCommitter:
         clock: Callable[[], datetime],
         *,
         max_items: int,
-        threads: int = 2,
+        threads: int = 1,
     ) -> None:
         self._sessions = sessions
         self._clock = clock

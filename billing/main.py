@@ -69,14 +69,15 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     # Around everything, so every log line of a request (even a 413) has its id.
     app.add_middleware(RequestContext)
     metrics.record_config_loaded(runtime.snapshot.loaded_at.timestamp())
+    # Hot routes first: a request is matched against the routes in this order.
     for router in (
+        usage_router,
+        check_router,
+        reservations_router,
         health_router,
         metrics_router,
         admin_router,
-        usage_router,
         balances_router,
-        check_router,
-        reservations_router,
         reports_router,
         catalog_router,
     ):

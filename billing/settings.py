@@ -29,7 +29,7 @@ class Settings(BaseSettings):
     # Concurrent ingest requests of one worker share a transaction up to this many events.
     group_commit_max_events: int = Field(default=2000, ge=1, le=100_000)
     # Group transactions one worker may have in flight at once.
-    group_commit_threads: int = Field(default=2, ge=1, le=16)
+    group_commit_threads: int = Field(default=1, ge=1, le=16)
     reservation_ttl_seconds: int = Field(default=1800, ge=10)
     db_pool_size: int = Field(default=10, ge=1)
     log_level: str = "INFO"

@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import json
 from email.message import Message as MimeHeader
-from typing import Any
+from typing import Any, TypeVar
 
 from fastapi.exceptions import RequestValidationError
+from pydantic import TypeAdapter, ValidationError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 PARSED_BODY = "billing.parsed_json_body"
@@ -30,6 +31,25 @@ def parsed_body(scope: Scope) -> Any:
             [{"type": "missing", "loc": ("body",), "msg": "Field required", "input": None}]
         )
     return body
+
+
+T = TypeVar("T")
+
+
+def validated_body(scope: Scope, adapter: TypeAdapter[T]) -> T:
+    """The request's JSON document validated by ``adapter``; 422 in FastAPI's shape.
+
+    For hot routes that take the body this way instead of as a FastAPI body
+    parameter: the document is not parsed twice, and FastAPI's per-request
+    parameter solving is skipped (make bench). Their OpenAPI body is declared
+    with ``openapi.json_request_body``.
+    """
+    try:
+        return adapter.validate_python(parsed_body(scope))
+    except ValidationError as exc:
+        raise RequestValidationError(
+            [{**err, "loc": ("body", *err["loc"])} for err in exc.errors()]
+        ) from None
 
 
 class BodyRefused(ValueError):
@@ -75,9 +95,14 @@ def parse_strict_json(raw: bytes) -> Any:
         raise BodyRefused(422, f"body: invalid JSON: {str(exc)[:200]}") from None
 
 
+_PLAIN_JSON = frozenset({b"application/json", b"application/json; charset=utf-8"})
+
+
 def _is_json(content_type: bytes | None) -> bool:
     if content_type is None:
         return False
+    if content_type in _PLAIN_JSON:  # what clients send; the MIME parser costs ~50 us
+        return True
     header = MimeHeader()
     header["content-type"] = content_type.decode("latin-1")
     subtype = header.get_content_subtype()

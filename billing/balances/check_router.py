@@ -6,30 +6,35 @@ import asyncio
 from typing import Annotated
 
 import orjson
-from fastapi import APIRouter, Path, Response
+from fastapi import APIRouter, Path, Request, Response
+from pydantic import TypeAdapter
 
 from billing import metrics, money
-from billing.api.deps import IngestScope, RuntimeDep, SnapshotDep, in_transaction
+from billing.api.deps import IngestContext, in_transaction
+from billing.api.json_body import validated_body
+from billing.api.openapi import inline_schema, json_request_body
 from billing.api.schemas import ID_PATTERN
 from billing.balances.check import check_spend, checks_without_writing, estimate_cost
 from billing.balances.check_schemas import CheckOut, SpendEstimateIn
 
 router = APIRouter(tags=["balances"])
+_estimate = TypeAdapter(SpendEstimateIn)
 
 
 @router.post(
     "/v1/balances/{user_id}/check",
     response_model=CheckOut,
     response_model_exclude_unset=True,
-    dependencies=[IngestScope],
+    openapi_extra=json_request_body(inline_schema(_estimate), "the call's estimated usage"),
 )
 async def check_balance(
     user_id: Annotated[str, Path(min_length=1, max_length=200, pattern=ID_PATTERN)],
-    body: SpendEstimateIn,
-    runtime: RuntimeDep,
-    snapshot: SnapshotDep,
+    request: Request,
+    context: IngestContext,
 ) -> Response:
     """May this user spend the estimated cost? A denial adds error=token_balance."""
+    runtime, snapshot = context.runtime, context.snapshot
+    body = validated_body(request.scope, _estimate)
     now = runtime.clock()
     estimate_cost(snapshot.prices, body)  # an unknown endpoint is refused before any I/O
     # One unlocked read answers the common case; first sight or a due refill write first.

@@ -13,7 +13,7 @@ from pydantic import Discriminator, Tag, TypeAdapter, ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from billing import metrics, money
-from billing.api.deps import IngestScope, RuntimeDep, SnapshotDep
+from billing.api.deps import IngestContext, IngestScope, SnapshotDep
 from billing.api.json_body import parsed_body
 from billing.api.openapi import inline_schema, json_request_body
 from billing.api.schemas import CostOut
@@ -58,16 +58,16 @@ _INLINE_EVENTS = 20
 @router.post(
     "/v1/usage",
     response_model=UsageResponse,
-    dependencies=[IngestScope],
     openapi_extra=json_request_body(_usage_body_doc, 'one usage event, or {"events": [...]}'),
 )
-async def post_usage(request: Request, runtime: RuntimeDep, snapshot: SnapshotDep) -> Response:
+async def post_usage(request: Request, context: IngestContext) -> Response:
     """Record one event or a batch (all-or-nothing); repeated event_ids are duplicates.
 
     The request validates and prices its events, then waits for the worker's
     group commit (billing/group_commit.py) to record them with whatever other
     ingest requests arrived meanwhile, in one transaction.
     """
+    runtime, snapshot = context.runtime, context.snapshot
     body = parsed_body(request.scope)
     metrics.note_usage_body(body)  # how many events a refusal rejects
     limit = runtime.settings.max_batch_events

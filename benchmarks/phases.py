@@ -23,7 +23,7 @@ from billing.pricing.types import TokenCounts
 
 P99_LIMIT_MS = 50.0
 BATCH_CONCURRENCY = 4
-SINGLE_CONCURRENCY = 16
+SINGLE_CONCURRENCY = 64
 
 
 def cpu_count() -> int:
@@ -159,6 +159,7 @@ def single_throughput(base: str, count: int, workdir: Path) -> dict[str, Any]:
     }
     result = loadgen(spec, workdir, timeout_s=180)
     result["events_per_s"] = result["accepted"] / result["elapsed_s"]
+    result["concurrency"] = SINGLE_CONCURRENCY
     return result
 
 

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import select
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, exc
 from sqlalchemy.orm import Session, sessionmaker
 
 
@@ -20,13 +21,30 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
         event.listen(engine, "connect", _sqlite_on_connect)
         event.listen(engine, "begin", _sqlite_begin_immediate)
         return engine
-    return create_engine(
+    engine = create_engine(
         url,
         pool_size=pool_size,
         max_overflow=pool_size,
-        pool_pre_ping=True,
+        # Instead of a ping per checkout (a round trip per transaction), a local
+        # check of the socket: see _drop_closed_connection.
+        pool_pre_ping=False,
         pool_recycle=1800,
     )
+    event.listen(engine, "checkout", _drop_closed_connection)
+    return engine
+
+
+def _drop_closed_connection(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+    """A pooled connection the server has closed (restart, terminated backend) is
+    readable while idle: it holds the server's goodbye or end-of-file. Seeing
+    that costs one poll() of the socket, not a round trip; the pool then
+    discards the connection and checks out another (DisconnectionError)."""
+    if dbapi_connection.closed:
+        raise exc.DisconnectionError("connection closed")
+    poller = select.poll()
+    poller.register(dbapi_connection.fileno(), select.POLLIN | select.POLLERR | select.POLLHUP)
+    if poller.poll(0):
+        raise exc.DisconnectionError("connection closed by the server while idle in the pool")
 
 
 def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:

@@ -120,11 +120,12 @@ class GroupCommitter:
 
     def _commit(self, group: Sequence[_Job[Any, Any]]) -> None:
         first = group[0]
+        payloads = [job.payload for job in group]
         try:
-            with self._sessions() as session:
-                payloads = [job.payload for job in group]
-                results = first.work(session, first.key, payloads, self._clock())
-                session.commit()
+            results = run_transaction(
+                self._sessions,
+                lambda session: first.work(session, first.key, payloads, self._clock()),
+            )
         except Exception as exc:
             if len(group) > 1:
                 log.info("group of %d requests failed (%s); retrying each alone", len(group), exc)
@@ -138,6 +139,14 @@ class GroupCommitter:
             self.requests += len(group)
         for job, result in zip(group, results, strict=True):
             _settle(job.future, result)
+
+
+def run_transaction(sessions: sessionmaker[Session], work: Callable[[Session], R]) -> R:
+    """``work`` in one transaction, committed here (rolled back if anything fails)."""
+    with sessions() as session:
+        result = work(session)
+        session.commit()
+        return result
 
 
 def _settle(future: Future[Any], outcome: Any) -> None:

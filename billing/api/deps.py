@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from billing.errors import Forbidden, Unauthorized
+from billing.group_commit import run_transaction
 from billing.runtime import ConfigSnapshot, Runtime
 
 _bearer = HTTPBearer(auto_error=False, description="API key with ingest, read or admin scope")
@@ -66,18 +67,8 @@ async def in_transaction(
     routes on the hot path, which pay one thread hop per request instead of the
     three a sync route with ``SessionDep`` costs (make bench)."""
 
-    def run() -> T:
-        factory = runtime.read_sessions if read_only else runtime.sessions
-        with factory() as session:
-            try:
-                result = work(session, *args)
-                session.commit()
-            except BaseException:
-                session.rollback()
-                raise
-            return result
-
-    return await run_in_threadpool(run)
+    factory = runtime.read_sessions if read_only else runtime.sessions
+    return await run_in_threadpool(run_transaction, factory, lambda session: work(session, *args))
 
 
 def _is_remote(client_host: str | None) -> bool:

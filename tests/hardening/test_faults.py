@@ -121,6 +121,29 @@ def test_database_connection_killed_mid_request_is_503_and_writes_nothing(
 
 
 @pytest.mark.postgres
+def test_pooled_connections_closed_while_idle_are_replaced_without_an_error(
+    pg_client: TestClient, postgres_url: str
+) -> None:
+    """Connections are not pinged on checkout; one the server closed while it sat in
+    the pool is seen by a poll() of its socket and replaced: no request fails."""
+    body = {"endpoint": "Claude-Compatible", "model": "claude-sonnet-4-5", "tokens": {"prompt": 1}}
+
+    def every_kind(tag: str) -> list[int]:
+        return [
+            pg_client.post("/v1/usage", json=event(f"idle-{tag}")).status_code,
+            pg_client.post("/v1/balances/u1/check", json=body).status_code,
+            pg_client.get("/v1/balances/u1").status_code,
+            pg_client.get("/readyz").status_code,
+        ]
+
+    assert every_kind("warm") == [200, 200, 200, 200]
+    for round_ in range(3):
+        admin_run(postgres_url, TERMINATE_OTHERS)  # the service's pooled connections, idle
+        time.sleep(0.2)  # the server's goodbye reaches the client sockets
+        assert every_kind(str(round_)) == [200, 200, 200, 200]
+
+
+@pytest.mark.postgres
 def test_database_restarting_under_load_recovers_without_500s(
     pg_client: TestClient, postgres_url: str
 ) -> None:

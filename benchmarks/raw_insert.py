@@ -129,7 +129,7 @@ def _timed(write: Callable[[Rows], None], batches: list[Rows]) -> float:
 
 
 def postgres(url: str, rows: list[Rows], batch_size: int) -> dict[str, float]:
-    """events/s for COPY and for executemany (psycopg 3, pipelined)."""
+    """events/s for COPY (text and binary) and for executemany (psycopg 3, pipelined)."""
     import psycopg
 
     dsn = url.replace("postgresql+psycopg://", "postgresql://")
@@ -149,6 +149,22 @@ def postgres(url: str, rows: list[Rows], batch_size: int) -> dict[str, float]:
                     for row in batch[1]:
                         cp.write_row(row)
 
+        ev_types = _types(conn, "usage_event", EVENT_COLUMNS)
+        led_types = _types(conn, "ledger_entry", LEDGER_COLUMNS)
+
+        def copy_binary(batch: Rows) -> None:
+            with conn.transaction(), conn.cursor() as cur:
+                sql = f"COPY usage_event ({ev_cols}) FROM STDIN (FORMAT BINARY)"
+                with cur.copy(sql) as cp:
+                    cp.set_types(ev_types)
+                    for row in batch[0]:
+                        cp.write_row(row)
+                sql = f"COPY ledger_entry ({led_cols}) FROM STDIN (FORMAT BINARY)"
+                with cur.copy(sql) as cp:
+                    cp.set_types(led_types)
+                    for row in batch[1]:
+                        cp.write_row(row)
+
         def executemany(batch: Rows) -> None:
             with conn.transaction(), conn.cursor() as cur:
                 cur.executemany(f"INSERT INTO usage_event ({ev_cols}) VALUES ({ev_ph})", batch[0])
@@ -156,13 +172,24 @@ def postgres(url: str, rows: list[Rows], batch_size: int) -> dict[str, float]:
                     f"INSERT INTO ledger_entry ({led_cols}) VALUES ({led_ph})", batch[1]
                 )
 
-        for name, write in (("copy", copy), ("executemany", executemany)):
+        methods = (("copy", copy), ("copy_binary", copy_binary), ("executemany", executemany))
+        for name, write in methods:
             conn.execute("TRUNCATE usage_event, ledger_entry")
             conn.commit()
             results[name] = len(rows) / _timed(write, batches)
         conn.execute("TRUNCATE usage_event, ledger_entry")
         conn.commit()
     return results
+
+
+def _types(conn: Any, table: str, columns: list[str]) -> list[str]:
+    rows = conn.execute(
+        "SELECT a.attname, t.typname FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid"
+        " WHERE a.attrelid = %s::regclass AND a.attnum > 0",
+        [table],
+    ).fetchall()
+    types = dict(rows)
+    return [types[name] for name in columns]
 
 
 def _sqlite_value(value: Any) -> Any:

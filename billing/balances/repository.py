@@ -125,19 +125,20 @@ def insert_ledger(session: Session, entries: Sequence[Mapping[str, Any]]) -> Non
     bulk.insert_rows(session, table, entries)  # COPY on PostgreSQL
 
 
-def delete_usage_rows_written_here(session: Session, event_ids: Sequence[str]) -> None:
-    """Remove the usage rows this transaction wrote for these events (another
-    transaction recorded them first). Rows of other transactions stay: on
-    PostgreSQL a row's ``xmin`` is the id of the transaction that wrote it."""
+def delete_usage_rows_written_here(session: Session, events: Mapping[str, str]) -> None:
+    """Remove the usage rows this transaction wrote for these events (event_id ->
+    user_id: another transaction recorded them first). Rows of other
+    transactions stay: on PostgreSQL a row's ``xmin`` is the id of the
+    transaction that wrote it. Found through the user's index."""
     if session.get_bind().dialect.name != "postgresql":
         # SQLite has one writer at a time: an event cannot be committed meanwhile.
         raise RuntimeError("concurrent duplicate events on a single-writer database")
     session.execute(
         text(
-            "DELETE FROM ledger_entry WHERE kind = 'usage' AND event_id = ANY(:ids) "
-            "AND xmin::text::bigint = txid_current() % 4294967296"
+            "DELETE FROM ledger_entry WHERE user_id = ANY(:users) AND kind = 'usage'"
+            " AND event_id = ANY(:ids) AND xmin::text::bigint = txid_current() % 4294967296"
         ),
-        {"ids": list(event_ids)},
+        {"users": sorted(set(events.values())), "ids": sorted(events)},
     )
 
 

@@ -31,7 +31,6 @@ class LedgerEntry(Base):
         Index("ix_ledger_entry_user_id_id", "user_id", "id"),
         Index("ix_ledger_entry_conversation_id", "conversation_id"),
         Index("ix_ledger_entry_created_at", "created_at"),
-        Index("ix_ledger_entry_event_id", "event_id"),
     )
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)

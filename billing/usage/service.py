@@ -138,7 +138,7 @@ def record(
     # same event_id waits on the unique index until this one ends, so the later
     # the insert, the shorter that wait (batches of 1,000: ~5x, make bench).
     inserted = repo.insert_new_events(session, [item.event_row for item in unseen])
-    raced = [item.event.event_id for item in unseen if item.event.event_id not in inserted]
+    raced = {e.event_id: e.user_id for item in unseen if (e := item.event).event_id not in inserted}
     if raced:  # committed meanwhile by another transaction: take back our rows
         balance_repo.delete_usage_rows_written_here(session, raced)
         stored.update(repo.stored_costs(session, raced))

@@ -118,6 +118,43 @@ def _array_of(column: Any) -> ARRAY[Any]:
     return ARRAY(column.type)
 
 
+def is_postgres(session: Session) -> bool:
+    return _is_postgres(session)
+
+
+def values_param(column: Any, name: str, postgres: bool) -> Any:
+    """``column IN (:name)`` for a list parameter: ``= ANY(:name)`` on PostgreSQL (one
+    array parameter, fixed SQL text), an expanding IN elsewhere. For the static
+    statements ``fetch`` runs."""
+    if postgres:
+        return column == any_(bindparam(name, type_=_array_of(column)))
+    return column.in_(bindparam(name, expanding=True))
+
+
+def fetch(session: Session, statements: tuple[Any, Any], params: Mapping[str, Any]) -> list[Any]:
+    """Rows of a static Core statement (``statements`` = (PostgreSQL form, other form)).
+
+    On PostgreSQL straight on the driver with SQL compiled once: the hot path's
+    reads cost ~150 us less each than through the session (make bench); rows
+    are plain tuples, datetimes as the driver returns them (aware).
+    """
+    if _is_postgres(session):
+        sql, constants = _pg_sql(statements[0])
+        with _driver(session).cursor() as cursor:
+            cursor.execute(sql, {**constants, **params})
+            return cursor.fetchall()
+    return list(session.connection().execute(statements[1], dict(params)))
+
+
+@cache
+def _pg_sql(statement: Any) -> tuple[str, dict[str, Any]]:
+    """The statement's SQL for psycopg, and the values of its constant parameters."""
+    from sqlalchemy.dialects.postgresql import psycopg
+
+    compiled = statement.compile(dialect=psycopg.dialect())
+    return str(compiled), dict(compiled.params)
+
+
 def insert_rows(session: Session, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
     """Plain insert of many rows: COPY on PostgreSQL, executemany on SQLite."""
     if not rows:

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Table, func, select, text, update
+from sqlalchemy import Table, bindparam, func, select, text, update
 from sqlalchemy.orm import Session
 
 from billing import bulk
 from billing.balances import known as known_users
 from billing.db import upsert_insert
 from billing.models import Balance, LedgerEntry, Reservation
+from billing.models.base import UTCDateTime
 from billing.reservations.repository import ACTIVE
 
 
@@ -66,18 +67,31 @@ def insert_missing_balances(session: Session, rows: Sequence[Mapping[str, Any]])
     return bulk.insert_new(session, table, "user_id", missing)
 
 
+def _lock_statement(postgres: bool) -> Any:
+    return (
+        select(*_BALANCE_COLUMNS)
+        .where(bulk.values_param(Balance.user_id, "ids", postgres))
+        .order_by(Balance.user_id)
+        .with_for_update()
+    )
+
+
+_LOCK = (_lock_statement(True), _lock_statement(False))
+
+
+def _balance_row(values: Sequence[Any]) -> BalanceRow:
+    row = BalanceRow(*values)
+    if row.last_refill_at is not None:  # UTC on every backend (calendar-month refills)
+        row.last_refill_at = row.last_refill_at.astimezone(UTC)
+    return row
+
+
 def lock_balances(session: Session, user_ids: Iterable[str]) -> dict[str, BalanceRow]:
     """Read and row-lock balances in user id order (a fixed order: no deadlocks)."""
     ordered = sorted(set(user_ids))
     if not ordered:
         return {}
-    stmt = (
-        select(*_BALANCE_COLUMNS)
-        .where(bulk.any_of(session, Balance.user_id, ordered))
-        .order_by(Balance.user_id)
-        .with_for_update()
-    )
-    rows = {row.user_id: BalanceRow(*row) for row in session.execute(stmt)}
+    rows = {row[0]: _balance_row(row) for row in bulk.fetch(session, _LOCK, {"ids": ordered})}
     known_users.remember(session, rows)  # they exist once this transaction commits
     return rows
 
@@ -91,6 +105,24 @@ def get_balance(session: Session, user_id: str) -> BalanceRow | None:
     return BalanceRow(*row) if row else None
 
 
+def _holds_statement(postgres: bool) -> Any:
+    held = (
+        select(func.coalesce(func.sum(Reservation.amount_micro), 0))
+        .where(
+            Reservation.user_id == Balance.user_id,
+            Reservation.status == ACTIVE,
+            Reservation.expires_at > bindparam("now", type_=UTCDateTime()),
+        )
+        .scalar_subquery()
+    )
+    return select(*_BALANCE_COLUMNS, held).where(
+        bulk.values_param(Balance.user_id, "ids", postgres)
+    )
+
+
+_HOLDS = (_holds_statement(True), _holds_statement(False))
+
+
 def balances_and_holds(
     session: Session, user_ids: Iterable[str], now: datetime
 ) -> dict[str, tuple[BalanceRow, int]]:
@@ -99,17 +131,8 @@ def balances_and_holds(
     ids = sorted(set(user_ids))
     if not ids:
         return {}
-    held = (
-        select(func.coalesce(func.sum(Reservation.amount_micro), 0))
-        .where(
-            Reservation.user_id == Balance.user_id,
-            Reservation.status == ACTIVE,
-            Reservation.expires_at > now,
-        )
-        .scalar_subquery()
-    )
-    stmt = select(*_BALANCE_COLUMNS, held).where(bulk.any_of(session, Balance.user_id, ids))
-    return {row[0]: (BalanceRow(*row[:-1]), int(row[-1])) for row in session.execute(stmt)}
+    found = bulk.fetch(session, _HOLDS, {"ids": ids, "now": now})
+    return {row[0]: (_balance_row(row[:-1]), int(row[-1])) for row in found}
 
 
 def list_balances(session: Session, *, after: str | None, limit: int) -> list[BalanceRow]:

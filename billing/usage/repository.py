@@ -26,12 +26,19 @@ def insert_new_events(session: Session, rows: Sequence[Mapping[str, Any]]) -> se
     return bulk.insert_new(session, table, "event_id", sorted(rows, key=lambda r: r["event_id"]))
 
 
+def _stored_statement(postgres: bool) -> Any:
+    return select(UsageEvent.event_id, UsageEvent.user_id, UsageEvent.cost_json).where(
+        bulk.values_param(UsageEvent.event_id, "ids", postgres)
+    )
+
+
+_STORED = (_stored_statement(True), _stored_statement(False))
+
+
 def stored_costs(session: Session, event_ids: Iterable[str]) -> dict[str, tuple[str, str]]:
     """event_id -> (user_id, cost_json) of already recorded events."""
     ids = sorted(set(event_ids))
     if not ids:
         return {}
-    stmt = select(UsageEvent.event_id, UsageEvent.user_id, UsageEvent.cost_json).where(
-        bulk.any_of(session, UsageEvent.event_id, ids)
-    )
-    return {event_id: (user_id, cost) for event_id, user_id, cost in session.execute(stmt)}
+    rows = bulk.fetch(session, _STORED, {"ids": ids})
+    return {event_id: (user_id, cost) for event_id, user_id, cost in rows}

@@ -202,27 +202,32 @@ def _charge(
 
 
 def _ledger_rows(event: UsageEventIn, cost: Cost, occurred_at: datetime) -> list[dict[str, Any]]:
-    return [
-        ledger_row(
-            event.user_id,
-            "usage",
-            -line.micro,
-            occurred_at,
-            token_type=line.token_type,
-            tokens=line.tokens,
-            rate=money.rate_str(line.rate),
-            value_key=cost.value_key,
-            priced_by=cost.priced_by,
-            context=event.context,
-            endpoint=event.endpoint,
-            model=event.model,
-            conversation_id=event.conversation_id,
-            message_id=event.message_id,
-            event_id=event.event_id,
-        )
-        for line in cost.lines
-        if line.tokens or line.micro
-    ]
+    """One usage row per non-empty line; copies of one template (C-level dict copy,
+    ~3x cheaper than building each row from keywords: make bench)."""
+    template = ledger_row(
+        event.user_id,
+        "usage",
+        0,
+        occurred_at,
+        value_key=cost.value_key,
+        priced_by=cost.priced_by,
+        context=event.context,
+        endpoint=event.endpoint,
+        model=event.model,
+        conversation_id=event.conversation_id,
+        message_id=event.message_id,
+        event_id=event.event_id,
+    )
+    rows = []
+    for line in cost.lines:
+        if line.tokens or line.micro:
+            row = template.copy()
+            row["amount_micro"] = -line.micro
+            row["token_type"] = line.token_type
+            row["tokens"] = line.tokens
+            row["rate"] = money.rate_str(line.rate)
+            rows.append(row)
+    return rows
 
 
 def _settle_reservations(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -67,7 +67,7 @@ def test_an_event_committed_by_another_transaction_meanwhile_is_a_duplicate(
             one = pool.submit(t1)
             assert t1_inserted.wait(30)
             two = pool.submit(t2)
-            _wait_until_blocked(runtime)
+            _wait_until_blocked(runtime, two)
             release_t1.set()
             out1, out2 = one.result(30), two.result(30)
 
@@ -88,21 +88,24 @@ def test_an_event_committed_by_another_transaction_meanwhile_is_a_duplicate(
         runtime.close()
 
 
-def _wait_until_blocked(runtime: Runtime) -> None:
+def _wait_until_blocked(runtime: Runtime, second: Future[Any]) -> None:
     """Until some backend of this database waits on a lock (T2 on X's index entry)."""
     deadline = time.monotonic() + 30
+    activity = text(
+        "SELECT state, wait_event_type, wait_event, left(query, 80) FROM pg_stat_activity"
+        " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+    )
     with runtime.engine.connect() as conn:
         while time.monotonic() < deadline:
-            waiting = conn.execute(
-                text(
-                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-                    "AND wait_event_type = 'Lock'"
-                )
-            ).scalar()
-            if waiting:
+            if second.done():
+                second.result()  # its error, if it failed
+                raise AssertionError("the second transaction finished without waiting")
+            rows = conn.execute(activity).all()
+            conn.rollback()
+            if any(row.wait_event_type == "Lock" for row in rows):
                 return
             time.sleep(0.02)
-    raise AssertionError("the second transaction never waited on the first")
+    raise AssertionError(f"the second transaction never waited on the first: {rows}")
 
 
 def test_concurrent_requests_share_transactions_and_keep_their_own_answers(

@@ -243,10 +243,14 @@ def record_ingest(
     micro: dict[tuple[str, str], int] = {}
     unpriced: dict[tuple[str, str], int] = {}
     count = 0
+    seen: dict[tuple[str, str, str | None], tuple[str, str]] = {}  # few per batch
     for cost in accepted:
         count += 1
         table_key = cost.value_key if cost.priced_by in ("default", "premium") else None
-        labels = endpoint_model_labels(config, cost.endpoint, cost.model, table_key)
+        key = (cost.endpoint, cost.model, table_key)
+        labels = seen.get(key)
+        if labels is None:
+            labels = seen[key] = endpoint_model_labels(config, *key)
         for line in cost.lines:
             if line.tokens:
                 key = (*labels, line.token_type)

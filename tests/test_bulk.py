@@ -91,3 +91,28 @@ def test_naive_datetimes_are_refused(db_url: str) -> None:
     ):
         bulk.insert_rows(session, _table(LedgerEntry), [row] * (bulk.COPY_MIN_ROWS + 1))
     engine.dispose()
+
+
+@pytest.mark.parametrize("size", [2, bulk.COPY_MIN_ROWS + 1])
+def test_rows_with_as_many_but_other_keys_get_nulls_where_they_lack_one(
+    db_url: str, size: int
+) -> None:
+    """The fast path takes the first row's keys; rows of equal length with other
+    keys must still land whole (and a naive datetime in any row is refused)."""
+    engine = create_engine(db_url)
+    base = {"user_id": "u", "kind": "grant", "amount_micro": 1, "created_at": NOW}
+    rows = [
+        {**base, "reason": "r"} if i % 2 == 0 else {**base, "token_type": "credits"}
+        for i in range(size)
+    ]
+    with Session(engine) as session:
+        bulk.insert_rows(session, _table(LedgerEntry), rows)
+        session.commit()
+        stored = session.execute(select(LedgerEntry.reason, LedgerEntry.token_type)).all()
+    with Session(engine) as session, pytest.raises((ValueError, StatementError)):
+        late_naive = [*rows[:-1], {**rows[-1], "created_at": datetime(2026, 1, 1)}]
+        bulk.insert_rows(session, _table(LedgerEntry), late_naive)
+    engine.dispose()
+    assert sorted(stored, key=str) == sorted(
+        [("r", None) if i % 2 == 0 else (None, "credits") for i in range(size)], key=str
+    )

@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 
 from billing import money
-from billing.settings import get_settings
+from billing.settings import default_workers, get_settings
 
 app = typer.Typer(
     help="Token usage and billing service for LibreChat-style deployments.",
@@ -52,7 +52,7 @@ def serve(
             err=True,
         )
         raise typer.Exit(2)
-    workers = workers or settings.workers
+    workers = workers or settings.workers or default_workers(settings.database_url)
     # Before any worker imports prometheus_client (see billing/multiprocess.py).
     with multiprocess_metrics(workers):
         serving.serve(

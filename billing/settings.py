@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from functools import cache
 from pathlib import Path
 
@@ -20,7 +21,9 @@ class Settings(BaseSettings):
     database_url: str = "sqlite:///./billing.db"
     host: str = "127.0.0.1"
     port: int = 8000
-    workers: int = 1
+    # 0: one worker per CPU core (at most 8) on PostgreSQL, one on SQLite (a single
+    # writer: more processes would only queue on the file lock). See default_workers.
+    workers: int = Field(default=0, ge=0, le=64)
     # API keys: JSON object {"key": ["ingest", "read"]} or "key:scope,scope;key2:admin".
     api_keys: str = ""
     api_keys_file: Path | None = None
@@ -93,3 +96,11 @@ def _parse_keys(text: str) -> dict[str, frozenset[str]]:
 @cache
 def get_settings() -> Settings:
     return Settings()
+
+
+def default_workers(database_url: str) -> int:
+    """``billing serve`` workers when neither --workers nor BILLING_WORKERS says."""
+    if database_url.startswith("sqlite"):
+        return 1
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, min(cores or 1, 8))

@@ -129,3 +129,11 @@ def test_sigterm_finishes_and_exits(sqlite_url: str, workers: int) -> None:
         assert httpx.get(f"{server.base}/healthz", timeout=30).status_code == 200
         server.signal(signal.SIGTERM)
         assert server.wait() in (0, -signal.SIGTERM)
+
+
+def test_default_workers_one_per_core_on_postgresql_one_on_sqlite() -> None:
+    from billing.settings import default_workers
+
+    cores = len(os.sched_getaffinity(0))
+    assert default_workers("sqlite:///./billing.db") == 1
+    assert default_workers("postgresql+psycopg://u@h/db") == max(1, min(cores, 8))

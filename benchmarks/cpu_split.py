@@ -1,8 +1,9 @@
 """Where the CPU goes during one open-loop step: load generator, service, database.
 
 ``python -m benchmarks.cpu_split --kind check --rate 500 [--seconds 4] [--workers 2]``
-starts the service on a fresh PostgreSQL database, runs one step of the
-``make bench`` load and prints, per request, the CPU time each party used
+(or ``--kind batch --rate 1000``: the batch phase, batches of 1,000) starts the
+service on a fresh PostgreSQL database, runs one step of the ``make bench``
+load and prints, per request (per event for batches), the CPU time each party used
 (from /proc: user + system time of the load generator, the service's
 processes and every PostgreSQL process). On a 2-core machine the three share
 2,000 ms of CPU per second; this shows which one runs out first.
@@ -106,6 +107,38 @@ def _prime_users(base: str) -> None:
             client.post("/v1/usage", json={"events": events}).raise_for_status()
 
 
+def _open_spec(base: str, kind: str, rate: int, seconds: float) -> dict[str, Any]:
+    count = int(rate * seconds)
+    paths, bodies = phases._single_bodies(kind, count + 100, seed=4242)
+    return {
+        "base": base,
+        "mode": "open",
+        "rate": rate,
+        "paths": paths[100:],
+        "bodies": bodies[100:],
+        "warmup": list(zip(paths[:100], bodies[:100], strict=True)),
+        "connections": 256,
+        "drain_s": 10,
+        "request_timeout_s": 10,
+    }
+
+
+def _batch_spec(base: str, size: int, count: int = 30_000) -> dict[str, Any]:
+    """The batch phase of make bench: ``count`` events in batches of ``size``."""
+    events = Traffic(seed=size).events(count)
+    bodies = [
+        orjson.dumps({"events": events[i : i + size]}).decode() for i in range(0, count, size)
+    ]
+    return {
+        "base": base,
+        "mode": "closed",
+        "path": "/v1/usage",
+        "bodies": bodies,
+        "concurrency": phases.BATCH_CONCURRENCY,
+        "timeout_s": 240,
+    }
+
+
 def run(
     kind: str, rate: int, seconds: float, workers: int, settings: dict[str, str] | None = None
 ) -> dict[str, Any]:
@@ -122,19 +155,11 @@ def run(
             ) as base,
         ):
             _prime_users(base)
-            count = int(rate * seconds)
-            paths, bodies = phases._single_bodies(kind, count + 100, seed=4242)
-            spec = {
-                "base": base,
-                "mode": "open",
-                "rate": rate,
-                "paths": paths[100:],
-                "bodies": bodies[100:],
-                "warmup": list(zip(paths[:100], bodies[:100], strict=True)),
-                "connections": 256,
-                "drain_s": 10,
-                "request_timeout_s": 10,
-            }
+            spec = (
+                _batch_spec(base, rate)
+                if kind == "batch"
+                else _open_spec(base, kind, rate, seconds)
+            )
             spec_path = workdir / "spec.json"
             spec_path.write_bytes(orjson.dumps(spec))
             port = base.rsplit(":", 1)[1]
@@ -163,6 +188,9 @@ def run(
             )
             out = done.stdout
     result = json.loads(out)
+    if kind == "batch":  # per 1,000 events
+        result["completed"] = result["accepted"] + result["duplicates"]
+        result["events_per_s"] = round(result["completed"] / result["elapsed_s"])
     done = max(1, result["completed"])
     return {
         "kind": kind,
@@ -172,15 +200,19 @@ def run(
         "completed": result["completed"],
         "p50_ms": round(result["p50_ms"], 1),
         "p99_ms": round(result["p99_ms"], 1),
+        # per request; for --kind batch per event (x 1,000 = ms per 1,000 events)
         "cpu_ms_per_request": {k: round(v * 1000 / done, 3) for k, v in used.items()},
         "cpu_share_of_2_cores": {k: round(v / wall / 2, 3) for k, v in used.items()},
+        **({"events_per_s": result["events_per_s"]} if kind == "batch" else {}),
     }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--kind", choices=("ingest", "check"), default="check")
-    parser.add_argument("--rate", type=int, default=500)
+    parser.add_argument("--kind", choices=("ingest", "check", "batch"), default="check")
+    parser.add_argument(
+        "--rate", type=int, default=500, help="requests/s; for --kind batch: the batch size"
+    )
     parser.add_argument("--seconds", type=float, default=4.0)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument(

@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
+from billing import bulk
 from billing.balances.service import reconcile
 from billing.group_commit import GroupCommitter
 from billing.models import LedgerEntry, UsageEvent
@@ -35,17 +36,20 @@ def _prepared(runtime: Runtime, *bodies: dict[str, Any]) -> list[service.PricedE
 
 
 @pytest.mark.postgres
+@pytest.mark.parametrize("others", [1, bulk.COPY_MIN_ROWS])  # events-first, ledger-first
 def test_an_event_committed_by_another_transaction_meanwhile_is_a_duplicate(
-    postgres_url: str, write_config: Any
+    postgres_url: str, write_config: Any, others: int
 ) -> None:
-    """T1 inserts event X and stays open; T2 (X and Y) waits on X's unique-index entry,
-    then finds X taken: it must drop the ledger rows it wrote for X, keep Y's, and
-    charge only Y. No double charge, reconcile clean."""
+    """T1 inserts event X and stays open; T2 (X and others) waits on X's unique-index
+    entry, then finds X taken: it must not charge X (in a large group, where its
+    ledger rows are already written, it deletes them again), keep the others', and
+    charge only those. No double charge, reconcile clean."""
     empty_tables(postgres_url)
     runtime = _runtime(postgres_url, write_config(CLAUDE_CONFIG))
     try:
         first = _prepared(runtime, event("race-x", "racer"))
-        second = _prepared(runtime, event("race-x", "racer"), event("race-y", "racer"))
+        ys = [event(f"race-y{i:03d}", "racer") for i in range(others)]
+        second = _prepared(runtime, event("race-x", "racer"), *ys)
         t1_inserted = threading.Event()
         release_t1 = threading.Event()
 
@@ -72,7 +76,7 @@ def test_an_event_committed_by_another_transaction_meanwhile_is_a_duplicate(
             out1, out2 = one.result(30), two.result(30)
 
         assert [o.status for o in out1] == ["accepted"]
-        assert [o.status for o in out2] == ["duplicate", "accepted"]
+        assert [o.status for o in out2] == ["duplicate"] + ["accepted"] * others
         assert out2[0].cost == out1[0].cost  # the duplicate answers with the stored cost
         with runtime.sessions() as session:
             rows = session.execute(
@@ -80,10 +84,11 @@ def test_an_event_committed_by_another_transaction_meanwhile_is_a_duplicate(
                 .where(LedgerEntry.kind == "usage")
                 .group_by(LedgerEntry.event_id)
             ).all()
-            assert dict(rows) == {"race-x": 4, "race-y": 4}
-            assert session.scalar(select(func.count()).select_from(UsageEvent)) == 2
+            assert dict(rows) == {"race-x": 4} | {y["event_id"]: 4 for y in ys}
+            events = session.scalar(select(func.count()).select_from(UsageEvent))
+            assert events == 1 + others
             assert reconcile(session) == []
-        assert out2[1].balance_micro == 100_000 * 1_000_000 - 2 * COST_MICRO
+        assert out2[1].balance_micro == 100_000 * 1_000_000 - (1 + others) * COST_MICRO
     finally:
         runtime.close()
 

@@ -107,22 +107,6 @@ def _prime_users(base: str) -> None:
             client.post("/v1/usage", json={"events": events}).raise_for_status()
 
 
-def _open_spec(base: str, kind: str, rate: int, seconds: float) -> dict[str, Any]:
-    count = int(rate * seconds)
-    paths, bodies = phases._single_bodies(kind, count + 100, seed=4242)
-    return {
-        "base": base,
-        "mode": "open",
-        "rate": rate,
-        "paths": paths[100:],
-        "bodies": bodies[100:],
-        "warmup": list(zip(paths[:100], bodies[:100], strict=True)),
-        "connections": 256,
-        "drain_s": 10,
-        "request_timeout_s": 10,
-    }
-
-
 def _batch_spec(base: str, size: int, count: int = 30_000) -> dict[str, Any]:
     """The batch phase of make bench: ``count`` events in batches of ``size``."""
     events = Traffic(seed=size).events(count)
@@ -158,7 +142,7 @@ def run(
             spec = (
                 _batch_spec(base, rate)
                 if kind == "batch"
-                else _open_spec(base, kind, rate, seconds)
+                else phases.open_loop_spec(base, kind, rate, int(rate * seconds), 4242, 10)
             )
             spec_path = workdir / "spec.json"
             spec_path.write_bytes(orjson.dumps(spec))

@@ -166,6 +166,25 @@ def single_throughput(base: str, count: int, workdir: Path) -> dict[str, Any]:
     return result
 
 
+def open_loop_spec(
+    base: str, kind: str, rate: int, count: int, seed: int, drain_s: float
+) -> dict[str, Any]:
+    """``count`` single requests (``kind``: ingest or check) paced at ``rate``/s, after
+    100 warm-up requests that open the connections."""
+    paths, bodies = _single_bodies(kind, count + 100, seed=seed)
+    return {
+        "base": base,
+        "mode": "open",
+        "rate": rate,
+        "paths": paths[100:],
+        "bodies": bodies[100:],
+        "warmup": list(zip(paths[:100], bodies[:100], strict=True)),
+        "connections": 256,
+        "drain_s": drain_s,
+        "request_timeout_s": drain_s,
+    }
+
+
 def rate_steps(
     base: str, kind: str, rates: tuple[int, ...], seconds: float, workdir: Path, drain_s: float
 ) -> dict[str, Any]:
@@ -174,18 +193,7 @@ def rate_steps(
     best = 0
     for index, rate in enumerate(rates):
         count = max(50, int(rate * seconds))
-        paths, bodies = _single_bodies(kind, count + 100, seed=10_000 * (index + 1) + len(kind))
-        spec = {
-            "base": base,
-            "mode": "open",
-            "rate": rate,
-            "paths": paths[100:],
-            "bodies": bodies[100:],
-            "warmup": list(zip(paths[:100], bodies[:100], strict=True)),
-            "connections": 256,
-            "drain_s": drain_s,
-            "request_timeout_s": drain_s,
-        }
+        spec = open_loop_spec(base, kind, rate, count, 10_000 * (index + 1) + len(kind), drain_s)
         step = loadgen(spec, workdir, timeout_s=seconds + 90)
         step["ok"] = (
             step["completed"] == count

@@ -29,6 +29,9 @@ from billing.usage.router import router as usage_router
 
 log = logging.getLogger("billing")
 
+# Python's default is (700, 10, 10).
+GC_THRESHOLDS = (20_000, 20, 50)
+
 _ERROR_RESPONSES = {
     status: {"description": description, "content": {"application/json": {"schema": ERROR_SCHEMA}}}
     for status, description in (
@@ -51,10 +54,13 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         if not runtime.api_keys:
             log.warning("no API key configured: every caller is trusted; serve on 127.0.0.1 only")
         # Everything loaded so far (modules, config, price book) lives as long as the
-        # process: keep it out of the collector's full passes, which otherwise walk it
-        # all and stall requests (p99 of single events, make bench).
+        # process: keep it out of the collector's passes, which otherwise walk it all
+        # again and again. And collect young objects less often: a batch allocates
+        # tens of thousands of short-lived rows. Measured (cpu_split --kind batch):
+        # service CPU per 1,000 events ~81 -> ~55 ms with the freeze, ~51 with both.
         gc.collect()
         gc.freeze()
+        gc.set_threshold(*GC_THRESHOLDS)
         yield
         runtime.close()
 

@@ -33,6 +33,8 @@ from typing import Any, Generic, TypeVar
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from billing.errors import Unavailable
+
 log = logging.getLogger("billing.group_commit")
 
 P = TypeVar("P")  # one request's prepared work
@@ -61,10 +63,15 @@ class GroupCommitter:
         *,
         max_items: int,
         threads: int = 1,
+        max_waiting: int | None = None,
     ) -> None:
         self._sessions = sessions
         self._clock = clock
         self._max_items = max_items
+        # Items allowed to wait at once: when the database stalls, requests are
+        # refused at once (503) instead of piling up in memory behind it.
+        self._max_waiting = max_waiting if max_waiting is not None else 50 * max_items
+        self._waiting = 0
         self._lock = threading.Lock()
         self._pending: deque[_Job[Any, Any]] = deque()
         self._threads = threads
@@ -77,6 +84,11 @@ class GroupCommitter:
         """Queue one request's payload (``size`` items); its future holds the result."""
         job: _Job[P, R] = _Job(work, key, payload, size)
         with self._lock:
+            if self._waiting and self._waiting + size > self._max_waiting:
+                raise Unavailable(
+                    f"{self._waiting} items are waiting for the database; retry later"
+                )
+            self._waiting += size
             self._pending.append(job)
             if self._draining < self._threads:
                 self._draining += 1
@@ -116,6 +128,7 @@ class GroupCommitter:
                 break
             group.append(self._pending.popleft())
             items += job.size
+        self._waiting -= items
         return group
 
     def _commit(self, group: Sequence[_Job[Any, Any]]) -> None:

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from billing import bulk
 from billing.balances.service import reconcile
+from billing.errors import Unavailable
 from billing.group_commit import GroupCommitter
 from billing.models import LedgerEntry, UsageEvent
 from billing.runtime import Runtime
@@ -192,4 +193,48 @@ def test_a_failing_request_in_a_group_fails_alone(db_url: str, write_config: Any
     with runtime.sessions() as session:
         assert session.scalar(select(func.count()).select_from(UsageEvent)) == 3
         assert reconcile(session) == []
+    runtime.close()
+
+
+def test_requests_beyond_the_waiting_bound_are_refused_at_once(
+    db_url: str, write_config: Any
+) -> None:
+    """A stalled database must not let requests pile up in memory: past the bound a
+    submission fails at once with 503 unavailable; the ones queued still land."""
+    runtime = _runtime(db_url, write_config(CLAUDE_CONFIG))
+    gate = threading.Event()
+
+    def held_record(
+        session: Session, snapshot: Any, requests: list[list[service.PricedEvent]], now: Any
+    ) -> list[list[service.EventOutcome]]:
+        assert gate.wait(30)
+        return service.record_requests(session, snapshot, requests, now)
+
+    committer = GroupCommitter(
+        runtime.sessions, runtime.clock, max_items=1000, threads=1, max_waiting=3
+    )
+    try:
+        running = committer.submit(
+            held_record, runtime.snapshot, _prepared(runtime, event("w-0", "u-w")), 1
+        )
+        deadline = time.monotonic() + 30
+        while committer._waiting and time.monotonic() < deadline:  # taken by the thread
+            time.sleep(0.01)
+        queued = [
+            committer.submit(
+                held_record, runtime.snapshot, _prepared(runtime, event(f"w-{i}", "u-w")), 1
+            )
+            for i in range(1, 4)
+        ]
+        with pytest.raises(Unavailable, match="waiting for the database"):
+            committer.submit(
+                held_record, runtime.snapshot, _prepared(runtime, event("w-4", "u-w")), 1
+            )
+        gate.set()
+        statuses = [f.result(60)[0].status for f in [running, *queued]]
+    finally:
+        committer.close()
+    assert statuses == ["accepted"] * 4
+    with runtime.sessions() as session:
+        assert session.scalar(select(func.count()).select_from(UsageEvent)) == 4
     runtime.close()

@@ -94,6 +94,29 @@ def test_an_event_committed_by_another_transaction_meanwhile_is_a_duplicate(
         runtime.close()
 
 
+Requests = list[list[service.PricedEvent]]
+
+
+def _held_record(
+    gate: threading.Event,
+    calls: list[int] | None = None,
+    refuse: str | None = None,
+) -> Any:
+    """service.record_requests once ``gate`` opens: the committer's first group is
+    held, so the requests submitted meanwhile queue up. ``calls`` collects the
+    group sizes; a group holding event ``refuse`` fails like a database error."""
+
+    def work(session: Session, snapshot: Any, requests: Requests, now: Any) -> Any:
+        assert gate.wait(30)
+        if calls is not None:
+            calls.append(len(requests))
+        if refuse is not None and any(r[0].event.event_id == refuse for r in requests):
+            raise RuntimeError("refused by the database")
+        return service.record_requests(session, snapshot, requests, now)
+
+    return work
+
+
 def _wait_until_blocked(runtime: Runtime, second: Future[Any]) -> None:
     """Until some backend of this database waits on a lock (T2 on X's index entry)."""
     deadline = time.monotonic() + 30
@@ -123,14 +146,7 @@ def test_concurrent_requests_share_transactions_and_keep_their_own_answers(
     runtime = _runtime(db_url, write_config(CLAUDE_CONFIG))
     gate = threading.Event()
     calls: list[int] = []
-
-    def held_record(
-        session: Session, snapshot: Any, requests: list[list[service.PricedEvent]], now: Any
-    ) -> list[list[service.EventOutcome]]:
-        assert gate.wait(30)
-        calls.append(len(requests))
-        return service.record_requests(session, snapshot, requests, now)
-
+    held_record = _held_record(gate, calls)
     committer = GroupCommitter(runtime.sessions, runtime.clock, max_items=1000, threads=1)
     try:
         futures = []
@@ -159,15 +175,7 @@ def test_concurrent_requests_share_transactions_and_keep_their_own_answers(
 def test_a_failing_request_in_a_group_fails_alone(db_url: str, write_config: Any) -> None:
     runtime = _runtime(db_url, write_config(CLAUDE_CONFIG))
     gate = threading.Event()
-
-    def work(
-        session: Session, snapshot: Any, requests: list[list[service.PricedEvent]], now: Any
-    ) -> list[list[service.EventOutcome]]:
-        assert gate.wait(30)
-        if any(r[0].event.event_id == "poison" for r in requests):
-            raise RuntimeError("refused by the database")
-        return service.record_requests(session, snapshot, requests, now)
-
+    work = _held_record(gate, refuse="poison")
     committer = GroupCommitter(runtime.sessions, runtime.clock, max_items=1000, threads=1)
     try:
         ids = ["ok-1", "poison", "ok-2", "ok-3"]
@@ -203,13 +211,7 @@ def test_requests_beyond_the_waiting_bound_are_refused_at_once(
     submission fails at once with 503 unavailable; the ones queued still land."""
     runtime = _runtime(db_url, write_config(CLAUDE_CONFIG))
     gate = threading.Event()
-
-    def held_record(
-        session: Session, snapshot: Any, requests: list[list[service.PricedEvent]], now: Any
-    ) -> list[list[service.EventOutcome]]:
-        assert gate.wait(30)
-        return service.record_requests(session, snapshot, requests, now)
-
+    held_record = _held_record(gate)
     committer = GroupCommitter(
         runtime.sessions, runtime.clock, max_items=1000, threads=1, max_waiting=3
     )

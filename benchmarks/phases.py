@@ -9,6 +9,7 @@ import re
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from benchmarks.traffic import Traffic, write_config
 from billing.config.loader import load_config_file
 from billing.pricing.engine import PriceBook
 from billing.pricing.types import TokenCounts
+from billing.runtime import ConfigSnapshot
 
 P99_LIMIT_MS = 50.0
 # 8, not 4: the kernel spreads connections over the workers' sockets by hash, and
@@ -101,7 +103,9 @@ def pricing(count: int, repeat: int = 3) -> dict[str, Any]:
 
 def raw_insert(backend: str, url: str, config: Path, count: int) -> dict[str, float]:
     """The rows batch_1000 will write, written with the driver alone (batches of 1,000)."""
-    rows = raw.build_rows(PriceBook(load_config_file(config)), Traffic(seed=1000).events(count))
+    loaded = load_config_file(config)
+    snapshot = ConfigSnapshot(loaded, PriceBook(loaded), datetime.now(UTC))
+    rows = raw.build_rows(snapshot, Traffic(seed=1000).events(count))
     if backend == "postgres":
         return raw.postgres(url, rows, 1000)
     return raw.sqlite(url, rows, 1000)

@@ -1,6 +1,7 @@
 """The database's own limit: the same event and ledger rows written directly with the driver.
 
-No HTTP, no ORM, no pricing in the timed part: rows are built first, then
+No HTTP, no ORM, no pricing in the timed part: rows are built first (by the
+service's own ``prepare_events``, so they are exactly what ingest writes), then
 written in batches (one transaction per batch) with psycopg ``COPY`` and
 ``executemany``, and with sqlite3 ``executemany``. Tables are emptied between
 methods, so each starts from the same state.
@@ -10,105 +11,50 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import orjson
+from sqlalchemy import Table
 
-from billing import money
-from billing.pricing.engine import PriceBook
-from billing.pricing.types import TokenCounts
-
-EVENT_COLUMNS = [
-    "event_id",
-    "user_id",
-    "endpoint",
-    "model",
-    "context",
-    "conversation_id",
-    "message_id",
-    "reservation_id",
-    "prompt_tokens",
-    "completion_tokens",
-    "cache_write_tokens",
-    "cache_read_tokens",
-    "value_key",
-    "priced_by",
-    "total_micro",
-    "cost_json",
-    "occurred_at",
-    "received_at",
-]
-LEDGER_COLUMNS = [
-    "user_id",
-    "kind",
-    "amount_micro",
-    "token_type",
-    "tokens",
-    "rate",
-    "value_key",
-    "priced_by",
-    "context",
-    "endpoint",
-    "model",
-    "conversation_id",
-    "message_id",
-    "event_id",
-    "created_at",
-]
+from billing import bulk
+from billing.models import LedgerEntry, UsageEvent
+from billing.runtime import ConfigSnapshot
+from billing.usage.schemas import UsageEventIn
+from billing.usage.service import prepare_events
 
 Rows = tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]
 
 
-def build_rows(prices: PriceBook, events: Sequence[dict[str, Any]]) -> list[Rows]:
-    """Per event: its usage_event row and its ledger rows (one per non-empty token line)."""
-    now = datetime.now(UTC)
-    seen: set[str] = set()
-    out: list[Rows] = []
+def build_rows(snapshot: ConfigSnapshot, events: Sequence[dict[str, Any]]) -> Layout:
+    """Per event, the usage_event row and ledger rows ingest itself builds for it
+    (``prepare_events``), as value tuples in column order."""
+    first: dict[str, UsageEventIn] = {}
     for body in events:
-        if body["event_id"] in seen:
-            continue
-        seen.add(body["event_id"])
-        t = body["tokens"]
-        counts = TokenCounts(
-            t.get("prompt", 0),
-            t.get("completion", 0),
-            t.get("cache_write", 0),
-            t.get("cache_read", 0),
-        )
-        context = body.get("context", "message")
-        cost = prices.price(body["endpoint"], body["model"], counts, context)
-        cost_json = orjson.dumps(cost.to_json()).decode()
-        conv, msg = body.get("conversation_id"), body.get("message_id")
-        event_row = (
-            body["event_id"], body["user_id"], body["endpoint"], body["model"], context,
-            conv, msg, None, counts.prompt, counts.completion, counts.cache_write,
-            counts.cache_read, cost.value_key, cost.priced_by, cost.total_micro, cost_json,
-            now, now,
-        )  # fmt: skip
-        ledger = [
-            (
-                body["user_id"],
-                "usage",
-                -line.micro,
-                line.token_type,
-                line.tokens,
-                money.format_decimal(line.rate),
-                cost.value_key,
-                cost.priced_by,
-                context,
-                body["endpoint"],
-                body["model"],
-                conv,
-                msg,
-                body["event_id"],
-                now,
-            )
-            for line in cost.lines
-            if line.tokens or line.micro
-        ]
-        out.append(([event_row], ledger))
-    return out
+        first.setdefault(body["event_id"], UsageEventIn.model_validate(body))
+    prepared = prepare_events(snapshot, list(first.values()), datetime.now(UTC))
+    event_columns, event_rows = bulk.layout(_table(UsageEvent), [p.event_row for p in prepared])
+    ledger = [row for p in prepared for row in p.ledger_rows]
+    ledger_columns, ledger_rows = bulk.layout(_table(LedgerEntry), ledger)
+    per_event, start = [], 0
+    for event_row, item in zip(event_rows, prepared, strict=True):
+        end = start + len(item.ledger_rows)
+        per_event.append(([event_row], ledger_rows[start:end]))
+        start = end
+    return Layout(event_columns, ledger_columns, per_event)
+
+
+@dataclass(frozen=True)
+class Layout:
+    event_columns: list[str]
+    ledger_columns: list[str]
+    rows: list[Rows]
+
+
+def _table(model: type) -> Table:
+    table = model.__table__  # type: ignore[attr-defined]
+    assert isinstance(table, Table)
+    return table
 
 
 def _batches(rows: list[Rows], size: int) -> list[Rows]:
@@ -128,15 +74,16 @@ def _timed(write: Callable[[Rows], None], batches: list[Rows]) -> float:
     return time.perf_counter() - start
 
 
-def postgres(url: str, rows: list[Rows], batch_size: int) -> dict[str, float]:
+def postgres(url: str, layout: Layout, batch_size: int) -> dict[str, float]:
     """events/s for COPY (text and binary) and for executemany (psycopg 3, pipelined)."""
     import psycopg
 
     dsn = url.replace("postgresql+psycopg://", "postgresql://")
+    rows = layout.rows
     batches = _batches(rows, batch_size)
-    ev_cols, led_cols = ", ".join(EVENT_COLUMNS), ", ".join(LEDGER_COLUMNS)
-    ev_ph = ", ".join(["%s"] * len(EVENT_COLUMNS))
-    led_ph = ", ".join(["%s"] * len(LEDGER_COLUMNS))
+    ev_cols, led_cols = ", ".join(layout.event_columns), ", ".join(layout.ledger_columns)
+    ev_ph = ", ".join(["%s"] * len(layout.event_columns))
+    led_ph = ", ".join(["%s"] * len(layout.ledger_columns))
     results: dict[str, float] = {}
     with psycopg.connect(dsn) as conn:
 
@@ -149,8 +96,8 @@ def postgres(url: str, rows: list[Rows], batch_size: int) -> dict[str, float]:
                     for row in batch[1]:
                         cp.write_row(row)
 
-        ev_types = _types(conn, "usage_event", EVENT_COLUMNS)
-        led_types = _types(conn, "ledger_entry", LEDGER_COLUMNS)
+        ev_types = [bulk.column_types(conn, "usage_event")[c] for c in layout.event_columns]
+        led_types = [bulk.column_types(conn, "ledger_entry")[c] for c in layout.ledger_columns]
 
         def copy_binary(batch: Rows) -> None:
             with conn.transaction(), conn.cursor() as cur:
@@ -182,26 +129,17 @@ def postgres(url: str, rows: list[Rows], batch_size: int) -> dict[str, float]:
     return results
 
 
-def _types(conn: Any, table: str, columns: list[str]) -> list[str]:
-    rows = conn.execute(
-        "SELECT a.attname, t.typname FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid"
-        " WHERE a.attrelid = %s::regclass AND a.attnum > 0",
-        [table],
-    ).fetchall()
-    types = dict(rows)
-    return [types[name] for name in columns]
-
-
 def _sqlite_value(value: Any) -> Any:
     # The format SQLAlchemy's SQLite DateTime stores (naive UTC text).
     return value.replace(tzinfo=None).isoformat(sep=" ") if isinstance(value, datetime) else value
 
 
-def sqlite(url: str, rows: list[Rows], batch_size: int) -> dict[str, float]:
+def sqlite(url: str, layout: Layout, batch_size: int) -> dict[str, float]:
     """events/s for sqlite3 executemany (WAL, synchronous=NORMAL as the service uses)."""
     import sqlite3
 
     path = url.removeprefix("sqlite:///")
+    rows = layout.rows
     converted = [
         ([tuple(map(_sqlite_value, r)) for r in ev], [tuple(map(_sqlite_value, r)) for r in led])
         for ev, led in rows
@@ -212,12 +150,12 @@ def sqlite(url: str, rows: list[Rows], batch_size: int) -> dict[str, float]:
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
         ev_sql = (
-            f"INSERT INTO usage_event ({', '.join(EVENT_COLUMNS)}) "
-            f"VALUES ({', '.join(['?'] * len(EVENT_COLUMNS))})"
+            f"INSERT INTO usage_event ({', '.join(layout.event_columns)}) "
+            f"VALUES ({', '.join(['?'] * len(layout.event_columns))})"
         )
         led_sql = (
-            f"INSERT INTO ledger_entry ({', '.join(LEDGER_COLUMNS)}) "
-            f"VALUES ({', '.join(['?'] * len(LEDGER_COLUMNS))})"
+            f"INSERT INTO ledger_entry ({', '.join(layout.ledger_columns)}) "
+            f"VALUES ({', '.join(['?'] * len(layout.ledger_columns))})"
         )
 
         def executemany(batch: Rows) -> None:

@@ -43,7 +43,7 @@ def _driver(session: Session) -> Any:
     return session.connection().connection.driver_connection
 
 
-def _layout(table: Table, rows: Sequence[Mapping[str, Any]]) -> tuple[list[str], list[Any]]:
+def layout(table: Table, rows: Sequence[Mapping[str, Any]]) -> tuple[list[str], list[Any]]:
     """The columns the rows set (table order) and the rows as value tuples in that
     order; a column some rows lack is NULL there. Datetimes must be aware."""
     first = rows[0]
@@ -131,10 +131,6 @@ def _array_of(column: Any) -> ARRAY[Any]:
     return ARRAY(column.type)
 
 
-def is_postgres(session: Session) -> bool:
-    return _is_postgres(session)
-
-
 def values_param(column: Any, name: str, postgres: bool) -> Any:
     """``column IN (:name)`` for a list parameter: ``= ANY(:name)`` on PostgreSQL (one
     array parameter, fixed SQL text), an expanding IN elsewhere. For the static
@@ -174,7 +170,7 @@ def insert_rows(session: Session, table: Table, rows: Sequence[Mapping[str, Any]
     """Plain insert of many rows: COPY on PostgreSQL, executemany on SQLite."""
     if not rows:
         return
-    columns, values = _layout(table, rows)
+    columns, values = layout(table, rows)
     if not _is_postgres(session):
         session.execute(table.insert(), [dict(zip(columns, row, strict=True)) for row in values])
         return
@@ -183,7 +179,7 @@ def insert_rows(session: Session, table: Table, rows: Sequence[Mapping[str, Any]
         return
     sql = f"COPY {table.name} ({', '.join(columns)}) FROM STDIN (FORMAT BINARY)"
     driver = _driver(session)
-    types = _column_types(driver, table.name)
+    types = column_types(driver, table.name)
     with driver.cursor() as cursor, cursor.copy(sql) as copy:
         copy.set_types([types[name] for name in columns])
         for row in values:
@@ -193,7 +189,7 @@ def insert_rows(session: Session, table: Table, rows: Sequence[Mapping[str, Any]
 _TYPES: dict[str, dict[str, str]] = {}
 
 
-def _column_types(driver: Any, table: str) -> dict[str, str]:
+def column_types(driver: Any, table: str) -> dict[str, str]:
     """column -> PostgreSQL type name, read once per table: binary COPY must send
     each value in exactly its column's type (int8 is not int4)."""
     found = _TYPES.get(table)
@@ -250,7 +246,7 @@ def insert_new(
             .returning(table.c[key])
         )
         return set(session.scalars(stmt, list(rows)))
-    columns, values = _layout(table, rows)
+    columns, values = layout(table, rows)
     if len(rows) < COPY_MIN_ROWS:
         suffix = f" ON CONFLICT ({key}) DO NOTHING RETURNING {key}"
         returned = _insert_values(session, table, columns, values, suffix, order_by=key)
@@ -264,7 +260,7 @@ def insert_new(
             f"CREATE TEMP TABLE IF NOT EXISTS {stage} ON COMMIT DELETE ROWS "
             f"AS SELECT {names} FROM {table.name} WITH NO DATA"
         )
-        types = _column_types(_driver(session), table.name)
+        types = column_types(_driver(session), table.name)
         with cursor.copy(f"COPY {stage} ({names}) FROM STDIN (FORMAT BINARY)") as copy:
             copy.set_types([types[name] for name in columns])
             for row in values:

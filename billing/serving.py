@@ -84,13 +84,21 @@ class _Worker:
                 return False
         return False
 
-    def stop(self, timeout: float) -> None:
+    def terminate(self) -> None:
+        """Ask the worker to finish its requests and exit (uvicorn's graceful SIGTERM)."""
         if self.process.is_alive() and self.process.pid is not None:
             os.kill(self.process.pid, signal.SIGTERM)
+
+    def join(self, timeout: float) -> None:
+        """Wait for the exit; kill the worker if it takes longer than ``timeout``."""
         self.process.join(timeout)
         if self.process.is_alive():
             self.process.kill()
             self.process.join()
+
+    def stop(self, timeout: float) -> None:
+        self.terminate()
+        self.join(timeout)
 
 
 class Supervisor:
@@ -143,11 +151,10 @@ class Supervisor:
         log.info("all %d workers replaced", len(self.workers))
 
     def _stop_all(self) -> None:
+        for worker in self.workers:  # all at once, then wait: they finish in parallel
+            worker.terminate()
         for worker in self.workers:
-            if worker.process.is_alive() and worker.process.pid is not None:
-                os.kill(worker.process.pid, signal.SIGTERM)
-        for worker in self.workers:
-            worker.stop(self.graceful_seconds)
+            worker.join(self.graceful_seconds)
 
 
 def serve(host: str, port: int, workers: int, options: dict[str, Any]) -> None:

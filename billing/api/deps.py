@@ -57,18 +57,13 @@ SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 T = TypeVar("T")
 
 
-async def in_transaction(
-    runtime: Runtime,
-    work: Callable[..., T],
-    *args: Any,
-    read_only: bool = False,
-) -> T:
+async def in_transaction(runtime: Runtime, work: Callable[..., T], *args: Any) -> T:
     """``work(session, *args)`` in one transaction, committed here: for ``async``
-    routes on the hot path, which pay one thread hop per request instead of the
-    three a sync route with ``SessionDep`` costs (make bench)."""
-
-    factory = runtime.read_sessions if read_only else runtime.sessions
-    return await run_in_threadpool(run_transaction, factory, lambda session: work(session, *args))
+    routes, which pay one thread hop per request instead of the three a sync
+    route with ``SessionDep`` costs (make bench)."""
+    return await run_in_threadpool(
+        run_transaction, runtime.sessions, lambda session: work(session, *args)
+    )
 
 
 def _is_remote(client_host: str | None) -> bool:

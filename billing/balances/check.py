@@ -45,10 +45,10 @@ def estimate_cost(prices: PriceBook, request: SpendEstimateIn) -> Cost:
 def checks_without_writing(
     session: Session,
     snapshot: ConfigSnapshot,
-    requests: list[tuple[str, SpendEstimateIn]],
+    requests: list[tuple[str, Cost]],
     now: datetime,
 ) -> list[CheckResult | None]:
-    """Several checks (user_id, estimate) answered by one unlocked read.
+    """Several checks (user_id, estimated cost) answered by one unlocked read.
 
     The common case, a known user with no refill due, needs nothing else.
     None for a check that needs a write first (a new user gets startBalance,
@@ -59,16 +59,16 @@ def checks_without_writing(
     config = snapshot.config
     found = balance_repo.balances_and_holds(session, (user_id for user_id, _ in requests), now)
     results: list[CheckResult | None] = []
-    for user_id, request in requests:
+    for user_id, cost in requests:
         seen = found.get(user_id)
         if seen is None:
             results.append(
-                None if config.balance.enabled else _result(snapshot, user_id, request, 0, 0)
+                None if config.balance.enabled else _result(snapshot, user_id, cost, 0, 0)
             )
         elif config.balance.enabled and refill_pending(seen[0], now):
             results.append(None)
         else:
-            results.append(_result(snapshot, user_id, request, seen[0].amount_micro, seen[1]))
+            results.append(_result(snapshot, user_id, cost, seen[0].amount_micro, seen[1]))
     return results
 
 
@@ -76,10 +76,14 @@ def check_spend(
     session: Session,
     snapshot: ConfigSnapshot,
     user_id: str,
-    request: SpendEstimateIn,
+    request: SpendEstimateIn | Cost,
     now: datetime,
 ) -> CheckResult:
-    """The check with its writes: first sight and due refills, under the row lock."""
+    """The check with its writes: first sight and due refills, under the row lock.
+
+    ``request`` is the estimate, or its cost when the caller has priced it already.
+    """
+    cost = request if isinstance(request, Cost) else estimate_cost(snapshot.prices, request)
     config = snapshot.config
     if config.balance.enabled:
         # Creates the balance (startBalance) and applies a due refill, once, under the row lock.
@@ -88,17 +92,16 @@ def check_spend(
         row = balance_repo.get_balance(session, user_id)
         balance_micro = row.amount_micro if row is not None else 0
     reserved = reservation_repo.held_micro(session, [user_id], now).get(user_id, 0)
-    return _result(snapshot, user_id, request, balance_micro, reserved)
+    return _result(snapshot, user_id, cost, balance_micro, reserved)
 
 
 def _result(
     snapshot: ConfigSnapshot,
     user_id: str,
-    request: SpendEstimateIn,
+    cost: Cost,
     balance_micro: int,
     reserved_micro: int,
 ) -> CheckResult:
-    cost = estimate_cost(snapshot.prices, request)
     # Balances disabled: LibreChat never refuses.
     enabled = snapshot.config.balance.enabled
     allowed = not enabled or cost.total_micro <= balance_micro - reserved_micro

@@ -36,13 +36,13 @@ async def check_balance(
     runtime, snapshot = context.runtime, context.snapshot
     body = validated_body(request.scope, _estimate)
     now = runtime.clock()
-    estimate_cost(snapshot.prices, body)  # an unknown endpoint is refused before any I/O
+    cost = estimate_cost(snapshot.prices, body)  # an unknown endpoint is refused before any I/O
     # One unlocked read answers the common case; first sight or a due refill write first.
     # Concurrent checks of this worker share that read (group_read, like group commit).
-    read = runtime.group_read.submit(checks_without_writing, snapshot, (user_id, body), 1)
+    read = runtime.group_read.submit(checks_without_writing, snapshot, (user_id, cost), 1)
     result = await asyncio.wrap_future(read)
     if result is None:
-        result = await in_transaction(runtime, check_spend, snapshot, user_id, body, now)
+        result = await in_transaction(runtime, check_spend, snapshot, user_id, cost, now)
     metrics.record_balance_check(allowed=result.allowed)  # answered from committed state
     out = {
         "user_id": user_id,

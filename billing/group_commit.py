@@ -77,8 +77,11 @@ class GroupCommitter:
         self._threads = threads
         self._draining = 0  # threads taking groups now
         self._executor: ThreadPoolExecutor | None = None
-        self.groups = 0  # committed groups and requests, for tests and benchmarks
-        self.requests = 0
+
+    @property
+    def waiting(self) -> int:
+        """Items queued and not yet taken into a group."""
+        return self._waiting
 
     def submit(self, work: GroupWork[P, R], key: Any, payload: P, size: int) -> Future[R]:
         """Queue one request's payload (``size`` items); its future holds the result."""
@@ -147,9 +150,6 @@ class GroupCommitter:
                 return
             _settle(first.future, exc)
             return
-        with self._lock:
-            self.groups += 1
-            self.requests += len(group)
         for job, result in zip(group, results, strict=True):
             _settle(job.future, result)
 

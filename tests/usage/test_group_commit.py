@@ -220,7 +220,7 @@ def test_requests_beyond_the_waiting_bound_are_refused_at_once(
             held_record, runtime.snapshot, _prepared(runtime, event("w-0", "u-w")), 1
         )
         deadline = time.monotonic() + 30
-        while committer._waiting and time.monotonic() < deadline:  # taken by the thread
+        while committer.waiting and time.monotonic() < deadline:  # taken by the thread
             time.sleep(0.01)
         queued = [
             committer.submit(

@@ -24,7 +24,7 @@ import socket
 import sys
 import threading
 import time
-from multiprocessing.synchronize import Event
+from multiprocessing.connection import Connection
 from typing import Any
 
 import uvicorn
@@ -47,19 +47,21 @@ def listening_socket(host: str, port: int, *, reuse_port: bool) -> socket.socket
 
 
 class _Server(uvicorn.Server):
-    """Tells the supervisor when it is accepting connections."""
+    """Tells the supervisor when it is accepting connections (one byte on a pipe: no
+    lock shared with the supervisor, which a worker killed mid-way could leave held)."""
 
-    def __init__(self, config: uvicorn.Config, ready: Event) -> None:
+    def __init__(self, config: uvicorn.Config, ready: Connection) -> None:
         super().__init__(config)
         self._ready = ready
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         await super().startup(sockets=sockets)
         if not self.should_exit:
-            self._ready.set()
+            self._ready.send_bytes(b"1")
+            self._ready.close()
 
 
-def _worker(host: str, port: int, options: dict[str, Any], ready: Event) -> None:
+def _worker(host: str, port: int, options: dict[str, Any], ready: Connection) -> None:
     signal.signal(signal.SIGHUP, signal.SIG_IGN)  # the supervisor's signal: it replaces us
     sock = listening_socket(host, port, reuse_port=True)
     config = uvicorn.Config(APP, factory=True, host=host, port=port, **options)
@@ -69,20 +71,26 @@ def _worker(host: str, port: int, options: dict[str, Any], ready: Event) -> None
 class _Worker:
     def __init__(self, host: str, port: int, options: dict[str, Any]) -> None:
         context = multiprocessing.get_context("spawn")
-        self.ready = context.Event()
+        self._ready, ready = context.Pipe(duplex=False)
         self.process = context.Process(
-            target=_worker, args=(host, port, options, self.ready), daemon=False
+            target=_worker, args=(host, port, options, ready), daemon=False
         )
         self.process.start()
+        ready.close()  # the worker's end; ours sees end-of-file if it dies first
 
     def wait_ready(self, timeout: float) -> bool:
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.ready.wait(0.1):
-                return True
-            if not self.process.is_alive():
-                return False
-        return False
+        try:
+            while time.monotonic() < deadline:
+                if self._ready.poll(0.1):
+                    return self._ready.recv_bytes() == b"1"
+                if not self.process.is_alive():
+                    return False
+            return False
+        except (EOFError, OSError):  # died before it was ready
+            return False
+        finally:
+            self._ready.close()
 
     def terminate(self) -> None:
         """Ask the worker to finish its requests and exit (uvicorn's graceful SIGTERM)."""
@@ -91,6 +99,7 @@ class _Worker:
 
     def join(self, timeout: float) -> None:
         """Wait for the exit; kill the worker if it takes longer than ``timeout``."""
+        self._ready.close()
         self.process.join(timeout)
         if self.process.is_alive():
             self.process.kill()

@@ -58,13 +58,13 @@ def _established_on(port: int) -> dict[str, int]:
     return found
 
 
-def _wait_for(condition, timeout: float = 60) -> None:  # type: ignore[no-untyped-def]
+def _wait_for(condition, timeout: float = 60, show=lambda: "") -> None:  # type: ignore[no-untyped-def]
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if condition():
             return
         time.sleep(0.1)
-    raise AssertionError("condition not met in time")
+    raise AssertionError(f"condition not met in time: {show()}")
 
 
 def test_connections_are_spread_over_the_workers(sqlite_url: str) -> None:
@@ -86,12 +86,19 @@ def test_connections_are_spread_over_the_workers(sqlite_url: str) -> None:
     assert all(count > 0 for count in per_worker.values()), per_worker
 
 
-def test_a_dead_worker_is_replaced_and_sighup_replaces_all(sqlite_url: str) -> None:
-    with Server(sqlite_url, workers=2) as server:
+def test_a_dead_worker_is_replaced_and_sighup_replaces_all(sqlite_url: str, tmp_path: Path) -> None:
+    log = tmp_path / "serve.log"
+    with Server(sqlite_url, workers=2, log_path=log) as server:
+        # Every worker ready (one answering /readyz is not enough): a worker that
+        # dies while starting stops the server, by design.
+        _wait_for(lambda: "with 2 workers" in log.read_text(errors="replace"))
         first = _workers(server)
         victim = min(first)
         os.kill(victim, signal.SIGKILL)
-        _wait_for(lambda: len(_workers(server)) == 2 and victim not in _workers(server))
+        _wait_for(
+            lambda: len(_workers(server)) == 2 and victim not in _workers(server),
+            show=lambda: (victim, first, _workers(server), server._log_tail()),
+        )
         assert httpx.get(f"{server.base}/healthz", timeout=30).status_code == 200
 
         before = _workers(server)

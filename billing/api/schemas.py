@@ -29,9 +29,14 @@ class TokensIn(StrictModel):
     completion: TokenCount = 0
     cache_write: TokenCount = 0
     cache_read: TokenCount = 0
+    cache_write_1h: TokenCount = Field(
+        default=0, description="1-hour cache writes (Anthropic), not counted in cache_write"
+    )
 
     def to_counts(self) -> TokenCounts:
-        return TokenCounts(self.prompt, self.completion, self.cache_write, self.cache_read)
+        return TokenCounts(
+            self.prompt, self.completion, self.cache_write, self.cache_read, self.cache_write_1h
+        )
 
 
 class CostLineOut(BaseModel):

@@ -51,6 +51,10 @@ class CostOut(BaseModel):
     value_key: str | None
     priced_by: str
     context: str
-    lines: dict[str, CostLineOut]
+    lines: dict[str, CostLineOut] = Field(
+        description="prompt, completion, cache_write (5-minute), cache_read; plus "
+        "cache_write_1h (Anthropic's 1-hour cache writes, by default at 2x the prompt "
+        "rate) only when the event has some"
+    )
     total_credits: Money
     total_usd: Money

@@ -13,8 +13,7 @@ CHECKED_FILES = ("README.md", "Makefile", "pyproject.toml", "alembic.ini")
 TEXT_SUFFIXES = {".py", ".md", ".yaml", ".yml", ".json", ".toml", ".ini", ".txt", ""}
 # Documents that lived beside the repository once; the repository has its own now.
 OUTSIDE = re.compile(
-    r"(?<![\w/])(?:DESIGN|API)\.md|(?<![\w.])spec/[\w-]+\.txt|\.\./shared|/work/"
-    + "shared"
+    r"(?<![\w/])(?:DESIGN|API)\.md|(?<![\w.])spec/[\w-]+\.txt|\.\./shared|/shared/"
 )
 _LINK = re.compile(r"\]\(([^)\s]+)\)")
 

@@ -1,24 +1,33 @@
 # Two commands do all the set-up on a fresh machine:
-#   make run    serve the API on 127.0.0.1:8000 with the embedded SQLite default
+#   make run    serve the API on 127.0.0.1:8000 (SQLite, the example config)
 #   make test   lint, type-check and run the whole test suite
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
-STAMP  := $(VENV)/.installed
+# `make run` installs the runtime dependencies only; lint/test/bench add the dev ones.
+RUNTIME_STAMP := $(VENV)/.installed-runtime
+DEV_STAMP     := $(VENV)/.installed-dev
+# The config `make run` serves with; override: `make run BILLING_CONFIG=my.yaml`,
+# or `make run BILLING_CONFIG=` for the built-in defaults (balances off).
+BILLING_CONFIG ?= examples/librechat.yaml
 
 .PHONY: run test lint bench clean
 
-$(STAMP): pyproject.toml
+$(RUNTIME_STAMP): pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e .
+	touch $@
+
+$(DEV_STAMP): $(RUNTIME_STAMP)
 	$(BIN)/pip install --quiet -e '.[dev]'
-	touch $(STAMP)
+	touch $@
 
-run: $(STAMP)
+run: $(RUNTIME_STAMP)
 	$(BIN)/billing migrate
-	$(BIN)/billing serve
+	BILLING_CONFIG='$(BILLING_CONFIG)' $(BIN)/billing serve
 
-lint: $(STAMP)
+lint: $(DEV_STAMP)
 	$(BIN)/ruff check billing tests migrations benchmarks
 	$(BIN)/ruff format --check billing tests migrations benchmarks
 	$(BIN)/mypy
@@ -26,7 +35,7 @@ lint: $(STAMP)
 test: lint
 	$(BIN)/pytest -n 2 --dist loadfile
 
-bench: $(STAMP)
+bench: $(DEV_STAMP)
 	$(BIN)/python -m benchmarks.run
 
 clean:

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 
 from billing import __version__, metrics
 from billing.admin.router import router as admin_router
@@ -64,12 +65,14 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         yield
         runtime.close()
 
-    app = FastAPI(
+    # /docs and /redoc load Swagger UI and ReDoc from the installed package, not a CDN,
+    # so they work on a machine without internet access.
+    app = FastAPIOffline(
         title="billing",
         version=__version__,
         description="Token usage and billing for LibreChat-style LLM chat platforms.",
         lifespan=lifespan,
-        responses=_ERROR_RESPONSES,  # type: ignore[arg-type]
+        responses=_ERROR_RESPONSES,
     )
     app.state.runtime = runtime
     install_error_handlers(app)

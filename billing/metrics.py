@@ -1,10 +1,11 @@
 """Prometheus metrics: definitions, bounded labels, and the hooks the domains call.
 
-Naming (DESIGN.md): prefix ``billing_``, base units in names, counters end in
+Naming (docs/design.md): prefix ``billing_``, base units in names, counters end in
 ``_total``; no user ids or raw paths as labels. ``endpoint`` and ``model``
-labels come from the config: a model the endpoint does not list (``models``
-or ``tokenConfig``) is ``other``, and each label admits a bounded number of
-distinct values before further ones become ``other`` too.
+labels come from the config: a model the endpoint lists (``models`` or
+``tokenConfig``) by its name, any other by the built-in price key it matched,
+else ``other``; each label admits a bounded number of distinct values before
+further ones become ``other`` too.
 
 Money-path counters only move after the transaction commits: hooks given a
 session queue their increments in ``session.info`` and a session listener

@@ -40,6 +40,12 @@ class Settings(BaseSettings):
     models_fetch_timeout_seconds: float = Field(default=3.0, gt=0, le=60)
     models_cache_ttl_seconds: int = Field(default=600, ge=0)
 
+    @field_validator("config", mode="before")
+    @classmethod
+    def _empty_means_no_config(cls, value: object) -> object:
+        # `BILLING_CONFIG=` (e.g. `make run BILLING_CONFIG=`) asks for the built-in defaults.
+        return None if value == "" else value
+
     @field_validator("database_url")
     @classmethod
     def _normalise_postgres_driver(cls, value: str) -> str:

@@ -4,7 +4,7 @@ Python's ``json`` accepts what RFC 8259 does not (NaN, Infinity, duplicate
 keys with the last one silently winning) and fails badly on some inputs
 (deep nesting raises RecursionError, 5,000-digit numbers raise ValueError).
 This middleware parses every request body once with those holes closed and
-answers a clean error in the API.md shape; routes then parse a body known to
+answers a clean error in the docs/api.md shape; routes then parse a body known to
 be sound. It sits inside the body size limit, so it never buffers more than
 ``BILLING_MAX_BODY_BYTES``.
 """

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from pydantic import TypeAdapter
@@ -34,9 +35,14 @@ def inline_schema(adapter: TypeAdapter[Any]) -> dict[str, Any]:
     return resolved
 
 
-def json_request_body(schema: dict[str, Any], description: str = "") -> dict[str, Any]:
-    """``openapi_extra`` documenting a required JSON request body."""
-    body: dict[str, Any] = {"required": True, "content": {"application/json": {"schema": schema}}}
+def json_request_body(
+    schema: dict[str, Any], description: str = "", examples: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """``openapi_extra`` documenting a required JSON request body (and its examples)."""
+    media: dict[str, Any] = {"schema": schema}
+    if examples:
+        media["examples"] = dict(examples)
+    body: dict[str, Any] = {"required": True, "content": {"application/json": media}}
     if description:
         body["description"] = description
     return {"requestBody": body}

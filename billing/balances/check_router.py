@@ -3,19 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated
 
 import orjson
-from fastapi import APIRouter, Path, Request, Response
+from fastapi import APIRouter, Request, Response
 from pydantic import TypeAdapter
 
 from billing import metrics, money
 from billing.api.deps import IngestContext, in_transaction
 from billing.api.json_body import validated_body
 from billing.api.openapi import inline_schema, json_request_body
-from billing.api.schemas import ID_PATTERN
 from billing.balances.check import check_spend, checks_without_writing, estimate_cost
-from billing.balances.check_schemas import CheckOut, SpendEstimateIn
+from billing.balances.check_schemas import CHECK_EXAMPLES, CheckOut, SpendEstimateIn
+from billing.balances.router import UserIdPath
 
 router = APIRouter(tags=["balances"])
 _estimate = TypeAdapter(SpendEstimateIn)
@@ -25,10 +24,12 @@ _estimate = TypeAdapter(SpendEstimateIn)
     "/v1/balances/{user_id}/check",
     response_model=CheckOut,
     response_model_exclude_unset=True,
-    openapi_extra=json_request_body(inline_schema(_estimate), "the call's estimated usage"),
+    openapi_extra=json_request_body(
+        inline_schema(_estimate), "the call's estimated usage", CHECK_EXAMPLES
+    ),
 )
 async def check_balance(
-    user_id: Annotated[str, Path(min_length=1, max_length=200, pattern=ID_PATTERN)],
+    user_id: UserIdPath,
     request: Request,
     context: IngestContext,
 ) -> Response:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
+from fastapi.openapi.models import Example
 from pydantic import BaseModel, Field
 
 from billing.api.schemas import CostOut, Identifier, Money, StrictModel, TokenCount, TokensIn
@@ -27,6 +28,21 @@ class SpendEstimateIn(StrictModel):
         return TokenCounts(
             counts.prompt, completion, counts.cache_write, counts.cache_read, counts.cache_write_1h
         )
+
+
+# Request example for /openapi.json (built-in endpoint: valid with any config).
+ESTIMATE_EXAMPLE = {
+    "endpoint": "anthropic",
+    "model": "claude-sonnet-4-5",
+    "tokens": {"prompt": 1000},
+    "max_completion_tokens": 1000,
+}
+CHECK_EXAMPLES: dict[str, Example] = {
+    "estimate": {
+        "summary": "1,000 prompt tokens, up to 1,000 completion tokens",
+        "value": ESTIMATE_EXAMPLE,
+    }
+}
 
 
 class CheckOut(BaseModel):

@@ -6,7 +6,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Body, Path, Query
 
 from billing import money
 from billing.api.deps import AdminScope, ReadScope, RuntimeDep, SessionDep, SnapshotDep
@@ -16,6 +16,8 @@ from billing.balances import repository as repo
 from billing.balances import service
 from billing.balances.repository import BalanceRow
 from billing.balances.schemas import (
+    GRANT_EXAMPLES,
+    SET_BALANCE_EXAMPLES,
     AutoRefillOut,
     BalanceOut,
     BalancePage,
@@ -28,7 +30,17 @@ from billing.errors import InvalidRequest
 from billing.models import LedgerEntry
 
 router = APIRouter(tags=["balances"])
-UserIdPath = Annotated[str, Path(min_length=1, max_length=200, pattern=ID_PATTERN)]
+UserIdPath = Annotated[
+    str,
+    Path(
+        min_length=1,
+        max_length=200,
+        pattern=ID_PATTERN,
+        description="the user's id, as the chat platform names it",
+        examples=["alice"],
+    ),
+]
+LimitParam = Annotated[int, Query(ge=1, le=1000, description="rows per page")]
 
 
 def balance_out(row: BalanceRow, reserved_micro: int = 0) -> BalanceOut:
@@ -70,8 +82,11 @@ def _with_holds(session: SessionDep, rows: list[BalanceRow], now: datetime) -> l
 def list_balances(
     session: SessionDep,
     runtime: RuntimeDep,
-    cursor: Annotated[str | None, Query(max_length=200)] = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    cursor: Annotated[
+        str | None,
+        Query(max_length=200, description="next_cursor of the previous page (user ids after it)"),
+    ] = None,
+    limit: LimitParam = 100,
 ) -> BalancePage:
     rows = repo.list_balances(session, after=cursor, limit=limit)
     return BalancePage(
@@ -95,7 +110,7 @@ def _amount(text: str, field: str) -> Decimal:
 )
 def grant_credits(
     user_id: UserIdPath,
-    body: GrantIn,
+    body: Annotated[GrantIn, Body(openapi_examples=GRANT_EXAMPLES)],
     runtime: RuntimeDep,
     snapshot: SnapshotDep,
     session: SessionDep,
@@ -116,7 +131,7 @@ def grant_credits(
 @router.put("/v1/balances/{user_id}", response_model=BalanceOut, dependencies=[AdminScope])
 def set_balance(
     user_id: UserIdPath,
-    body: SetBalanceIn,
+    body: Annotated[SetBalanceIn, Body(openapi_examples=SET_BALANCE_EXAMPLES)],
     runtime: RuntimeDep,
     snapshot: SnapshotDep,
     session: SessionDep,
@@ -159,12 +174,24 @@ def transaction_out(entry: LedgerEntry) -> TransactionOut:
 @router.get("/v1/transactions", response_model=TransactionPage, dependencies=[ReadScope])
 def list_transactions(
     session: SessionDep,
-    user_id: Annotated[str | None, Query(max_length=200, pattern=ID_PATTERN)] = None,
-    conversation_id: Annotated[str | None, Query(max_length=200, pattern=ID_PATTERN)] = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
-    cursor: Annotated[str | None, Query(pattern=r"^\d{1,19}$")] = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    user_id: Annotated[
+        str | None, Query(max_length=200, pattern=ID_PATTERN, description="only this user's rows")
+    ] = None,
+    conversation_id: Annotated[
+        str | None,
+        Query(max_length=200, pattern=ID_PATTERN, description="only this conversation's rows"),
+    ] = None,
+    since: Annotated[
+        datetime | None, Query(description="rows created at or after this time (with a zone)")
+    ] = None,
+    until: Annotated[
+        datetime | None, Query(description="rows created before this time (with a zone)")
+    ] = None,
+    cursor: Annotated[
+        str | None,
+        Query(pattern=r"^\d{1,19}$", description="next_cursor of the previous page"),
+    ] = None,
+    limit: LimitParam = 100,
 ) -> TransactionPage:
     """Ledger rows, newest first; pass next_cursor back as cursor for the next page."""
     for name, value in (("since", since), ("until", until)):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from fastapi.openapi.models import Example
 from pydantic import BaseModel, Field
 
 from billing.api.schemas import Money, OptionalId, StrictModel
@@ -45,6 +46,21 @@ class GrantIn(StrictModel):
 class SetBalanceIn(StrictModel):
     credits: str = Field(max_length=40, pattern=r"^-?\d+(\.\d+)?$")
     reason: str | None = Field(default=None, max_length=500)
+
+
+GRANT_EXAMPLES: dict[str, Example] = {
+    "grant": {
+        "summary": "grant 5,000 credits once",
+        "value": {"amount": "5000", "reason": "welcome bonus", "idempotency_key": "bonus-alice-1"},
+    },
+    "deduct": {
+        "summary": "deduct 500 credits",
+        "value": {"amount": "-500", "reason": "correction"},
+    },
+}
+SET_BALANCE_EXAMPLES: dict[str, Example] = {
+    "set": {"summary": "set to 20,000 credits", "value": {"credits": "20000", "reason": "reset"}}
+}
 
 
 class TransactionOut(BaseModel):

@@ -1,5 +1,5 @@
-"""Field rules of the custom endpoint object
-(spec/custom-endpoint-object-structure.txt), plus the billing extension
+"""Field rules of LibreChat's custom endpoint object (every key is listed in the
+README, "The config file"), plus the billing extension
 ``freeOfCharge``; built-in endpoint blocks share most of them.
 """
 

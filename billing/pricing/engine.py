@@ -1,6 +1,6 @@
 """The price book: (endpoint, model, token counts) -> exact Cost.
 
-Rules are DESIGN.md "Pricing semantics", in this order: unknown endpoint is an
+Rules are docs/design.md "Pricing", in this order: unknown endpoint is an
 error; a ``freeOfCharge`` endpoint costs nothing; an exact (case-sensitive)
 ``tokenConfig`` key on the endpoint; the built-in tables via the matched key
 (premium tier above its input threshold); else the default rate ("fallback").

@@ -1,4 +1,4 @@
-"""Model name -> built-in price key (DESIGN.md "Pricing semantics", step 2).
+"""Model name -> built-in price key (docs/design.md "Pricing", step 3).
 
 Parity with LibreChat's substring matching, including its surprises
 (``claude-opus-4.5`` -> ``claude-opus-4``, ``phi-3-medium-128k-instruct`` ->

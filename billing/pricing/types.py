@@ -86,7 +86,7 @@ class Cost:
         raise KeyError(token_type)
 
     def to_json(self) -> dict[str, object]:
-        """The API.md cost object (money as decimal strings)."""
+        """The cost object of docs/api.md (money as decimal strings)."""
         total = self.total_micro
         return {
             "endpoint": self.endpoint,

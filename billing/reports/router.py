@@ -48,10 +48,17 @@ def get_costs(
         str, Query(max_length=64, description="IANA time zone of day/hour buckets")
     ] = "UTC",
     currency: CurrencyParam = None,
-    user_id: Annotated[str | None, Query(max_length=200)] = None,
-    endpoint: Annotated[str | None, Query(max_length=200)] = None,
-    model: Annotated[str | None, Query(max_length=200)] = None,
-    limit: Annotated[int, Query(ge=1, le=service.MAX_ROWS)] = 1000,
+    user_id: Annotated[str | None, Query(max_length=200, description="only this user")] = None,
+    endpoint: Annotated[str | None, Query(max_length=200, description="only this endpoint")] = None,
+    model: Annotated[str | None, Query(max_length=200, description="only this model")] = None,
+    limit: Annotated[
+        int,
+        Query(
+            ge=1,
+            le=service.MAX_ROWS,
+            description="rows returned at most; `truncated` says when more groups matched",
+        ),
+    ] = 1000,
 ) -> CostsOut:
     """Spend (usage ledger rows only; grants and refills are not spend) grouped as asked."""
     query = service.CostsQuery(
@@ -75,10 +82,20 @@ def get_costs(
     responses=documented_errors({404: "no usage recorded for the conversation (not_found)"}),
 )
 def get_conversation_cost(
-    conversation_id: Annotated[str, Path(min_length=1, max_length=200, pattern=ID_PATTERN)],
+    conversation_id: Annotated[
+        str,
+        Path(
+            min_length=1,
+            max_length=200,
+            pattern=ID_PATTERN,
+            description="the conversation_id the usage events carried",
+        ),
+    ],
     session: SessionDep,
     snapshot: SnapshotDep,
-    user_id: Annotated[str | None, Query(max_length=200)] = None,
+    user_id: Annotated[
+        str | None, Query(max_length=200, description="only this user's events")
+    ] = None,
     currency: CurrencyParam = None,
 ) -> ConversationCostOut:
     """What each message of a conversation cost, and the whole conversation; 404 when none."""

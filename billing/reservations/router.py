@@ -4,17 +4,30 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, Body, Path
 
 from billing import money
 from billing.api.deps import IngestScope, RuntimeDep, SessionDep, SnapshotDep
 from billing.api.errors import ERROR_SCHEMA
 from billing.api.schemas import ID_PATTERN, CostOut
 from billing.reservations import service
-from billing.reservations.schemas import ReservationCreated, ReservationIn, ReservationOut
+from billing.reservations.schemas import (
+    RESERVATION_EXAMPLES,
+    ReservationCreated,
+    ReservationIn,
+    ReservationOut,
+)
 
 router = APIRouter(tags=["reservations"])
-ReservationIdPath = Annotated[str, Path(min_length=1, max_length=64, pattern=ID_PATTERN)]
+ReservationIdPath = Annotated[
+    str,
+    Path(
+        min_length=1,
+        max_length=64,
+        pattern=ID_PATTERN,
+        description="the reservation_id that POST /v1/reservations returned",
+    ),
+]
 
 
 def _error(description: str) -> dict[str, Any]:
@@ -53,7 +66,10 @@ def _fields(view: service.View) -> dict[str, Any]:
     },
 )
 def create_reservation(
-    body: ReservationIn, runtime: RuntimeDep, snapshot: SnapshotDep, session: SessionDep
+    body: Annotated[ReservationIn, Body(openapi_examples=RESERVATION_EXAMPLES)],
+    runtime: RuntimeDep,
+    snapshot: SnapshotDep,
+    session: SessionDep,
 ) -> ReservationCreated:
     """Hold the estimated cost of a call until it is settled, released or expires."""
     ttl = body.ttl_seconds or runtime.settings.reservation_ttl_seconds

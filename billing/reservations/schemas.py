@@ -5,11 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
+from fastapi.openapi.models import Example
 from pydantic import BaseModel, Field, StrictInt
 
 from billing import money
 from billing.api.schemas import CostOut, Identifier, Money
-from billing.balances.check_schemas import SpendEstimateIn
+from billing.balances.check_schemas import ESTIMATE_EXAMPLE, SpendEstimateIn
 from billing.reservations.service import MAX_TTL_SECONDS, MIN_TTL_SECONDS, Settlement
 
 ReservationStatus = Literal["active", "settled", "released", "expired"]
@@ -26,6 +27,14 @@ class ReservationIn(SpendEstimateIn):
         le=MAX_TTL_SECONDS,
         description="hold lifetime; default BILLING_RESERVATION_TTL_SECONDS",
     )
+
+
+RESERVATION_EXAMPLES: dict[str, Example] = {
+    "hold": {
+        "summary": "hold the estimate for 10 minutes",
+        "value": {"user_id": "alice", **ESTIMATE_EXAMPLE, "ttl_seconds": 600},
+    }
+}
 
 
 class ReservationOut(BaseModel):

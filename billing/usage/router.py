@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Body, Request, Response
 from fastapi.exceptions import RequestValidationError
 from pydantic import Discriminator, Tag, TypeAdapter, ValidationError
 from starlette.concurrency import run_in_threadpool
@@ -22,6 +22,8 @@ from billing.reservations.schemas import SettlementOut
 from billing.runtime import ConfigSnapshot
 from billing.usage import service
 from billing.usage.schemas import (
+    QUOTE_EXAMPLES,
+    USAGE_EXAMPLES,
     QuoteRequest,
     UsageBatchIn,
     UsageEventIn,
@@ -46,7 +48,9 @@ _usage_body_doc["oneOf"][0]["properties"]["events"]["minItems"] = 1
 
 
 @router.post("/v1/quote", response_model=CostOut, dependencies=[IngestScope])
-def quote(request: QuoteRequest, snapshot: SnapshotDep) -> dict[str, object]:
+def quote(
+    request: Annotated[QuoteRequest, Body(openapi_examples=QUOTE_EXAMPLES)], snapshot: SnapshotDep
+) -> dict[str, object]:
     """Price one event without recording anything."""
     return service.quote(snapshot.prices, request).to_json()
 
@@ -58,7 +62,9 @@ _INLINE_EVENTS = 20
 @router.post(
     "/v1/usage",
     response_model=UsageResponse,
-    openapi_extra=json_request_body(_usage_body_doc, 'one usage event, or {"events": [...]}'),
+    openapi_extra=json_request_body(
+        _usage_body_doc, 'one usage event, or {"events": [...]}', USAGE_EXAMPLES
+    ),
 )
 async def post_usage(request: Request, context: IngestContext) -> Response:
     """Record one event or a batch (all-or-nothing); repeated event_ids are duplicates.

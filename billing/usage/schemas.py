@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
+from fastapi.openapi.models import Example
 from pydantic import Field, model_validator
 
 from billing.api.schemas import CostOut, Identifier, OptionalId, StrictModel, TokensIn
@@ -74,6 +75,57 @@ class UsageEventIn(_EventFields):
 
 class UsageBatchIn(StrictModel):
     events: list[UsageEventIn]
+
+
+# Request examples for /openapi.json (Swagger UI's "Try it out"); built-in endpoints,
+# so they work with any config. tests/docs posts each one to a fresh service.
+_TOKENS = {"prompt": 1000, "completion": 200, "cache_write": 1000, "cache_read": 5000}
+_EVENT = {
+    "event_id": "msg-1001:1",
+    "user_id": "alice",
+    "endpoint": "anthropic",
+    "model": "claude-sonnet-4-5",
+    "context": "message",
+    "conversation_id": "conv-1",
+    "message_id": "msg-1001",
+    "tokens": _TOKENS,
+}
+_OPENAI_USAGE = {
+    "format": "openai",
+    "usage": {
+        "prompt_tokens": 1200,
+        "completion_tokens": 300,
+        "prompt_tokens_details": {"cached_tokens": 1000},
+    },
+}
+QUOTE_EXAMPLES: dict[str, Example] = {
+    "tokens": {
+        "summary": "disjoint token counts",
+        "value": {"endpoint": "anthropic", "model": "claude-sonnet-4-5", "tokens": _TOKENS},
+    },
+    "provider_usage": {
+        "summary": "the provider's raw usage object",
+        "value": {"endpoint": "openAI", "model": "gpt-4o", "provider_usage": _OPENAI_USAGE},
+    },
+}
+USAGE_EXAMPLES: dict[str, Example] = {
+    "event": {"summary": "one event", "value": _EVENT},
+    "batch": {
+        "summary": "a batch (all or nothing)",
+        "value": {
+            "events": [
+                {**_EVENT, "event_id": "msg-1002:1", "message_id": "msg-1002"},
+                {
+                    "event_id": "msg-1003:1",
+                    "user_id": "bob",
+                    "endpoint": "openAI",
+                    "model": "gpt-4o",
+                    "provider_usage": _OPENAI_USAGE,
+                },
+            ]
+        },
+    },
+}
 
 
 class UsageWarningOut(StrictModel):

@@ -97,7 +97,7 @@ def test_endpoints_describe_config_and_pricing(make_client: AppFactory) -> None:
         "prompt": "3", "completion": "15", "cache_write": "3.75", "cache_read": "0.3",
         "cache_write_1h": "6",
     }  # fmt: skip
-    # DESIGN.md's example of a surprising substring match.
+    # docs/design.md's example of a surprising substring match.
     opus = _model(claude, "claude-opus-4.5")
     assert (opus["priced_by"], opus["value_key"], opus["surprising_match"]) == (
         "default",

@@ -1,6 +1,6 @@
 """Realistic `mongoexport` files of LibreChat's transactions and balances.
 
-Built from /work/shared/reference/librechat-data-model.md: amounts are
+Built from LibreChat's data model (docs/design.md, "LibreChat's data"): amounts are
 computed the way LibreChat does (JavaScript doubles, so values such as
 -205.49999999999997 appear), balances clamp at zero, structured prompt rows
 carry input/write/read tokens, auto-refill rows are ``credits``. Values are

@@ -10,7 +10,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.dependencies.models import Dependant
 
-# No key needed, by contract (API.md) or because they only describe the API.
+# No key needed, by contract (docs/api.md) or because they only describe the API.
 PUBLIC_PATHS = frozenset(
     {"/metrics", "/healthz", "/readyz", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
 )

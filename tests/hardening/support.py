@@ -42,7 +42,7 @@ def assert_refused(
     *,
     case: str = "",
 ) -> dict[str, Any]:
-    """The API.md error shape: {"error": code, "detail": message naming the field}."""
+    """The docs/api.md error shape: {"error": code, "detail": message naming the field}."""
     statuses = (status,) if isinstance(status, int) else status
     assert response.status_code in statuses, (case, response.status_code, response.text[:500])
     assert response.headers["content-type"].startswith("application/json"), case

@@ -1,4 +1,4 @@
-"""Hostile request bodies: each is a 4xx in the API.md error shape, and nothing is written.
+"""Hostile request bodies: each is a 4xx in the docs/api.md error shape, and nothing is written.
 
 Cases are grouped (one app per group) to keep the suite fast; each assertion
 names its case.

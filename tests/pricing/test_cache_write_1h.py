@@ -12,7 +12,7 @@ from billing.pricing.engine import PriceBook
 from billing.pricing.types import LINE_TYPES, TOKEN_TYPES, TokenCounts
 from tests.pricing.factories import config_with, custom, rates
 
-# The API.md worked example plus 2,000 tokens written to the 1-hour cache.
+# The docs/api.md worked example plus 2,000 tokens written to the 1-hour cache.
 MIXED = TokenCounts(
     prompt=1000, completion=200, cache_write=1000, cache_read=5000, cache_write_1h=2000
 )

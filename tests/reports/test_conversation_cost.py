@@ -64,7 +64,7 @@ def test_per_message_and_total(make_client: AppFactory) -> None:
         ("e2", "gpt-4o-mini", "title"),
     ]
     assert (m1["endpoint"], m1["model"]) == ("Claude-Compatible", "claude-sonnet-4-5")
-    # The worked example of DESIGN.md: 11,250 credits for e1.
+    # The worked example of docs/design.md: 11,250 credits for e1.
     assert m1["events"][0]["credits"] == "11250"
     assert m1["events"][0]["usd"] == "0.01125"
     total = sum(per_message.values(), Decimal(0))

@@ -1,4 +1,4 @@
-"""Bad input: clear 4xx with the API.md error shape, and nothing written."""
+"""Bad input: clear 4xx with the docs/api.md error shape, and nothing written."""
 
 from __future__ import annotations
 

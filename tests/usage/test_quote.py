@@ -1,4 +1,4 @@
-"""POST /v1/quote over HTTP: the cost object of API.md, nothing written."""
+"""POST /v1/quote over HTTP: the cost object of docs/api.md, nothing written."""
 
 from __future__ import annotations
 

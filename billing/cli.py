@@ -101,6 +101,9 @@ def quote(
     completion: Annotated[int, typer.Option(min=0, help="completion tokens")] = 0,
     cache_write: Annotated[int, typer.Option(min=0, help="cache-write tokens")] = 0,
     cache_read: Annotated[int, typer.Option(min=0, help="cache-read tokens")] = 0,
+    cache_write_1h: Annotated[
+        int, typer.Option("--cache-write-1h", min=0, help="1-hour cache-write tokens")
+    ] = 0,
     context: Annotated[str, typer.Option(help="context, e.g. message or incomplete")] = "message",
 ) -> None:
     """Price one event with the configured rates and print the cost object as JSON."""
@@ -110,9 +113,8 @@ def quote(
 
     snapshot = load_snapshot(get_settings())
     try:
-        cost = snapshot.prices.price(
-            endpoint, model, TokenCounts(prompt, completion, cache_write, cache_read), context
-        )
+        counts = TokenCounts(prompt, completion, cache_write, cache_read, cache_write_1h)
+        cost = snapshot.prices.price(endpoint, model, counts, context)
     except BillingError as exc:
         typer.echo(f"{exc.code}: {exc.detail}", err=True)
         raise typer.Exit(1) from None

@@ -64,6 +64,12 @@ COST_CREDITS = Counter(
     "Credits charged for accepted usage events (1 USD = 1,000,000 credits)",
     ["endpoint", "model"],
 )
+USAGE_WARNINGS = Counter(
+    "billing_usage_warnings_total",
+    "Accepted usage events whose provider usage needed a warning, by warning code"
+    " (cached_exceeds_input: cached tokens above the input total that should include them)",
+    ["code"],
+)
 UNPRICED_EVENTS = Counter(
     "billing_unpriced_events_total",
     "Accepted events priced at the fallback default rate (no known price for the model)",
@@ -267,6 +273,14 @@ def record_ingest(
     if duplicates:
         increments.append((USAGE_EVENTS.labels("duplicate"), duplicates))
     _queue(session, increments)
+
+
+def record_usage_warnings(session: Session, codes: Iterable[str]) -> None:
+    """Warning codes of accepted events (a fixed set from billing/usage/normalize.py)."""
+    counts: dict[str, int] = {}
+    for code in codes:
+        counts[code] = counts.get(code, 0) + 1
+    _queue(session, [(USAGE_WARNINGS.labels(code), n) for code, n in counts.items()])
 
 
 def record_rejected_usage(events: int) -> None:

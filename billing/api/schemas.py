@@ -29,9 +29,14 @@ class TokensIn(StrictModel):
     completion: TokenCount = 0
     cache_write: TokenCount = 0
     cache_read: TokenCount = 0
+    cache_write_1h: TokenCount = Field(
+        default=0, description="1-hour cache writes (Anthropic), not counted in cache_write"
+    )
 
     def to_counts(self) -> TokenCounts:
-        return TokenCounts(self.prompt, self.completion, self.cache_write, self.cache_read)
+        return TokenCounts(
+            self.prompt, self.completion, self.cache_write, self.cache_read, self.cache_write_1h
+        )
 
 
 class CostLineOut(BaseModel):
@@ -46,6 +51,10 @@ class CostOut(BaseModel):
     value_key: str | None
     priced_by: str
     context: str
-    lines: dict[str, CostLineOut]
+    lines: dict[str, CostLineOut] = Field(
+        description="prompt, completion, cache_write (5-minute), cache_read; plus "
+        "cache_write_1h (Anthropic's 1-hour cache writes, by default at 2x the prompt "
+        "rate) only when the event has some"
+    )
     total_credits: Money
     total_usd: Money

@@ -25,7 +25,9 @@ class SpendEstimateIn(StrictModel):
         """Counts to price: completion is the larger of tokens.completion and the cap."""
         counts = self.tokens.to_counts()
         completion = max(counts.completion, self.max_completion_tokens or 0)
-        return TokenCounts(counts.prompt, completion, counts.cache_write, counts.cache_read)
+        return TokenCounts(
+            counts.prompt, completion, counts.cache_write, counts.cache_read, counts.cache_write_1h
+        )
 
 
 # Request example for /openapi.json (built-in endpoint: valid with any config).

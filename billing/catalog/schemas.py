@@ -12,6 +12,7 @@ class RatesOut(BaseModel):
     completion: Money
     cache_write: Money
     cache_read: Money
+    cache_write_1h: Money = Field(description="1-hour cache writes (Anthropic)")
 
 
 class PremiumOut(BaseModel):

@@ -62,6 +62,7 @@ def _rates(rates: Rates) -> RatesOut:
         completion=money.format_decimal(rates.completion),
         cache_write=money.format_decimal(rates.cache_write),
         cache_read=money.format_decimal(rates.cache_read),
+        cache_write_1h=money.format_decimal(rates.cache_write_1h),
     )
 
 

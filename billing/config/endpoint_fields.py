@@ -92,6 +92,7 @@ _RATE_FIELDS: dict[str, Reader] = {
     "context": lambda c, v, p: c.integer(v, p, maximum=MAX_CONTEXT),
     "cacheRead": _rate,
     "cacheWrite": _rate,
+    "cacheWrite1h": _rate,  # this service's addition: Anthropic's 1-hour cache write rate
 }
 
 
@@ -113,6 +114,7 @@ def _model_rates(c: Checker, value: Any, path: Path) -> ModelRates | None:
         context=read["context"],
         cache_read=read.get("cacheRead"),
         cache_write=read.get("cacheWrite"),
+        cache_write_1h=read.get("cacheWrite1h"),
     )
 
 

@@ -36,6 +36,7 @@ class ModelRates:
     context: int
     cache_read: Decimal | None = None
     cache_write: Decimal | None = None
+    cache_write_1h: Decimal | None = None  # absent: 2x prompt (billing/pricing/engine.py)
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,6 +5,11 @@ error; a ``freeOfCharge`` endpoint costs nothing; an exact (case-sensitive)
 ``tokenConfig`` key on the endpoint; the built-in tables via the matched key
 (premium tier above its input threshold); else the default rate ("fallback").
 
+1-hour cache writes (Anthropic) have their own rate: a tokenConfig entry's
+``cacheWrite1h`` when given, else ``ONE_HOUR_WRITE_FACTOR`` x the prompt rate
+that applies (standard, premium or fallback), Anthropic's published price
+(5-minute writes are 1.25x, which is what ``cacheWrite`` holds).
+
 Resolution is cached per (endpoint, model); pricing an event is then integer
 arithmetic. A line whose rate is a whole number of micro-credits per token is
 ``tokens * micro_rate`` exactly, which is what ``money.line_micro`` returns for
@@ -21,9 +26,11 @@ from billing.config.model import AppConfig, EndpointConfig
 from billing.errors import InvalidRequest, UnknownEndpoint
 from billing.pricing.matching import Matcher, matcher_for
 from billing.pricing.tables import DefaultTables, load_default_tables
-from billing.pricing.types import TOKEN_TYPES, Cost, CostLine, PricedBy, Rates, TokenCounts
+from billing.pricing.types import LINE_TYPES, Cost, CostLine, PricedBy, Rates, TokenCounts
 
 CANCEL_RATE = Decimal("1.15")  # LibreChat's multiplier for an "incomplete" completion
+# Anthropic bills a 1-hour cache write at 2x the base input rate (a 5-minute one at 1.25x).
+ONE_HOUR_WRITE_FACTOR = Decimal(2)
 INCOMPLETE = "incomplete"
 _EXACT = Context(prec=60)
 _MICRO = Decimal(money.MICRO_PER_CREDIT)
@@ -43,20 +50,24 @@ class _Tier:
     """One set of rates, with what pricing needs precomputed."""
 
     rates: Rates
-    micro: tuple[int | None, int | None, int | None, int | None]  # TOKEN_TYPES order
+    micro: tuple[int | None, ...]  # LINE_TYPES order
     cancel_rate: Decimal  # completion rate x 1.15, recorded on incomplete lines
     zero: tuple[CostLine, ...]  # shared zero-token lines: most events leave some types at 0
 
     @classmethod
-    def of(cls, prompt: Decimal, completion: Decimal, write: Decimal, read: Decimal) -> _Tier:
-        micro = (
-            _micro_rate(prompt),
-            _micro_rate(completion),
-            _micro_rate(write),
-            _micro_rate(read),
-        )
-        rates = (prompt, completion, write, read)
-        zero = tuple(CostLine(t, 0, rate, 0) for t, rate in zip(TOKEN_TYPES, rates, strict=True))
+    def of(
+        cls,
+        prompt: Decimal,
+        completion: Decimal,
+        write: Decimal,
+        read: Decimal,
+        write_1h: Decimal | None = None,
+    ) -> _Tier:
+        if write_1h is None:
+            write_1h = _EXACT.multiply(prompt, ONE_HOUR_WRITE_FACTOR)
+        rates = (prompt, completion, write, read, write_1h)
+        micro = tuple(_micro_rate(rate) for rate in rates)
+        zero = tuple(CostLine(t, 0, rate, 0) for t, rate in zip(LINE_TYPES, rates, strict=True))
         return cls(Rates(*rates), micro, _EXACT.multiply(completion, CANCEL_RATE), zero)
 
     def lines(self, tokens: TokenCounts, context: str) -> tuple[CostLine, ...]:
@@ -66,12 +77,15 @@ class _Tier:
             completion = CostLine("completion", tokens.completion, self.cancel_rate, micro)
         else:
             completion = self._line(1, tokens.completion)
-        return (
+        lines = (
             self._line(0, tokens.prompt),
             completion,
             self._line(2, tokens.cache_write),
             self._line(3, tokens.cache_read),
         )
+        if tokens.cache_write_1h:
+            return (*lines, self._line(4, tokens.cache_write_1h))
+        return lines
 
     def _line(self, index: int, tokens: int) -> CostLine:
         line = self.zero[index]
@@ -101,7 +115,7 @@ _FREE = _Tier.of(_ZERO, _ZERO, _ZERO, _ZERO)
 
 
 def _check_tokens(tokens: TokenCounts) -> None:
-    for name in ("prompt", "completion", "cache_write", "cache_read"):
+    for name in LINE_TYPES:
         value = getattr(tokens, name)
         if type(value) is not int or value < 0:
             raise InvalidRequest(
@@ -122,13 +136,16 @@ class PriceBook:
         self, endpoint: str, model: str, tokens: TokenCounts, context: str = "message"
     ) -> Cost:
         p, c, w, r = tokens.prompt, tokens.completion, tokens.cache_write, tokens.cache_read
+        h = tokens.cache_write_1h
         # One cheap guard on the hot path; the slow check names the bad field.
-        if not (type(p) is type(c) is type(w) is type(r) is int and min(p, c, w, r) >= 0):
+        if not (
+            type(p) is type(c) is type(w) is type(r) is type(h) is int and min(p, c, w, r, h) >= 0
+        ):
             _check_tokens(tokens)
         resolution = self._cache.get((endpoint, model))
         if resolution is None:
             resolution = self._resolve(endpoint, model)
-        tier, priced_by = resolution.tier(p + w + r)
+        tier, priced_by = resolution.tier(p + w + r + h)
         return Cost(
             endpoint, model, resolution.value_key, priced_by, context, tier.lines(tokens, context)
         )
@@ -170,9 +187,8 @@ class PriceBook:
             # Absent cache rates fall back to the entry's prompt; never premium.
             write = entry.cache_write if entry.cache_write is not None else entry.prompt
             read = entry.cache_read if entry.cache_read is not None else entry.prompt
-            return _Resolution(
-                model, "token_config", _Tier.of(entry.prompt, entry.completion, write, read)
-            )
+            tier = _Tier.of(entry.prompt, entry.completion, write, read, entry.cache_write_1h)
+            return _Resolution(model, "token_config", tier)
         tables = self.tables
         key = self._matcher.find(model)
         if key is None:

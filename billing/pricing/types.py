@@ -9,6 +9,10 @@ from typing import Literal
 from billing import money
 
 TOKEN_TYPES: tuple[str, ...] = ("prompt", "completion", "cache_write", "cache_read")
+# Anthropic's 1-hour cache writes: their own cost line and ledger token type,
+# priced at their own rate; reports count them as cache writes.
+CACHE_WRITE_1H = "cache_write_1h"
+LINE_TYPES: tuple[str, ...] = (*TOKEN_TYPES, CACHE_WRITE_1H)
 PricedBy = Literal["token_config", "default", "premium", "fallback", "free"]
 
 
@@ -18,12 +22,13 @@ class TokenCounts:
 
     prompt: int = 0
     completion: int = 0
-    cache_write: int = 0
+    cache_write: int = 0  # 5-minute cache writes (or writes of unstated TTL)
     cache_read: int = 0
+    cache_write_1h: int = 0  # 1-hour cache writes, disjoint from cache_write
 
     @property
     def input_tokens(self) -> int:
-        return self.prompt + self.cache_write + self.cache_read
+        return self.prompt + self.cache_write + self.cache_read + self.cache_write_1h
 
     def as_dict(self) -> dict[str, int]:
         return {
@@ -31,6 +36,7 @@ class TokenCounts:
             "completion": self.completion,
             "cache_write": self.cache_write,
             "cache_read": self.cache_read,
+            "cache_write_1h": self.cache_write_1h,
         }
 
 
@@ -42,6 +48,7 @@ class Rates:
     completion: Decimal
     cache_write: Decimal
     cache_read: Decimal
+    cache_write_1h: Decimal
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,7 +70,9 @@ class Cost:
     value_key: str | None
     priced_by: PricedBy
     context: str
-    lines: tuple[CostLine, ...]  # always the four token types, in TOKEN_TYPES order
+    # The four TOKEN_TYPES in order, then a cache_write_1h line only when the
+    # event has 1-hour cache writes (so other events keep the four-line shape).
+    lines: tuple[CostLine, ...]
     # The sum of the lines, computed once: read several times per event on the ingest path.
     total_micro: int = field(init=False, compare=False)
 
@@ -85,7 +94,7 @@ class Cost:
             "value_key": self.value_key,
             "priced_by": self.priced_by,
             "context": self.context,
-            "lines": {
+            "lines": {  # the cache_write_1h line only when the event has one (see lines)
                 line.token_type: {
                     "tokens": line.tokens,
                     "rate": money.rate_str(line.rate),

@@ -17,6 +17,7 @@ from billing.config.model import CurrencyConfig
 from billing.errors import InvalidRequest
 from billing.pricing.types import TOKEN_TYPES
 from billing.reports.schemas import Spend, TokensByType
+from billing.reports.spend import REPORT_INDEX
 
 USD = "USD"
 
@@ -43,9 +44,6 @@ def display_currency(configured: CurrencyConfig, requested: str | None) -> Displ
     )
 
 
-_INDEX = {name: i for i, name in enumerate(TOKEN_TYPES)}
-
-
 @dataclass(slots=True)
 class Tally:
     """Running sum of tokens (per type, TOKEN_TYPES order) and cost in micro-credits."""
@@ -61,8 +59,8 @@ class Tally:
 
     def add_line(self, token_type: str | None, tokens: int, cost_micro: int) -> None:
         self.cost_micro += cost_micro
-        if token_type in _INDEX:
-            self.tokens[_INDEX[token_type]] += tokens
+        if token_type in REPORT_INDEX:
+            self.tokens[REPORT_INDEX[token_type]] += tokens
 
     def merge(self, other: Tally) -> None:
         self.add(other.tokens, other.cost_micro)

@@ -21,7 +21,7 @@ from billing.models import LedgerEntry, UsageRollup
 from billing.models.usage_rollup import SLOT_SECONDS
 from billing.pricing.types import TOKEN_TYPES
 from billing.reports.rollups import epoch_seconds, slot_number
-from billing.reports.spend import spend_clause
+from billing.reports.spend import REPORTED_AS, spend_clause
 from billing.reports.timezones import OffsetSegment
 
 # Dimensions that are plain ledger columns.
@@ -155,7 +155,8 @@ def cost_groups(
 
 
 def _one_type(token_type: str, value: int) -> tuple[int, ...]:
-    return tuple(value if name == token_type else 0 for name in TOKEN_TYPES)
+    shown = REPORTED_AS[token_type]
+    return tuple(value if name == shown else 0 for name in TOKEN_TYPES)
 
 
 def rollup_cost_groups(

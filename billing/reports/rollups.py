@@ -32,14 +32,13 @@ from billing import bulk
 from billing.models import LedgerEntry, UsageRollup
 from billing.models.usage_rollup import SLOT_SECONDS
 from billing.pricing.types import TOKEN_TYPES
-from billing.reports.spend import is_spend, spend_clause
+from billing.reports.spend import REPORT_INDEX, is_spend, ledger_types, spend_clause
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _SLOT = timedelta(seconds=SLOT_SECONDS)
 _VALUE_COLUMNS = tuple(f"{t}_tokens" for t in TOKEN_TYPES) + tuple(
     f"{t}_micro" for t in TOKEN_TYPES
 )
-_TYPE_INDEX = {name: i for i, name in enumerate(TOKEN_TYPES)}
 
 
 def slot_number(when: datetime) -> int:
@@ -76,7 +75,7 @@ def record(session: Session, entries: Sequence[Mapping[str, Any]]) -> None:
         values = sums.get(key)
         if values is None:
             values = sums[key] = [0] * (2 * width)
-        index = _TYPE_INDEX[entry["token_type"]]
+        index = REPORT_INDEX[entry["token_type"]]
         values[index] += entry["tokens"] or 0
         values[width + index] -= entry["amount_micro"]
     if not sums:
@@ -128,10 +127,10 @@ def rebuild_rollups(
     slot = (epoch_seconds(dialect, LedgerEntry.created_at) // SLOT_SECONDS).label("slot")
     sums = []
     for token_type in TOKEN_TYPES:
-        mine = LedgerEntry.token_type == token_type
+        mine = LedgerEntry.token_type.in_(ledger_types(token_type))
         sums.append(func.sum(case((mine, LedgerEntry.tokens), else_=0)))
     for token_type in TOKEN_TYPES:
-        mine = LedgerEntry.token_type == token_type
+        mine = LedgerEntry.token_type.in_(ledger_types(token_type))
         sums.append(func.sum(case((mine, -LedgerEntry.amount_micro), else_=0)))
     source = select(
         slot,

@@ -12,7 +12,9 @@ from billing.api.schemas import Money
 class TokensByType(BaseModel):
     prompt: int = 0
     completion: int = 0
-    cache_write: int = 0
+    cache_write: int = Field(
+        default=0, description="cache writes of either TTL (5 minutes, 1 hour)"
+    )
     cache_read: int = 0
 
 

@@ -111,7 +111,7 @@ def _usage_response(outcomes: list[service.EventOutcome]) -> Response:
     more than the encoding (make bench); ``o.cost`` is already the CostOut
     shape (Cost.to_json, or that same JSON stored with the event).
     """
-    results = [
+    results: list[dict[str, Any]] = [
         {
             "event_id": o.event_id,
             "status": "accepted" if o.status == "accepted" else "duplicate",
@@ -123,6 +123,9 @@ def _usage_response(outcomes: list[service.EventOutcome]) -> Response:
         }
         for o in outcomes
     ]
+    for result, o in zip(results, outcomes, strict=True):
+        if o.warnings:  # rare: the key is left out otherwise
+            result["warnings"] = [w.to_json() for w in o.warnings]
     accepted = sum(1 for r in results if r["status"] == "accepted")
     body = {"accepted": accepted, "duplicates": len(results) - accepted, "events": results}
     return Response(orjson.dumps(body), media_type="application/json")

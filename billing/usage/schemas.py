@@ -11,12 +11,18 @@ from pydantic import Field, model_validator
 from billing.api.schemas import CostOut, Identifier, OptionalId, StrictModel, TokensIn
 from billing.pricing.types import TokenCounts
 from billing.reservations.schemas import SettlementOut
-from billing.usage.normalize import normalize_usage
+from billing.usage.normalize import Normalized, read_usage
 
 
 class ProviderUsage(StrictModel):
-    format: Literal["openai", "anthropic", "google", "bedrock"]
+    format: Literal["openai", "xai", "anthropic", "google", "bedrock"]
     usage: dict[str, Any]
+
+
+_NO_TOKENS = (
+    'send tokens (disjoint counts, e.g. {"prompt": 1000, "completion": 200}; {} for none) '
+    'or provider_usage ({"format": "openai", "usage": <the provider\'s usage object>})'
+)
 
 
 class _EventFields(StrictModel):
@@ -35,11 +41,15 @@ class _EventFields(StrictModel):
             raise ValueError("send either tokens or provider_usage, not both")
         return self
 
-    def token_counts(self) -> TokenCounts:
-        """Disjoint counts, from ``tokens`` or derived from the provider's usage object."""
+    def normalized(self) -> Normalized:
+        """Disjoint counts, from ``tokens`` or derived from the provider's usage object,
+        with any warnings about the provider's numbers."""
         if self.provider_usage is not None:
-            return normalize_usage(self.provider_usage.format, self.provider_usage.usage)
-        return self.tokens.to_counts() if self.tokens is not None else TokenCounts()
+            return read_usage(self.provider_usage.format, self.provider_usage.usage)
+        return Normalized(self.tokens.to_counts() if self.tokens is not None else TokenCounts())
+
+    def token_counts(self) -> TokenCounts:
+        return self.normalized().counts
 
 
 class QuoteRequest(_EventFields):
@@ -53,6 +63,14 @@ class UsageEventIn(_EventFields):
     reservation_id: OptionalId | None = Field(
         default=None, description="settles this reservation with the real cost"
     )
+
+    @model_validator(mode="after")
+    def _has_tokens(self) -> UsageEventIn:
+        # Recorded usage without counts is a client bug, not 0 tokens (a quote
+        # without them is fine: it shows the rates).
+        if self.tokens is None and self.provider_usage is None:
+            raise ValueError(_NO_TOKENS)
+        return self
 
 
 class UsageBatchIn(StrictModel):
@@ -110,6 +128,12 @@ USAGE_EXAMPLES: dict[str, Example] = {
 }
 
 
+class UsageWarningOut(StrictModel):
+    code: str = Field(examples=["cached_exceeds_input"], description="stable code")
+    field: str = Field(description="the field of the request it is about")
+    message: str
+
+
 class EventResult(StrictModel):
     event_id: str
     status: Literal["accepted", "duplicate"]
@@ -117,6 +141,11 @@ class EventResult(StrictModel):
     balance: str | None = Field(description="the user's balance in credits after this request")
     reservation: SettlementOut | None = Field(
         default=None, description="set when a newly accepted event named a reservation_id"
+    )
+    warnings: list[UsageWarningOut] | None = Field(
+        default=None,
+        description="present only when the event's usage was accepted with something odd "
+        "in it (e.g. cached_exceeds_input: cached tokens above the input total)",
     )
 
 

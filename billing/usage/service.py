@@ -15,11 +15,12 @@ from billing.balances import repository as balance_repo
 from billing.balances.service import ledger_row, touch_users
 from billing.errors import BillingError, InvalidRequest
 from billing.pricing.engine import PriceBook
-from billing.pricing.types import Cost
+from billing.pricing.types import CACHE_WRITE_1H, Cost
 from billing.reports import rollups
 from billing.reservations.service import Settlement, UsageClaim, settle
 from billing.runtime import ConfigSnapshot
 from billing.usage import repository as repo
+from billing.usage.normalize import UsageWarning
 from billing.usage.schemas import QuoteRequest, UsageEventIn
 
 # Events stamped absurdly far from now are client bugs, not usage.
@@ -41,6 +42,7 @@ class PricedEvent:
     cost_json: dict[str, Any]
     event_row: dict[str, Any]
     ledger_rows: list[dict[str, Any]]  # empty when transactions are off
+    warnings: tuple[UsageWarning, ...] = ()  # about the provider's usage numbers
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +52,7 @@ class EventOutcome:
     cost: dict[str, Any]
     balance_micro: int | None
     reservation: Settlement | None = None  # what the event's reservation_id did
+    warnings: tuple[UsageWarning, ...] = ()
 
 
 def quote(prices: PriceBook, request: QuoteRequest) -> Cost:
@@ -67,16 +70,16 @@ def _occurred_at(event: UsageEventIn, index: int, now: datetime) -> datetime:
 
 def price_events(
     prices: PriceBook, events: Sequence[UsageEventIn], now: datetime
-) -> list[tuple[UsageEventIn, Cost, datetime]]:
-    """(event, cost, occurred_at) per event; a pricing error names the event's index."""
+) -> list[tuple[UsageEventIn, Cost, datetime, tuple[UsageWarning, ...]]]:
+    """(event, cost, occurred_at, warnings) per event; a pricing error names the event's index."""
     priced = []
     for index, event in enumerate(events):
         try:
-            counts = event.token_counts()
-            cost = prices.price(event.endpoint, event.model, counts, event.context)
+            usage = event.normalized()
+            cost = prices.price(event.endpoint, event.model, usage.counts, event.context)
         except BillingError as exc:
             raise type(exc)(f"events[{index}]: {exc.detail}", **exc.extra) from exc
-        priced.append((event, cost, _occurred_at(event, index, now)))
+        priced.append((event, cost, _occurred_at(event, index, now), usage.warnings))
     return priced
 
 
@@ -86,7 +89,7 @@ def prepare_events(
     """Price events and build their rows (received at ``now``); no I/O."""
     charged = snapshot.config.transactions_enabled
     prepared = []
-    for event, cost, occurred_at in price_events(snapshot.prices, events, now):
+    for event, cost, occurred_at, warnings in price_events(snapshot.prices, events, now):
         cost_json = cost.to_json()
         prepared.append(
             PricedEvent(
@@ -96,6 +99,7 @@ def prepare_events(
                 cost_json,
                 _event_row(event, cost, cost_json, occurred_at, now),
                 _ledger_rows(event, cost, occurred_at) if charged else [],
+                warnings,
             )
         )
     return prepared
@@ -138,6 +142,9 @@ def record(
     metrics.record_ingest(
         session, snapshot.config, [i.cost for i in accepted], duplicates=len(priced) - len(accepted)
     )
+    warned = [w.code for item in accepted for w in item.warnings]
+    if warned:
+        metrics.record_usage_warnings(session, warned)
 
     balances = _charge(session, snapshot, accepted, entries, now) if accepted else {}
     settlements = _settle_reservations(session, accepted, now)
@@ -159,6 +166,7 @@ def record(
                 cost=cost,
                 balance_micro=balances.get(user_id),
                 reservation=settlements.get(event_id) if fresh else None,
+                warnings=item.warnings,
             )
         )
     _fill_untouched_balances(session, outcomes, stored)
@@ -281,7 +289,9 @@ def _fill_untouched_balances(
         outcome = outcomes[index]
         amount = amounts.get(stored[outcome.event_id][0])
         if amount is not None:
-            outcomes[index] = EventOutcome(outcome.event_id, outcome.status, outcome.cost, amount)
+            outcomes[index] = EventOutcome(
+                outcome.event_id, outcome.status, outcome.cost, amount, warnings=outcome.warnings
+            )
 
 
 def _event_row(
@@ -303,7 +313,7 @@ def _event_row(
         "reservation_id": event.reservation_id,
         "prompt_tokens": lines["prompt"],
         "completion_tokens": lines["completion"],
-        "cache_write_tokens": lines["cache_write"],
+        "cache_write_tokens": lines["cache_write"] + lines.get(CACHE_WRITE_1H, 0),  # both TTLs
         "cache_read_tokens": lines["cache_read"],
         "value_key": cost.value_key,
         "priced_by": cost.priced_by,

@@ -94,7 +94,8 @@ def test_endpoints_describe_config_and_pricing(make_client: AppFactory) -> None:
     assert sonnet["priced_by"] == "token_config"
     assert sonnet["context_window"] == 200000
     assert sonnet["rates"] == {
-        "prompt": "3", "completion": "15", "cache_write": "3.75", "cache_read": "0.3"
+        "prompt": "3", "completion": "15", "cache_write": "3.75", "cache_read": "0.3",
+        "cache_write_1h": "6",
     }  # fmt: skip
     # docs/design.md's example of a surprising substring match.
     opus = _model(claude, "claude-opus-4.5")

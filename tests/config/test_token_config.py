@@ -165,3 +165,15 @@ def test_free_of_charge_with_rates_warns(load: Load, custom_yaml: CustomYaml) ->
     assert config.endpoints["Local"].free_of_charge is True
     message = "rates are not charged: the endpoint is freeOfCharge"
     assert has(config.warnings, f"endpoints.custom[0].tokenConfig: {message}")
+
+
+def test_cache_write_1h_rate_is_read_without_warning(load: Load, custom_yaml: CustomYaml) -> None:
+    text = custom_yaml(
+        _rates("{prompt: 3, completion: 15, context: 200000, cacheWrite: 3.75, cacheWrite1h: 6}")
+    )
+    config = load(text)
+    rates = config.endpoints["Local"].token_config["gpt-4o"]
+    assert (rates.cache_write, rates.cache_write_1h) == (Decimal("3.75"), Decimal(6))
+    assert not [w for w in config.warnings if "cacheWrite1h" in w]
+    absent = load(custom_yaml(_rates("{prompt: 1, completion: 2, context: 10}")))
+    assert absent.endpoints["Local"].token_config["gpt-4o"].cache_write_1h is None

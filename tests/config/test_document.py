@@ -199,17 +199,16 @@ def test_every_problem_is_reported(problems: Problems, custom_yaml: CustomYaml) 
         """,
         omit=("name",),
     )
-    text += "    - {name: Second, apiKey: k, baseURL: u}\n"
+    text += "    - {name: Second, apiKey: k, baseURL: u, models: {default: [3]}}\n"
     text += "balance: {startBalance: -5, refillIntervalUnit: years}\n"
     text += "interface: {currency: {code: euro, rate: 0}}\n"
     found = problems(text)
     expected = [
-        "endpoints.custom[0].name: required",
-        "endpoints.custom[0].titlePrompt: must contain {convo}",
         "endpoints.custom[0].tokenConfig.gpt-4o.prompt: must be >= 0",
         "endpoints.custom[0].tokenConfig.gpt-4o.completion: must be a number, got a string",
         "endpoints.custom[0].tokenConfig.gpt-4o.context: required",
-        "endpoints.custom[1].models: required",
+        "endpoints.custom[1].models.default[0]: "
+        "must be a model name or {name, description}, got a number",
         "balance.startBalance: must be >= 0",
         f"balance.refillIntervalUnit: must be one of {UNITS} (got 'years')",
         f"interface.currency.code: {CODE} (got 'euro')",

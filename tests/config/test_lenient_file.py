@@ -55,7 +55,7 @@ def test_file_loads_with_a_warning_for_each_oddity() -> None:
     assert groq.models == ("llama-3.3-70b-versatile", "llama-3.1-8b-instant")
     assert groq.token_config["llama-3.3-70b-versatile"].context == 131072
     assert isinstance(groq.api_key, Unresolved)
-    with pytest.raises(UnresolvedValue, match="endpoints.custom\\[0\\].apiKey: .* GROQ_API_KEY"):
+    with pytest.raises(UnresolvedValue, match=r"endpoints\.custom\[0\]\.apiKey: .* GROQ_API_KEY"):
         groq.require_api_key()
 
 

@@ -214,8 +214,10 @@ class Checker:
         maximum: Decimal = MAX_RATE,
         positive: bool = False,
         places: int = MAX_PLACES,
+        signed: bool = False,
     ) -> Decimal | None:
-        """A Decimal in [0, maximum] (or (0, maximum] when ``positive``)."""
+        """A Decimal in [0, maximum] ((0, maximum] when ``positive``, [-maximum,
+        maximum] when ``signed``)."""
         if isinstance(value, bool) or not isinstance(value, int | Decimal | float):
             self.error(path, f"must be a number, got {describe(value)}")
             return None
@@ -227,11 +229,11 @@ class Checker:
         if positive and number <= 0:
             self.error(path, "must be > 0")
             return None
-        if number < 0:
+        if number < 0 and not signed:
             self.error(path, "must be >= 0")
             return None
-        if number > maximum:
-            self.error(path, f"must be <= {maximum}")
+        if abs(number) > maximum:
+            self.error(path, f"must be <= {maximum}" if number > 0 else f"must be >= {-maximum}")
             return None
         if number and number.normalize(_WIDE).as_tuple().exponent < -places:  # type: ignore[operator]
             self.error(path, f"must have at most {places} decimal places")

@@ -58,10 +58,10 @@ def test_check_valid_file_reports_warnings() -> None:
 
 def test_check_invalid_file_reports_every_problem_and_warning(tmp_path: Path) -> None:
     path = tmp_path / "bad.yaml"
-    path.write_text("balance: {startBalance: -1, refillIntervalValue: 0}\nextra: 1\n")
+    path.write_text("balance: {startBalance: lots, refillIntervalValue: 0}\nextra: 1\n")
     problems, warnings = check_config_file(path, environ={})
     assert problems == [
-        "balance.startBalance: must be >= 0 (line 1)",
+        "balance.startBalance: must be a number, got a string (line 1)",
         "balance.refillIntervalValue: must be a positive integer (line 1)",
     ]
     assert warnings == ["extra: unknown key (ignored) (line 2)"]

@@ -1,5 +1,6 @@
-"""`billing serve` (a real process) starts with a config whose endpoint credentials
-use unset variables, logs the warnings, and prices usage for those endpoints."""
+"""Configs LibreChat runs with, used for real: `billing serve` (a process) starts with
+endpoint credentials whose variables are unset and prices usage for those endpoints;
+a negative startBalance is charged through the ledger."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Any
 
 import httpx
 
+from tests.conftest import AppFactory
 from tests.live import Server
 
 CONFIG = """
@@ -72,3 +74,15 @@ def test_serve_starts_and_prices_endpoints_with_unset_variables(
     logged = log.read_text(errors="replace")
     assert "endpoints.custom[0].apiKey: environment variable SERVE_TEST_GROQ_API_KEY" in logged
     assert "endpoints.custom[1].baseURL: environment variable SERVE_TEST_VLLM_HOST" in logged
+
+
+def test_negative_start_balance_is_a_ledger_row(make_client: AppFactory) -> None:
+    # LibreChat accepts a negative startBalance; billing records it like any other.
+    config = CONFIG.replace("startBalance: 100000", "startBalance: -250.5")
+    client = make_client(config)
+    response = client.post("/v1/usage", json=_event("n1", "groq", "llama-3.3-70b-versatile"))
+    assert response.status_code == 200, response.text
+    assert client.get("/v1/balances/ops-alice").json()["credits"] == "-998.5"
+    rows = client.get("/v1/transactions", params={"user_id": "ops-alice"}).json()
+    kinds = sorted((row["kind"], row["credits"]) for row in rows["transactions"])
+    assert ("start_balance", "-250.5") in kinds

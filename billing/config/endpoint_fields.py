@@ -114,10 +114,17 @@ def _token_config(c: Checker, value: Any, path: Path) -> dict[str, ModelRates] |
     if block is None:
         return None
     result: dict[str, ModelRates] = {}
-    for model, entry in block.items():
-        entry_path = (*path, str(model))
-        if not isinstance(model, str) or not model.strip():
-            c.error(entry_path, "model name must be a non-empty string")
+    for key, entry in block.items():
+        entry_path = (*path, str(key))
+        if isinstance(key, bool | int | Decimal):  # a JavaScript object key is text
+            c.warn(entry_path, f"model name read as the text {_as_text(key)!r}")
+            key = _as_text(key)
+        if not isinstance(key, str):
+            c.error(entry_path, "model name must be a string")
+            continue
+        model = key
+        if not model.strip():
+            c.warn(entry_path, "empty model name (ignored)")
             continue
         rates = _model_rates(c, entry, entry_path)
         if rates is not None:
@@ -177,7 +184,8 @@ def _headers(c: Checker, value: Any, path: Path) -> dict[str, str | Unresolved] 
     if block is None:
         return None
     result: dict[str, str | Unresolved] = {}
-    for name, raw in block.items():
+    for key, raw in block.items():
+        name = _as_text(key) if isinstance(key, bool | int | Decimal) else key
         if not isinstance(name, str):
             c.error((*path, str(name)), "header name must be a string")
             continue

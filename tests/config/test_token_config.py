@@ -116,8 +116,17 @@ def test_entry_and_block_shapes(problems: Problems, custom_yaml: CustomYaml) -> 
     assert has(problems(custom_yaml(_rates("3"))), f"{TC}: must be a mapping, got a number")
     found = problems(custom_yaml("tokenConfig: [gpt-4o]"))
     assert has(found, "endpoints.custom[0].tokenConfig: must be a mapping, got a list")
-    found = problems(custom_yaml(f"tokenConfig:\n  7: {{{FULL}}}"))
-    assert has(found, "endpoints.custom[0].tokenConfig.7: model name must be a non-empty string")
+    found = problems(custom_yaml(f"tokenConfig:\n  2025-01-31: {{{FULL}}}"))
+    assert has(found, "endpoints.custom[0].tokenConfig.2025-01-31: model name must be a string")
+
+
+def test_model_keys_are_text_as_in_librechat(load: Load, custom_yaml: CustomYaml) -> None:
+    text = custom_yaml(f"tokenConfig:\n  7: {{{FULL}}}\n  '': {{{FULL}}}\n  m1: {{{FULL}}}")
+    config = load(text)
+    assert list(config.endpoints["Local"].token_config) == ["7", "m1"]
+    tc = "endpoints.custom[0].tokenConfig"
+    assert has(config.warnings, f"{tc}.7: model name read as the text '7'")
+    assert has(config.warnings, f"{tc}.: empty model name (ignored)")
 
 
 def test_all_missing_keys_reported(problems: Problems, custom_yaml: CustomYaml) -> None:

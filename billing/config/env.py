@@ -26,7 +26,8 @@ class Unresolved:
     key: str  # where, e.g. "endpoints.custom[0].apiKey"
 
     def __str__(self) -> str:
-        return self.text
+        # Formatting it into a request (f"Bearer {key}") must fail, not send "${KEY}".
+        raise self.error()
 
     def error(self) -> UnresolvedValue:
         names = " and ".join(self.variables)

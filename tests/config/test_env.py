@@ -78,6 +78,9 @@ def test_asking_for_an_unresolved_value_names_key_and_variable(
     ):
         local.require_base_url()
     assert local.require_headers() == {}
+    # Nor can it slip into a request as text.
+    with pytest.raises(UnresolvedValue, match="LLM_KEY is not set"):
+        _ = f"Bearer {local.api_key}"
 
 
 def test_resolved_values_are_plain_strings(load: Load, custom_yaml: CustomYaml) -> None:

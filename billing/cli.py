@@ -80,15 +80,25 @@ def migrate() -> None:
 
 @config_app.command("check")
 def config_check(
-    file: Annotated[Path, typer.Argument(help="the librechat.yaml to validate")],
+    file: Annotated[
+        Path | None,
+        typer.Argument(help="the librechat.yaml to validate (default: BILLING_CONFIG)"),
+    ] = None,
 ) -> None:
-    """Exit 0 when FILE is valid, else 1 with every problem listed."""
+    """Exit 0 when FILE is valid, else 1 with every problem listed; warnings are always shown."""
     from billing.config.loader import check_config_file
 
-    ok, lines = check_config_file(file)
-    for line in lines:
-        typer.echo(("warning: " if ok else "") + line, err=not ok)
-    if not ok:
+    if file is None:
+        file = get_settings().config
+        if file is None:
+            typer.echo("no FILE given and BILLING_CONFIG is not set", err=True)
+            raise typer.Exit(2)
+    problems, warnings = check_config_file(file)
+    for line in problems:
+        typer.echo(line, err=True)
+    for line in warnings:
+        typer.echo(f"warning: {line}", err=bool(problems))
+    if problems:
         raise typer.Exit(1)
     typer.echo(f"{file}: ok")
 

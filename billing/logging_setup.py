@@ -118,9 +118,10 @@ def config_secrets(config: AppConfig) -> list[str]:
             found.append(node)
 
     for endpoint in config.endpoints.values():
-        if endpoint.api_key:
+        # An unresolved value is the file's own text, e.g. ${KEY}: not a secret.
+        if isinstance(endpoint.api_key, str) and endpoint.api_key:
             found.append(endpoint.api_key)
-        found.extend(str(v) for v in endpoint.headers.values())
+        found.extend(v for v in endpoint.headers.values() if isinstance(v, str))
         walk(endpoint.extra)
     return found
 

@@ -3,7 +3,8 @@
 ``GET {baseURL}/models`` (OpenAI-compatible: ``{"data": [{"id": ...}]}``)
 with the endpoint's credentials: its configured ``Authorization`` header if
 any, else ``apiKey`` as a Bearer token, plus its other headers (``${ENV}``
-already resolved by the config loader). ``userIdQuery`` adds ``?user=<id>``
+already resolved by the config loader; while one is unset nothing is sent and
+the error names the variable). ``userIdQuery`` adds ``?user=<id>``
 when a user id is given. A ``user_provided`` baseURL or apiKey is never
 fetched: configured credentials must not go to an address a user chose, and
 we hold no user's key. On any failure or timeout the list is
@@ -22,6 +23,7 @@ from typing import Any, Literal
 
 import httpx
 
+from billing.config.env import UnresolvedValue
 from billing.config.model import EndpointConfig
 
 USER_PROVIDED = "user_provided"
@@ -43,11 +45,14 @@ class FetchFailed(Exception):
 
 
 def request_headers(endpoint: EndpointConfig) -> dict[str, str]:
-    """The endpoint's headers; apiKey as Bearer unless Authorization is configured."""
-    headers = dict(endpoint.headers)
+    """The endpoint's headers; apiKey as Bearer unless Authorization is configured.
+
+    Raises UnresolvedValue when a value it needs has an unset ``${VAR}``.
+    """
+    headers = endpoint.require_headers()
     has_auth = any(name.lower() == "authorization" for name in headers)
     if not has_auth and endpoint.api_key and endpoint.api_key != USER_PROVIDED:
-        headers["Authorization"] = f"Bearer {endpoint.api_key}"
+        headers["Authorization"] = f"Bearer {endpoint.require_api_key()}"
     return headers
 
 
@@ -132,13 +137,18 @@ class ModelListFetcher:
             return self._key_locks.setdefault(key, threading.Lock())
 
     def _fetch(self, endpoint: EndpointConfig, user: str | None) -> ModelList:
-        assert endpoint.base_url is not None
-        url = endpoint.base_url.rstrip("/") + "/models"
+        try:
+            base_url = endpoint.require_base_url()
+            headers = request_headers(endpoint)
+        except UnresolvedValue as exc:  # nothing is sent; LibreChat's list is the default too
+            return ModelList(endpoint.models, "fallback", str(exc))
+        assert base_url is not None
+        url = base_url.rstrip("/") + "/models"
         params: Mapping[str, str] = {"user": user} if user else {}
         try:
             response = httpx.get(
                 url,
-                headers=request_headers(endpoint),
+                headers=headers,
                 params=params,
                 timeout=self.timeout_seconds,
                 follow_redirects=False,  # credentials go to the configured host only

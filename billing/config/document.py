@@ -9,10 +9,12 @@ from decimal import Decimal
 from types import MappingProxyType
 from typing import Any
 
+from billing import money
 from billing.config.endpoints import read_endpoints
 from billing.config.issues import Path
 from billing.config.model import REFILL_UNITS, AppConfig, BalanceConfig, CurrencyConfig
 from billing.config.values import Checker, Reader
+from billing.config.yaml_safe import MAX_NUMBER_LENGTH
 
 # librechat.yaml keys billing has no use for: accepted silently, not read
 # (so their ${VAR} references need not be set in billing's environment).
@@ -21,7 +23,7 @@ LIBRECHAT_TOP_LEVEL_KEYS = frozenset(
         "version", "cache", "fileStrategy", "fileStrategies", "secureImageLinks",
         "imageOutputType", "includedTools", "filteredTools", "registration", "speech", "stt",
         "tts", "rateLimits", "mcpServers", "mcpSettings", "modelSpecs", "memory", "agents",
-        "actions", "webSearch", "ocr", "turnstile", "fileConfig", "ci",
+        "actions", "webSearch", "ocr", "turnstile", "fileConfig", "ci", "scheduledTasks",
     }
 )  # fmt: skip
 _READ_KEYS = frozenset({"endpoints", "balance", "transactions", "interface"})
@@ -51,8 +53,17 @@ def build_config(c: Checker, document: Any) -> AppConfig:
 
 
 def _credits(c: Checker, value: Any, path: Path) -> Decimal | None:
-    # Six places: the ledger counts whole micro-credits.
-    return c.number(value, path, maximum=MAX_CREDITS, places=6)
+    # LibreChat takes any number; beyond +-1e12 the ledger's BIGINT would overflow.
+    amount = c.number(value, path, maximum=MAX_CREDITS, places=MAX_NUMBER_LENGTH, signed=True)
+    if amount is None:
+        return None
+    # The ledger counts whole micro-credits.
+    micro = money.credits_from_micro(money.micro_from_credits(amount))
+    if micro == amount:
+        return amount
+    rounded = Decimal(money.format_decimal(micro))
+    c.warn(path, f"has more than 6 decimal places; {rounded} is used")
+    return rounded
 
 
 _BALANCE_FIELDS: dict[str, tuple[str, Reader]] = {
@@ -74,6 +85,10 @@ def _balance(c: Checker, value: Any, path: Path) -> BalanceConfig:
         return BalanceConfig()
     read = c.fields(block, path, {key: reader for key, (_, reader) in _BALANCE_FIELDS.items()})
     balance = BalanceConfig(**{_BALANCE_FIELDS[key][0]: v for key, v in read.items()})
+    if balance.start_balance < 0:
+        c.warn((*path, "startBalance"), "is negative: new users start in debt")
+    if balance.auto_refill_enabled and balance.refill_amount <= 0:
+        c.warn((*path, "refillAmount"), "is not positive: auto-refill adds nothing")
     if balance.auto_refill_enabled and not balance.enabled:
         c.warn((*path, "autoRefillEnabled"), "has no effect while balance.enabled is false")
     return balance

@@ -1,6 +1,6 @@
 """Rules for ``endpoints``: every built-in endpoint (which may carry
 ``tokenConfig`` too), then the custom endpoints in file order, with the
-checks that span endpoints (unique names, titleEndpoint targets).
+checks that span endpoints (repeated names, titleEndpoint targets).
 """
 
 from __future__ import annotations
@@ -10,10 +10,12 @@ from types import MappingProxyType
 from typing import Any, Literal
 
 from billing.config.endpoint_fields import BUILTIN_FIELDS, CUSTOM_FIELDS, CUSTOM_REQUIRED, MISPLACED
-from billing.config.issues import Path
+from billing.config.issues import Path, format_path
 from billing.config.model import BUILTIN_ENDPOINTS, EndpointConfig
 from billing.config.values import Checker
 
+# Names LibreChat refuses for a custom endpoint (its EModelEndpoint values).
+RESERVED_NAMES = frozenset({*BUILTIN_ENDPOINTS, "custom"})
 # What titleEndpoint may name besides another custom endpoint.
 TITLE_ENDPOINT_BUILTINS = ("openAI", "azureOpenAI", "google", "anthropic", "bedrock")
 
@@ -21,11 +23,12 @@ TITLE_ENDPOINT_BUILTINS = ("openAI", "azureOpenAI", "google", "anthropic", "bedr
 # accepted without a warning, not validated, not kept.
 LIBRECHAT_BUILTIN_KEYS = frozenset(
     {
-        "streamRate", "plugins", "groups", "assistants", "disableBuilder", "pollIntervalMs",
+        "plugins", "groups", "assistants", "disableBuilder", "pollIntervalMs",
         "timeoutMs", "supportedIds", "excludedIds", "privateAssistants", "retrievalModels",
         "capabilities", "version", "recursionLimit", "maxRecursionLimit", "allowedProviders",
         "maxCitations", "maxCitationsPerFile", "minRelevanceScore", "availableRegions",
-        "guardrailConfig", "summarize", "summaryModel", "forcePrompt",
+        "guardrailConfig", "apiKey", "baseURL", "vertex", "serverless",
+        "instanceName", "deploymentName", "additionalHeaders",
     }
 )  # fmt: skip
 
@@ -42,20 +45,20 @@ def read_endpoints(c: Checker, value: Any, path: Path) -> dict[str, EndpointConf
     customs = block.get("custom")
     if customs is not None and not isinstance(customs, list):
         c.error((*path, "custom"), "must be a list of endpoints")
+    first_seen: dict[str, Path] = {}
     for i, item in enumerate(customs if isinstance(customs, list) else []):
         item_path = (*path, "custom", i)
         endpoint = _read_custom(c, item, item_path, title_refs)
         if endpoint is None:
             continue
-        if endpoint.name in endpoints:
-            first = endpoints[endpoint.name]
-            reason = (
-                "is a built-in endpoint name; choose another"
-                if first.kind == "builtin"
-                else "is used by another custom endpoint; names must be unique"
+        earlier = first_seen.setdefault(endpoint.name, item_path)
+        if earlier != item_path:
+            # LibreChat keys custom endpoints by name: the later one replaces the earlier.
+            c.warn(
+                (*item_path, "name"),
+                f"{endpoint.name!r} is also the name of {format_path(earlier)}; "
+                "this later one is used, as in LibreChat",
             )
-            c.error((*item_path, "name"), f"{endpoint.name!r} {reason}")
-            continue
         endpoints[endpoint.name] = endpoint
     # "all" holds LibreChat settings shared by every endpoint; billing ignores it.
     c.unknown_keys(block, (*BUILTIN_ENDPOINTS, "custom", "all"), path)
@@ -63,25 +66,35 @@ def read_endpoints(c: Checker, value: Any, path: Path) -> dict[str, EndpointConf
     custom_names = {e.name for e in endpoints.values() if e.kind == "custom"}
     for ref_path, target in title_refs:
         if target not in TITLE_ENDPOINT_BUILTINS and target not in custom_names:
+            # LibreChat accepts any name here and falls back when titling.
             allowed = ", ".join(TITLE_ENDPOINT_BUILTINS)
-            c.error(ref_path, f"unknown endpoint {target!r} (use {allowed} or a custom name)")
+            c.warn(ref_path, f"unknown endpoint {target!r} (use {allowed} or a custom name)")
     return endpoints
 
 
 def _read_custom(
     c: Checker, value: Any, path: Path, title_refs: list[tuple[Path, str]]
 ) -> EndpointConfig | None:
+    """None when unusable: refused (an error) or, as LibreChat does, dropped (a warning)."""
     entry = c.mapping(value, path)
     if entry is None:
         return None
-    for key in CUSTOM_REQUIRED:
-        if key not in entry:
-            c.error((*path, key), "required")
+    errors = len(c.issues.errors)
     values = c.fields(entry, path, CUSTOM_FIELDS, hints=MISPLACED)
     if values.get("provider") == "anthropic" and values.get("models", {}).get("fetch"):
         c.warn((*path, "models", "fetch"), "not used with provider: anthropic")
-    name = values.pop("name", None)
-    return None if name is None else _build(c, name, "custom", values, path, title_refs)
+    if len(c.issues.errors) > errors:
+        return None
+    for key in CUSTOM_REQUIRED:
+        if key not in entry or entry[key] == "":
+            state = "missing" if key not in entry else "empty"
+            c.warn((*path, key), f"{state}: LibreChat skips this endpoint, so billing does too")
+            return None
+    name = values.pop("name")
+    if name in RESERVED_NAMES:
+        c.error((*path, "name"), f"{name!r} is a built-in endpoint name; choose another")
+        return None
+    return _build(c, name, "custom", values, path, title_refs)
 
 
 def _read_builtin(

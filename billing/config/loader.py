@@ -2,7 +2,10 @@
 
 Every problem in a file is collected and reported with its key path (and
 line, where known), e.g. ``endpoints.custom[2].tokenConfig.gpt-4o.prompt:
-must be >= 0 (line 31)``; unknown keys are warnings, never failures.
+must be >= 0 (line 31)``. Only what LibreChat itself refuses is a problem
+(plus unsafe YAML and values billing cannot use for money); everything else
+LibreChat would run with, such as unknown keys or an unset ``${VAR}``, is a
+warning.
 Numbers are Decimal (or int) from end to end.
 """
 
@@ -66,10 +69,10 @@ def load_config_file(
 
 def check_config_file(
     path: str | os.PathLike[str], *, environ: Mapping[str, str] | None = None
-) -> tuple[bool, list[str]]:
-    """For ``billing config check FILE``: (valid?, problems if not, else warnings)."""
+) -> tuple[list[str], list[str]]:
+    """For ``billing config check``: (problems, warnings); no problems means valid."""
     try:
         config = load_config_file(path, environ=environ)
     except ConfigError as exc:
-        return False, list(exc.problems)
-    return True, list(config.warnings)
+        return list(exc.problems), list(exc.warnings)
+    return [], list(config.warnings)

@@ -12,6 +12,8 @@ from decimal import Decimal
 from types import MappingProxyType
 from typing import Any, Literal
 
+from billing.config.env import Unresolved, require
+
 BUILTIN_ENDPOINTS: tuple[str, ...] = (
     "openAI",
     "azureOpenAI",
@@ -33,7 +35,7 @@ class ModelRates:
 
     prompt: Decimal
     completion: Decimal
-    context: int
+    context: int | None  # None: the file's value was unusable (a warning said so)
     cache_read: Decimal | None = None
     cache_write: Decimal | None = None
     cache_write_1h: Decimal | None = None  # absent: 2x prompt (billing/pricing/engine.py)
@@ -44,12 +46,13 @@ class EndpointConfig:
     name: str
     kind: Literal["custom", "builtin"]
     provider: str | None = None
-    api_key: str | None = None
-    base_url: str | None = None
+    # Unresolved while a ${VAR} in it is unset: ask with require_*() to use them.
+    api_key: str | Unresolved | None = None
+    base_url: str | Unresolved | None = None
     models: tuple[str, ...] = ()
     fetch_models: bool = False
     user_id_query: bool = False
-    headers: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    headers: Mapping[str, str | Unresolved] = field(default_factory=lambda: MappingProxyType({}))
     token_config: Mapping[str, ModelRates] = field(default_factory=lambda: MappingProxyType({}))
     free_of_charge: bool = False
     icon_url: str | None = None
@@ -60,6 +63,16 @@ class EndpointConfig:
     @property
     def user_provided_base_url(self) -> bool:
         return self.base_url == "user_provided"
+
+    # For code that sends these upstream: UnresolvedValue names the key and variable.
+    def require_api_key(self) -> str | None:
+        return require(self.api_key)
+
+    def require_base_url(self) -> str | None:
+        return require(self.base_url)
+
+    def require_headers(self) -> dict[str, str]:
+        return {name: require(value) for name, value in self.headers.items()}
 
 
 @dataclass(frozen=True, slots=True)

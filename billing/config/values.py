@@ -9,12 +9,14 @@ Strings have their ``${VAR}`` references resolved on the way.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from datetime import date
 from decimal import Context, Decimal
 from typing import Any
 
-from billing.config.issues import Issues, Path
+from billing.config.env import Unresolved
+from billing.config.issues import Issues, Path, format_path
 
 # Upper bounds keep money arithmetic and time arithmetic far from overflow.
 MAX_RATE = Decimal(1_000_000)  # USD per 1M tokens
@@ -50,13 +52,36 @@ def describe(value: Any) -> str:
 Reader = Callable[["Checker", Any, Path], Any]
 
 
+def lenient(reader: Reader) -> Reader:
+    """For a value LibreChat does not check: a bad one is a warning and left out."""
+
+    def read(c: Checker, value: Any, path: Path) -> Any:
+        with c.lenient():
+            return reader(c, value, path)
+
+    return read
+
+
 class Checker:
     def __init__(self, issues: Issues, environ: Mapping[str, str]) -> None:
         self.issues = issues
         self.environ = environ
+        self._lenient = 0
 
     def error(self, path: Path, message: str) -> None:
-        self.issues.error(path, message)
+        if self._lenient:
+            self.issues.warn(path, f"{message}; ignored")
+        else:
+            self.issues.error(path, message)
+
+    @contextmanager
+    def lenient(self) -> Iterator[None]:
+        """Problems found inside are warnings and the value is left out."""
+        self._lenient += 1
+        try:
+            yield
+        finally:
+            self._lenient -= 1
 
     def warn(self, path: Path, message: str) -> None:
         self.issues.warn(path, message)
@@ -92,19 +117,43 @@ class Checker:
         return result
 
     def resolve(self, text: str, path: Path) -> str:
+        """``${VAR}`` replaced from the environment; an unset one stays as written."""
+        return self._substitute(text, path)[0]
+
+    def credential(self, value: Any, path: Path) -> str | Unresolved | None:
+        """A string billing may send upstream (apiKey, baseURL, a header): while one
+        of its variables is unset it is an Unresolved, never the literal text."""
+        if not isinstance(value, str):
+            self.error(path, f"must be a string, got {describe(value)}")
+            return None
+        result, missing = self._substitute(value, path, used=True)
+        if missing:
+            return Unresolved(value, missing, format_path(path))
+        return result
+
+    def _substitute(
+        self, text: str, path: Path, *, used: bool = False
+    ) -> tuple[str, tuple[str, ...]]:
         missing: list[str] = []
 
         def substitute(match: re.Match[str]) -> str:
+            # As LibreChat: an empty variable counts as unset.
             value = self.environ.get(match.group(1))
-            if value is None:
+            if not value:
                 missing.append(match.group(1))
                 return match.group(0)
             return value
 
         result = _ENV_REF.sub(substitute, text)
         for name in dict.fromkeys(missing):
-            self.error(path, f"environment variable {name} is not set")
-        return result
+            state = "is empty" if name in self.environ else "is not set"
+            effect = (
+                "billing cannot use this value (e.g. to fetch models) until it is set"
+                if used
+                else "kept as written"
+            )
+            self.warn(path, f"environment variable {name} {state}; {effect}")
+        return result, tuple(dict.fromkeys(missing))
 
     def string(self, value: Any, path: Path, *, non_empty: bool = False) -> str | None:
         if not isinstance(value, str):
@@ -139,16 +188,23 @@ class Checker:
     def string_list(
         self, value: Any, path: Path, *, non_empty: bool = False
     ) -> tuple[str, ...] | None:
+        """A list of strings; an empty string in it is a warning and left out."""
         if not isinstance(value, list):
             self.error(path, f"must be a list of strings, got {describe(value)}")
             return None
         if non_empty and not value:
             self.error(path, "must not be empty")
             return None
-        items = [self.string(item, (*path, i), non_empty=True) for i, item in enumerate(value)]
+        items = [self.string(item, (*path, i)) for i, item in enumerate(value)]
         if any(item is None for item in items):
             return None
-        return tuple(item for item in items if item is not None)
+        kept: list[str] = []
+        for i, item in enumerate(items):
+            if item is not None and not item.strip():
+                self.warn((*path, i), "empty string (ignored)")
+            elif item is not None:
+                kept.append(item)
+        return tuple(kept)
 
     def number(
         self,
@@ -158,8 +214,10 @@ class Checker:
         maximum: Decimal = MAX_RATE,
         positive: bool = False,
         places: int = MAX_PLACES,
+        signed: bool = False,
     ) -> Decimal | None:
-        """A Decimal in [0, maximum] (or (0, maximum] when ``positive``)."""
+        """A Decimal in [0, maximum] ((0, maximum] when ``positive``, [-maximum,
+        maximum] when ``signed``)."""
         if isinstance(value, bool) or not isinstance(value, int | Decimal | float):
             self.error(path, f"must be a number, got {describe(value)}")
             return None
@@ -171,11 +229,11 @@ class Checker:
         if positive and number <= 0:
             self.error(path, "must be > 0")
             return None
-        if number < 0:
+        if number < 0 and not signed:
             self.error(path, "must be >= 0")
             return None
-        if number > maximum:
-            self.error(path, f"must be <= {maximum}")
+        if abs(number) > maximum:
+            self.error(path, f"must be <= {maximum}" if number > 0 else f"must be >= {-maximum}")
             return None
         if number and number.normalize(_WIDE).as_tuple().exponent < -places:  # type: ignore[operator]
             self.error(path, f"must have at most {places} decimal places")

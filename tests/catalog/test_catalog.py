@@ -190,6 +190,46 @@ def test_configured_authorization_header_wins(
     assert server.requests[0]["X-Tenant"] == "acme"
 
 
+@pytest.mark.parametrize(
+    ("api_key", "base_url", "variable", "key"),
+    [
+        ("${CATALOG_UNSET_KEY}", None, "CATALOG_UNSET_KEY", "apiKey"),
+        ("sk-test-123", "http://${CATALOG_UNSET_HOST}/v1", "CATALOG_UNSET_HOST", "baseURL"),
+    ],
+)
+def test_fetch_with_an_unset_variable_names_it_and_sends_nothing(
+    make_client: AppFactory,
+    monkeypatch: pytest.MonkeyPatch,
+    api_key: str,
+    base_url: str | None,
+    variable: str,
+    key: str,
+) -> None:
+    monkeypatch.delenv(variable, raising=False)
+    with model_server(["served-model"]) as server:
+        config = _fetch_config(base_url or server.base_url, api_key=api_key)
+        remote = _endpoint(make_client(config).get("/api/endpoints").json(), "Remote")
+    assert server.requests == []
+    assert remote["models_source"] == "fallback"
+    assert remote["fetch_error"] == (
+        f"endpoints.custom[0].{key}: environment variable {variable} is not set; "
+        "set it and reload the config to use this endpoint"
+    )
+    assert [m["name"] for m in remote["models"]] == ["fallback-model"]
+
+
+def test_unset_variable_in_a_header_stops_the_fetch(
+    make_client: AppFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("CATALOG_UNSET_TENANT", raising=False)
+    headers = '      headers:\n        X-Tenant: "${CATALOG_UNSET_TENANT}"\n'
+    with model_server(["served-model"]) as server:
+        client = make_client(_fetch_config(server.base_url, headers))
+        remote = _endpoint(client.get("/api/endpoints").json(), "Remote")
+    assert server.requests == []
+    assert "headers.X-Tenant: environment variable CATALOG_UNSET_TENANT" in remote["fetch_error"]
+
+
 def test_refused_fetch_falls_back_to_default(make_client: AppFactory) -> None:
     with model_server(["served-model"], required_authorization="Bearer right-key") as server:
         client = make_client(_fetch_config(server.base_url, api_key="wrong-key"))

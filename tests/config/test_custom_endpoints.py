@@ -21,32 +21,66 @@ def test_minimal_custom_endpoint(load: Load, custom_yaml: CustomYaml) -> None:
     assert config.warnings == ()
 
 
+SKIPPED = "LibreChat skips this endpoint, so billing does too"
+
+
 @pytest.mark.parametrize("key", ["name", "apiKey", "baseURL", "models"])
-def test_required_keys(problems: Problems, custom_yaml: CustomYaml, key: str) -> None:
-    assert has(problems(custom_yaml(omit=(key,))), f"{P}.{key}: required")
+def test_endpoint_missing_a_required_key_is_skipped(
+    load: Load, custom_yaml: CustomYaml, key: str
+) -> None:
+    # LibreChat's schema lets each of these be absent and then drops the endpoint.
+    text = (
+        custom_yaml(omit=(key,))
+        + "    - {name: Kept, apiKey: k, baseURL: u, models: {default: [x]}}\n"
+    )
+    config = load(text)
+    assert [e.name for e in config.endpoints.values() if e.kind == "custom"] == ["Kept"]
+    assert config.warnings == (f"{P}.{key}: missing: {SKIPPED} (line 3)",)
+
+
+@pytest.mark.parametrize("key", ["name", "apiKey", "baseURL"])
+def test_endpoint_with_an_empty_required_key_is_skipped(
+    load: Load, custom_yaml: CustomYaml, key: str
+) -> None:
+    config = load(custom_yaml(f"{key}: ''", omit=(key,)))
+    assert "Local" not in config.endpoints
+    assert has(config.warnings, f"{P}.{key}: empty: {SKIPPED}")
 
 
 STR, LIST, MAP = "must be a string", "must be a list", "must be a mapping"
 BOOL = "must be true or false"
+ITEM = "must be a model name or {name, description}"
 NAME, MODELS = ("name",), ("models",)
 
 # (extra YAML, keys of the base endpoint to drop, path under the item, message)
 CASES = [
-    ("name: ''", NAME, "name", "must not be empty"),
     ("name: 5", NAME, "name", f"{STR}, got a number"),
     ("name: openAI", NAME, "name", "'openAI' is a built-in endpoint name; choose another"),
     ("name: bedrock", NAME, "name", "'bedrock' is a built-in endpoint name; choose another"),
     ("apiKey: 123", ("apiKey",), "apiKey", f"{STR}, got a number"),
-    ("apiKey: ''", ("apiKey",), "apiKey", "must not be empty"),
     ("baseURL: [a]", ("baseURL",), "baseURL", f"{STR}, got a list"),
     ("provider: openai", (), "provider", "must be one of anthropic (got 'openai')"),
     ("iconURL: [x]", (), "iconURL", f"{STR}, got a list"),
     ("models: [m1]", MODELS, "models", f"{MAP}, got a list"),
     ("models: {fetch: true}", MODELS, "models.default", "required"),
     ("models: {default: []}", MODELS, "models.default", "must not be empty"),
-    ("models: {default: m1}", MODELS, "models.default", f"{LIST} of strings, got a string"),
-    ("models: {default: [m1, 3]}", MODELS, "models.default[1]", f"{STR}, got a number"),
-    ("models: {default: [m1, '']}", MODELS, "models.default[1]", "must not be empty"),
+    ("name: custom", NAME, "name", "'custom' is a built-in endpoint name; choose another"),
+    ("models: {default: m1}", MODELS, "models.default", f"{LIST} of models, got a string"),
+    ("models: {default: [m1, 3]}", MODELS, "models.default[1]", f"{ITEM}, got a number"),
+    ("models: {default: [m1, [m2]]}", MODELS, "models.default[1]", f"{ITEM}, got a list"),
+    ("models: {default: [{description: Fast}]}", MODELS, "models.default[0].name", "required"),
+    ("models: {default: [{name: 5}]}", MODELS, "models.default[0].name", f"{STR}, got a number"),
+    (
+        "models: {default: [{name: m1, description: 2}]}",
+        MODELS,
+        "models.default[0].description",
+        f"{STR}, got a number",
+    ),
+    ("streamRate: fast", (), "streamRate", "must be a number, got a string"),
+    ("summarize: 'no'", (), "summarize", f"{BOOL}, got a string"),
+    ("summaryModel: [a]", (), "summaryModel", f"{STR}, got a list"),
+    ("forcePrompt: 1", (), "forcePrompt", f"{BOOL}, got a number"),
+    ("customOrder: first", (), "customOrder", "must be a number, got a string"),
     ("models: {default: [m1], fetch: 'true'}", MODELS, "models.fetch", f"{BOOL}, got a string"),
     (
         "models: {default: [m1], userIdQuery: 1}",
@@ -55,7 +89,6 @@ CASES = [
         f"{BOOL}, got a number",
     ),
     ("titleConvo: 'true'", (), "titleConvo", f"{BOOL}, got a string"),
-    ("titleTiming: later", (), "titleTiming", "must be one of immediate, final (got 'later')"),
     (
         "titleMethod: tools",
         (),
@@ -63,18 +96,8 @@ CASES = [
         "must be one of completion, structured, functions (got 'tools')",
     ),
     ("titleModel: 5", (), "titleModel", f"{STR}, got a number"),
-    ("titlePrompt: 'Title this:'", (), "titlePrompt", "must contain {convo}"),
     ("titlePrompt: 3", (), "titlePrompt", f"{STR}, got a number"),
-    ("titlePromptTemplate: 'User: {input}'", (), "titlePromptTemplate", "must contain {output}"),
-    ("titlePromptTemplate: 'AI: {output}'", (), "titlePromptTemplate", "must contain {input}"),
-    ("titlePromptTemplate: x", (), "titlePromptTemplate", "must contain {input} and {output}"),
     ("titleEndpoint: true", (), "titleEndpoint", f"{STR}, got a boolean"),
-    (
-        "titleMessageRole: tool",
-        (),
-        "titleMessageRole",
-        "must be one of system, user, assistant (got 'tool')",
-    ),
     ("modelDisplayLabel: true", (), "modelDisplayLabel", f"{STR}, got a boolean"),
     ("addParams: [a]", (), "addParams", f"{MAP}, got a list"),
     ("dropParams: stop", (), "dropParams", f"{LIST} of strings, got a string"),
@@ -106,9 +129,6 @@ CASES = [
         f"{MAP}, got a number",
     ),
     ("headers: [a]", (), "headers", f"{MAP}, got a list"),
-    ("headers: {X-Retries: 3}", (), "headers.X-Retries", f"{STR}, got a number"),
-    ("headers: {X-Flag: true}", (), "headers.X-Flag", f"{STR}, got a boolean"),
-    ("headers: {X-Empty: }", (), "headers.X-Empty", f"{STR}, got null"),
     ("directEndpoint: 'true'", (), "directEndpoint", f"{BOOL}, got a string"),
     ("freeOfCharge: 'yes'", (), "freeOfCharge", f"{BOOL}, got a string"),
 ]
@@ -137,11 +157,21 @@ def test_custom_must_be_a_list(problems: Problems) -> None:
     assert has(found, "endpoints.custom: must be a list of endpoints")
 
 
-def test_names_are_unique(problems: Problems, custom_yaml: CustomYaml) -> None:
-    item = custom_yaml().split("\n", 2)[2]
-    found = problems(custom_yaml() + item)
-    message = "'Local' is used by another custom endpoint; names must be unique"
-    assert has(found, f"endpoints.custom[1].name: {message}")
+def test_repeated_name_later_endpoint_wins(load: Load, custom_yaml: CustomYaml) -> None:
+    # LibreChat keys custom endpoints by name, so the later one replaces the earlier.
+    text = custom_yaml() + (
+        "    - name: Local\n"
+        "      apiKey: second-key\n"
+        "      baseURL: http://localhost:9090/v1\n"
+        "      models: {default: [m3]}\n"
+    )
+    config = load(text)
+    local = config.endpoints["Local"]
+    assert (local.api_key, local.models) == ("second-key", ("m3",))
+    assert config.warnings == (
+        "endpoints.custom[1].name: 'Local' is also the name of endpoints.custom[0]; "
+        "this later one is used, as in LibreChat (line 8)",
+    )
 
 
 def test_all_documented_keys_accepted(load: Load, custom_yaml: CustomYaml) -> None:
@@ -204,15 +234,78 @@ def test_title_endpoint_may_name_another_custom_endpoint(
 
 
 @pytest.mark.parametrize("target", ["Nope", "assistants", "agents", "local"])
-def test_title_endpoint_cross_check(
-    problems: Problems, custom_yaml: CustomYaml, target: str
+def test_unknown_title_endpoint_only_warns(
+    load: Load, custom_yaml: CustomYaml, target: str
 ) -> None:
-    found = problems(custom_yaml(f"titleEndpoint: {target}"))
+    config = load(custom_yaml(f"titleEndpoint: {target}"))
+    assert config.endpoints["Local"].extra["titleEndpoint"] == target
     assert has(
-        found,
+        config.warnings,
         f"{P}.titleEndpoint: unknown endpoint {target!r} "
         "(use openAI, azureOpenAI, google, anthropic, bedrock or a custom name)",
     )
+
+
+# Values LibreChat's schema accepts (it does not check them, or only their
+# type): (extra YAML, path under the item, warning). The endpoint still loads.
+WARNINGS = [
+    ("titleTiming: later", "titleTiming", "must be one of immediate, final (got 'later'); ignored"),
+    ("titlePrompt: 'Name this chat'", "titlePrompt", "does not contain {convo}"),
+    ("titlePromptTemplate: 'User: {input}'", "titlePromptTemplate", "does not contain {output}"),
+    ("titlePromptTemplate: 'AI: {output}'", "titlePromptTemplate", "does not contain {input}"),
+    (
+        "titlePromptTemplate: Summarise",
+        "titlePromptTemplate",
+        "does not contain {input} and {output}",
+    ),
+    (
+        "titleMessageRole: tool",
+        "titleMessageRole",
+        "must be one of system, user, assistant (got 'tool'); ignored",
+    ),
+    ("headers: {X-Empty: }", "headers.X-Empty", "must be a string, got null; ignored"),
+    ("headers: {X-Tags: [a]}", "headers.X-Tags", "must be a string, got a list; ignored"),
+    ("dropParams: [stop, '']", "dropParams[1]", "empty string (ignored)"),
+    ("models: {default: [m1, '']}", "models.default[1]", "empty model name (ignored)"),
+]
+
+
+@pytest.mark.parametrize(("extra", "path", "warning"), WARNINGS)
+def test_what_librechat_accepts_only_warns(
+    load: Load, custom_yaml: CustomYaml, extra: str, path: str, warning: str
+) -> None:
+    omit = ("models",) if extra.startswith("models") else ()
+    config = load(custom_yaml(extra, omit=omit))
+    assert "Local" in config.endpoints
+    assert has(config.warnings, f"{P}.{path}: {warning}"), config.warnings
+
+
+def test_model_items_may_have_descriptions(load: Load, custom_yaml: CustomYaml) -> None:
+    text = custom_yaml(
+        """
+        models:
+          default:
+            - name: llama-3.3-70b
+              description: Strong general model
+            - {name: qwen2.5-coder}
+            - mistral-small
+        """,
+        omit=("models",),
+    )
+    config = load(text)
+    assert config.endpoints["Local"].models == ("llama-3.3-70b", "qwen2.5-coder", "mistral-small")
+    assert config.warnings == ()
+
+
+def test_header_numbers_and_booleans_are_sent_as_text(load: Load, custom_yaml: CustomYaml) -> None:
+    config = load(custom_yaml("headers: {X-Retries: 3, X-Stream: true, X-Org: acme}"))
+    assert dict(config.endpoints["Local"].headers) == {
+        "X-Retries": "3",
+        "X-Stream": "true",
+        "X-Org": "acme",
+    }
+    assert has(config.warnings, f"{P}.headers.X-Retries: is a number, sent as the text '3'")
+    assert has(config.warnings, f"{P}.headers.X-Stream: is a boolean, sent as the text 'true'")
 
 
 def test_unknown_keys_warn_but_load(load: Load, custom_yaml: CustomYaml) -> None:

@@ -116,7 +116,7 @@ UNITS = "seconds, minutes, hours, days, weeks, months"
     ("entry", "message"),
     [
         ("enabled: 'yes'", "must be true or false, got a string"),
-        ("startBalance: -1", "must be >= 0"),
+        ("startBalance: -1000000000001", "must be >= -1000000000000"),
         ("startBalance: lots", "must be a number, got a string"),
         ("startBalance: 1000000000001", "must be <= 1000000000000"),
         ("autoRefillEnabled: 1", "must be true or false, got a number"),
@@ -124,14 +124,41 @@ UNITS = "seconds, minutes, hours, days, weeks, months"
         ("refillIntervalValue: 1.5", "must be a positive integer, got a number"),
         ("refillIntervalValue: 10001", "must be <= 10000"),
         ("refillIntervalUnit: fortnights", f"must be one of {UNITS} (got 'fortnights')"),
-        ("refillAmount: -5", "must be >= 0"),
-        ("refillAmount: 0.0000001", "must have at most 6 decimal places"),
+        ("refillAmount: .nan", "must be a finite number"),
     ],
 )
 def test_balance_errors(problems: Problems, entry: str, message: str) -> None:
     found = problems(f"balance:\n  {entry}\n")
     key = entry.split(":")[0]
     assert has(found, f"balance.{key}: {message}"), found
+
+
+def test_balance_values_librechat_accepts_only_warn(load: Load) -> None:
+    config = load(
+        """
+        balance:
+          enabled: true
+          startBalance: -250
+          autoRefillEnabled: true
+          refillAmount: 1500.1234567
+        """
+    )
+    assert (config.balance.start_balance, config.balance.refill_amount) == (
+        Decimal(-250),
+        Decimal("1500.123457"),  # whole micro-credits, half-even
+    )
+    assert config.warnings == (
+        "balance.refillAmount: has more than 6 decimal places; 1500.123457 is used (line 6)",
+        "balance.startBalance: is negative: new users start in debt (line 4)",
+    )
+
+
+def test_refill_of_nothing_warns(load: Load) -> None:
+    config = load("balance: {enabled: true, autoRefillEnabled: true, refillAmount: -5}\n")
+    assert config.balance.refill_amount == Decimal(-5)
+    assert config.warnings == (
+        "balance.refillAmount: is not positive: auto-refill adds nothing (line 1)",
+    )
 
 
 def test_balance_must_be_a_mapping(problems: Problems) -> None:
@@ -199,18 +226,17 @@ def test_every_problem_is_reported(problems: Problems, custom_yaml: CustomYaml) 
         """,
         omit=("name",),
     )
-    text += "    - {name: Second, apiKey: k, baseURL: u}\n"
-    text += "balance: {startBalance: -5, refillIntervalUnit: years}\n"
+    text += "    - {name: Second, apiKey: k, baseURL: u, models: {default: [3]}}\n"
+    text += "balance: {startBalance: lots, refillIntervalUnit: years}\n"
     text += "interface: {currency: {code: euro, rate: 0}}\n"
     found = problems(text)
     expected = [
-        "endpoints.custom[0].name: required",
-        "endpoints.custom[0].titlePrompt: must contain {convo}",
         "endpoints.custom[0].tokenConfig.gpt-4o.prompt: must be >= 0",
         "endpoints.custom[0].tokenConfig.gpt-4o.completion: must be a number, got a string",
         "endpoints.custom[0].tokenConfig.gpt-4o.context: required",
-        "endpoints.custom[1].models: required",
-        "balance.startBalance: must be >= 0",
+        "endpoints.custom[1].models.default[0]: "
+        "must be a model name or {name, description}, got a number",
+        "balance.startBalance: must be a number, got a string",
         f"balance.refillIntervalUnit: must be one of {UNITS} (got 'years')",
         f"interface.currency.code: {CODE} (got 'euro')",
         "interface.currency.rate: must be > 0",
@@ -221,5 +247,5 @@ def test_every_problem_is_reported(problems: Problems, custom_yaml: CustomYaml) 
 
 
 def test_problems_name_their_line(problems: Problems) -> None:
-    found = problems("balance:\n  enabled: true\n  startBalance: -1\n")
-    assert found == ["balance.startBalance: must be >= 0 (line 3)"]
+    found = problems("balance:\n  enabled: true\n  startBalance: lots\n")
+    assert found == ["balance.startBalance: must be a number, got a string (line 3)"]

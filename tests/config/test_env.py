@@ -1,9 +1,11 @@
-"""${VAR} references: resolved from the environment, unset ones are errors."""
+"""${VAR} references: resolved from the environment; an unset one is a warning, as in
+LibreChat, and an endpoint credential that uses it is an Unresolved value."""
 
 from __future__ import annotations
 
 import pytest
 
+from billing.config.env import Unresolved, UnresolvedValue
 from billing.config.loader import parse_config
 
 from .support import CustomYaml, Load, Problems, has
@@ -37,26 +39,90 @@ def test_whole_and_embedded_references(load: Load, custom_yaml: CustomYaml) -> N
     assert local.extra["titlePrompt"] == "Title: {convo}"
 
 
-def test_unset_variable_names_path_and_variable(
-    problems: Problems, custom_yaml: CustomYaml
+UNUSABLE = "billing cannot use this value (e.g. to fetch models) until it is set"
+
+
+def test_unset_variable_is_a_warning_naming_key_variable_and_line(
+    load: Load, custom_yaml: CustomYaml
 ) -> None:
     text = custom_yaml("headers: {Authorization: 'Bearer ${TOKEN} ${OTHER}'}", omit=("apiKey",)) + (
         "      apiKey: '${NOPE_KEY}'\n"
     )
-    found = problems(text, {})
-    assert has(found, f"{P}.apiKey: environment variable NOPE_KEY is not set")
-    assert has(found, f"{P}.headers.Authorization: environment variable TOKEN is not set")
-    assert has(found, f"{P}.headers.Authorization: environment variable OTHER is not set")
+    config = load(text, {"OTHER": "set"})
+    assert config.warnings == (
+        f"{P}.headers.Authorization: environment variable TOKEN is not set; {UNUSABLE} (line 7)",
+        f"{P}.apiKey: environment variable NOPE_KEY is not set; {UNUSABLE} (line 8)",
+    )
+    local = config.endpoints["Local"]
+    # The file's text, not the partly substituted one: nothing resolved leaks out.
+    assert local.api_key == Unresolved("${NOPE_KEY}", ("NOPE_KEY",), f"{P}.apiKey")
+    assert local.headers["Authorization"] == Unresolved(
+        "Bearer ${TOKEN} ${OTHER}", ("TOKEN",), f"{P}.headers.Authorization"
+    )
 
 
-def test_unset_variable_in_base_url(problems: Problems, custom_yaml: CustomYaml) -> None:
-    text = custom_yaml(omit=("baseURL",)) + "      baseURL: '${LLM_URL}'\n"
-    assert has(problems(text, {}), f"{P}.baseURL: environment variable LLM_URL is not set")
+def test_asking_for_an_unresolved_value_names_key_and_variable(
+    load: Load, custom_yaml: CustomYaml
+) -> None:
+    text = custom_yaml(omit=("apiKey", "baseURL"))
+    text += "      apiKey: '${LLM_KEY}'\n      baseURL: 'https://${LLM_HOST}/${LLM_PATH}'\n"
+    local = load(text, {}).endpoints["Local"]
+    with pytest.raises(UnresolvedValue) as caught:
+        local.require_api_key()
+    assert str(caught.value) == (
+        f"{P}.apiKey: environment variable LLM_KEY is not set; "
+        "set it and reload the config to use this endpoint"
+    )
+    with pytest.raises(
+        UnresolvedValue, match=r"baseURL: environment variable LLM_HOST and LLM_PATH are not set"
+    ):
+        local.require_base_url()
+    assert local.require_headers() == {}
+    # Nor can it slip into a request as text.
+    with pytest.raises(UnresolvedValue, match="LLM_KEY is not set"):
+        _ = f"Bearer {local.api_key}"
 
 
-def test_empty_variable_for_api_key(problems: Problems, custom_yaml: CustomYaml) -> None:
+def test_resolved_values_are_plain_strings(load: Load, custom_yaml: CustomYaml) -> None:
+    text = custom_yaml("headers: {X-Org: '${ORG}'}", omit=("apiKey",)) + "      apiKey: '${KEY}'\n"
+    local = load(text, {"KEY": "sk-1", "ORG": "acme"}).endpoints["Local"]
+    assert (local.require_api_key(), local.require_headers()) == ("sk-1", {"X-Org": "acme"})
+
+
+def test_empty_variable_counts_as_unset(load: Load, custom_yaml: CustomYaml) -> None:
+    # LibreChat reads `process.env[name] || text`: an empty value keeps the reference.
     text = custom_yaml(omit=("apiKey",)) + "      apiKey: '${KEY}'\n"
-    assert has(problems(text, {"KEY": ""}), f"{P}.apiKey: must not be empty")
+    config = load(text, {"KEY": ""})
+    assert isinstance(config.endpoints["Local"].api_key, Unresolved)
+    assert has(config.warnings, f"{P}.apiKey: environment variable KEY is empty; {UNUSABLE}")
+
+
+def test_unset_variable_elsewhere_is_kept_as_written(load: Load, custom_yaml: CustomYaml) -> None:
+    text = custom_yaml(
+        """
+        titlePrompt: '${TITLE_PREFIX} {convo}'
+        addParams: {route: '${ROUTE}'}
+        models:
+          default: ['${DEFAULT_MODEL}', m2]
+        """,
+        omit=("models",),
+    )
+    config = load(text, {})
+    local = config.endpoints["Local"]
+    assert local.extra["titlePrompt"] == "${TITLE_PREFIX} {convo}"
+    assert local.extra["addParams"] == {"route": "${ROUTE}"}
+    assert local.models == ("${DEFAULT_MODEL}", "m2")
+    kept = "kept as written"
+    assert has(
+        config.warnings, f"{P}.titlePrompt: environment variable TITLE_PREFIX is not set; {kept}"
+    )
+    assert has(
+        config.warnings, f"{P}.addParams.route: environment variable ROUTE is not set; {kept}"
+    )
+    assert has(
+        config.warnings,
+        f"{P}.models.default[0]: environment variable DEFAULT_MODEL is not set; {kept}",
+    )
 
 
 def test_user_provided_is_accepted(load: Load, custom_yaml: CustomYaml) -> None:

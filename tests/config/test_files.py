@@ -51,22 +51,22 @@ def test_source_is_recorded(tmp_path: Path) -> None:
 
 
 def test_check_valid_file_reports_warnings() -> None:
-    ok, lines = check_config_file(EXAMPLE, environ=ENV)
-    assert ok is True
-    assert len(lines) == 1 and lines[0].startswith("endpoints.custom[2].userIdQuery:")
+    problems, warnings = check_config_file(EXAMPLE, environ=ENV)
+    assert problems == []
+    assert len(warnings) == 1 and warnings[0].startswith("endpoints.custom[2].userIdQuery:")
 
 
-def test_check_invalid_file_reports_every_problem(tmp_path: Path) -> None:
+def test_check_invalid_file_reports_every_problem_and_warning(tmp_path: Path) -> None:
     path = tmp_path / "bad.yaml"
-    path.write_text("balance: {startBalance: -1, refillIntervalValue: 0}\nextra: 1\n")
-    ok, lines = check_config_file(path, environ={})
-    assert ok is False
-    assert lines == [
-        "balance.startBalance: must be >= 0 (line 1)",
+    path.write_text("balance: {startBalance: lots, refillIntervalValue: 0}\nextra: 1\n")
+    problems, warnings = check_config_file(path, environ={})
+    assert problems == [
+        "balance.startBalance: must be a number, got a string (line 1)",
         "balance.refillIntervalValue: must be a positive integer (line 1)",
     ]
+    assert warnings == ["extra: unknown key (ignored) (line 2)"]
 
 
 def test_check_missing_file(tmp_path: Path) -> None:
-    ok, lines = check_config_file(tmp_path / "absent.yaml")
-    assert ok is False and "cannot read" in lines[0]
+    problems, warnings = check_config_file(tmp_path / "absent.yaml")
+    assert "cannot read" in problems[0] and warnings == []

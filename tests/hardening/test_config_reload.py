@@ -25,11 +25,6 @@ HOSTILE_FILES = [
         "balance.startBalance",
     ),
     ("negative rate", CLAUDE_CONFIG.replace("prompt: 3", "prompt: -3"), "prompt"),
-    (
-        "missing env var",
-        CLAUDE_CONFIG.replace("apiKey: test-key", "apiKey: ${HARDENING_UNSET_VAR}"),
-        "HARDENING_UNSET_VAR",
-    ),
     ("duplicate key", CLAUDE_CONFIG + "balance:\n  enabled: false\n", "duplicate"),
     ("not a mapping", "- just\n- a list\n", "mapping"),
     ("not YAML", "endpoints: [unclosed\n", "line"),
@@ -63,3 +58,21 @@ def test_hostile_files_are_refused_and_the_old_config_stays(
     path.write_text(CLAUDE_CONFIG.replace("prompt: 3", "prompt: 4"), encoding="utf-8")
     assert client.post("/v1/admin/reload", headers=admin).status_code == 200
     assert client.post("/v1/quote", json=QUOTE, headers=ingest).json()["total_credits"] == "4000"
+
+
+def test_unset_variable_reloads_with_a_warning(
+    make_client: AppFactory, write_config: Callable[[str], Path]
+) -> None:
+    # LibreChat runs with an unset ${VAR} (the endpoint fails only when used): so does billing.
+    path = write_config(CLAUDE_CONFIG)
+    client = make_client(config=path, api_keys=ALL_KEYS)
+    admin, ingest = bearer(WITH_SCOPE["admin"]), bearer(WITH_SCOPE["ingest"])
+    path.write_text(
+        CLAUDE_CONFIG.replace("apiKey: test-key", "apiKey: ${HARDENING_UNSET_VAR}"),
+        encoding="utf-8",
+    )
+    response = client.post("/v1/admin/reload", headers=admin)
+    assert response.status_code == 200, response.text
+    assert any("HARDENING_UNSET_VAR is not set" in w for w in response.json()["warnings"])
+    quoted = client.post("/v1/quote", json=QUOTE, headers=ingest).json()
+    assert quoted["total_credits"] == "3000"

@@ -42,7 +42,8 @@ def test_reload_swaps_in_a_good_file_and_keeps_the_old_config_on_a_bad_one(
     quoted = client.post("/v1/quote", json=QUOTE, headers=ingest)
     assert quoted.json()["total_credits"] == "1000"
 
-    path.write_text("endpoints:\n  custom:\n    - name: Broken\n", encoding="utf-8")
+    broken = "endpoints:\n  custom:\n    - name: Broken\n      models: {fetch: true}\n"
+    path.write_text(broken, encoding="utf-8")
     refused = client.post("/v1/admin/reload", headers=admin)
     assert refused.status_code == 422
     body = refused.json()

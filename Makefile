@@ -19,8 +19,8 @@ run: $(STAMP)
 	$(BIN)/billing serve
 
 lint: $(STAMP)
-	$(BIN)/ruff check billing tests migrations benchmarks
-	$(BIN)/ruff format --check billing tests migrations benchmarks
+	$(BIN)/ruff check billing tests testkit migrations benchmarks
+	$(BIN)/ruff format --check billing tests testkit migrations benchmarks
 	$(BIN)/mypy
 
 test: lint

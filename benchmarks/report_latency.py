@@ -32,8 +32,8 @@ from billing import money
 from billing.main import create_app
 from billing.runtime import Runtime
 from billing.settings import Settings
-from tests.databases import postgres_database, sqlite_database
-from tests.live import free_port
+from testkit.databases import postgres_database, sqlite_database
+from testkit.live import free_port
 
 END = datetime(2026, 11, 1, tzinfo=UTC)
 DAYS = 90

@@ -22,7 +22,12 @@ from billing.main import create_app
 from billing.runtime import Runtime
 from billing.schema import upgrade
 from billing.settings import Settings
-from tests.databases import POSTGRES_ADMIN_URL, empty_tables, postgres_database, postgres_reachable
+from testkit.databases import (
+    POSTGRES_ADMIN_URL,
+    empty_tables,
+    postgres_database,
+    postgres_reachable,
+)
 
 REQUIRE_POSTGRES = os.environ.get("BILLING_REQUIRE_POSTGRES") == "1"
 

@@ -15,9 +15,9 @@ from sqlalchemy.orm import Session
 
 from billing.balances.service import reconcile
 from billing.models import Balance, LedgerEntry
+from testkit.live import live_server
 from tests.conftest import AppFactory
 from tests.helpers import CLAUDE_CONFIG
-from tests.live import live_server
 from tests.reservations.support import (
     ESTIMATE_CREDITS,
     T0,

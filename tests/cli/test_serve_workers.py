@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.live import Server, free_port
+from testkit.live import Server, free_port
 
 
 def _workers(server: Server) -> set[int]:

@@ -23,7 +23,8 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 
-from tests.databases import empty_tables
+from testkit.databases import empty_tables
+from testkit.live import Server
 from tests.hardening.locks import (
     TERMINATE_OTHERS,
     admin_run,
@@ -34,7 +35,6 @@ from tests.hardening.locks import (
 )
 from tests.hardening.support import assert_refused, nothing_written, row_counts
 from tests.helpers import CLAUDE_CONFIG, event
-from tests.live import Server
 
 # CLAUDE_CONFIG: startBalance 100000, each helper event costs 11250 credits in 4 ledger lines.
 START_BALANCE = 100_000

@@ -14,10 +14,10 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
+from testkit.live import live_server
 from tests.conftest import AppFactory
 from tests.hardening.support import assert_refused, nothing_written
 from tests.helpers import CLAUDE_CONFIG, event
-from tests.live import live_server
 
 JSON = {"content-type": "application/json"}
 MEGABYTE = "x" * (1024 * 1024)

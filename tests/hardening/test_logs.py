@@ -9,9 +9,9 @@ from typing import Any
 
 import httpx
 
+from testkit.live import Server
 from tests.hardening.support import ALL_KEYS, WITH_SCOPE, WITHOUT_SCOPE, bearer
 from tests.helpers import event
-from tests.live import Server
 
 LITERAL_KEY = "sk-literal-upstream-secret-5f1e2d"
 ENV_KEY = "sk-from-env-upstream-secret-9a8b7c"

@@ -14,8 +14,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from testkit.live import free_port, live_server
 from tests.helpers import CLAUDE_CONFIG, event
-from tests.live import free_port, live_server
 from tests.metrics.prometheus import (
     grafana_expressions,
     metric_names,

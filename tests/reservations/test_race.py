@@ -16,8 +16,8 @@ from sqlalchemy import create_engine
 from sqlalchemy.orm import Session
 
 from billing.balances.service import reconcile
+from testkit.live import live_server
 from tests.helpers import CLAUDE_CONFIG
-from tests.live import live_server
 from tests.reservations.support import ESTIMATE_CREDITS, estimate
 
 K = 7

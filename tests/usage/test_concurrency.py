@@ -14,9 +14,9 @@ from sqlalchemy.orm import Session
 
 from billing.balances.service import reconcile
 from billing.models import LedgerEntry, UsageEvent
+from testkit.live import live_server
 from tests.conftest import AppFactory
 from tests.helpers import CLAUDE_CONFIG, event
-from tests.live import live_server
 
 COST = 11250  # credits per helper event
 
@@ -100,7 +100,7 @@ def _worker(base: str, worker: int, rounds: int) -> int:
 
 @pytest.mark.postgres
 def test_four_processes_no_lost_update_on_postgres(postgres_url: str, write_config: Any) -> None:
-    from tests.databases import empty_tables
+    from testkit.databases import empty_tables
 
     empty_tables(postgres_url)
     config: Path = write_config(CLAUDE_CONFIG)

@@ -21,7 +21,7 @@ from billing.runtime import Runtime
 from billing.settings import Settings
 from billing.usage import service
 from billing.usage.schemas import UsageEventIn
-from tests.databases import empty_tables
+from testkit.databases import empty_tables
 from tests.helpers import CLAUDE_CONFIG, event
 
 COST_MICRO = 11250 * 1_000_000  # the helper event, in micro-credits

@@ -1,12 +1,13 @@
 """Realistic `mongoexport` files of LibreChat's transactions and balances.
 
-Built from /work/shared/reference/librechat-data-model.md: amounts are
-computed the way LibreChat does (JavaScript doubles, so values such as
--205.49999999999997 appear), balances clamp at zero, structured prompt rows
-carry input/write/read tokens, auto-refill rows are ``credits``. Values are
-written in the several extended-JSON spellings mongoexport produces. The
-expected outcome is derived from the written text with the importer's
-documented rule (shortest double text -> Decimal -> micro-credits).
+Built after LibreChat's data model (its transactions and balances
+collections): amounts are computed the way LibreChat does (JavaScript
+doubles, so values such as -205.49999999999997 appear), balances clamp at
+zero, structured prompt rows carry input/write/read tokens, auto-refill rows
+are ``credits``. Values are written in the several extended-JSON spellings
+mongoexport produces. The expected outcome is derived from the written text
+with the importer's documented rule (shortest double text -> Decimal ->
+micro-credits).
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
     .venv/bin/python -m benchmarks.report_latency --db postgres|sqlite [--rows 1000000]
 
-Creates a fresh database migrated with billing.schema.upgrade, bulk-loads
+Creates a fresh database migrated with billing.migrator.upgrade, bulk-loads
 realistic usage ledger rows directly (PostgreSQL COPY, SQLite executemany),
 rebuilds the rollups from them, serves the real app with uvicorn on
 127.0.0.1 and times real HTTP calls; prints p50 and p99 per query.

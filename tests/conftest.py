@@ -19,8 +19,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from billing.main import create_app
+from billing.migrator import upgrade
 from billing.runtime import Runtime
-from billing.schema import upgrade
 from billing.settings import Settings
 from testkit.databases import (
     POSTGRES_ADMIN_URL,

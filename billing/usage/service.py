@@ -101,13 +101,6 @@ def prepare_events(
     return prepared
 
 
-def ingest(
-    session: Session, snapshot: ConfigSnapshot, events: Sequence[UsageEventIn], now: datetime
-) -> list[EventOutcome]:
-    """Price and record a batch in the caller's transaction: all of it or none of it."""
-    return record(session, snapshot, prepare_events(snapshot, events, now), now)
-
-
 def record_requests(
     session: Session, snapshot: ConfigSnapshot, requests: list[list[PricedEvent]], now: datetime
 ) -> list[list[EventOutcome]]:

@@ -17,7 +17,8 @@ from billing.errors import BillingError, InvalidRequest
 from billing.pricing.engine import PriceBook
 from billing.pricing.types import Cost
 from billing.reports import rollups
-from billing.reservations.service import Settlement, UsageClaim, settle
+from billing.reservations.service import settle
+from billing.reservations.types import Settlement, UsageClaim
 from billing.runtime import ConfigSnapshot
 from billing.usage import repository as repo
 from billing.usage.schemas import QuoteRequest, UsageEventIn

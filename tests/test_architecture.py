@@ -12,11 +12,13 @@ import importlib
 from functools import cache
 from pathlib import Path
 
+import pytest
 from sqlalchemy.orm import Session
 
 import billing
 from billing.runtime import Runtime
 from billing.settings import Settings
+from testkit import live
 
 ROOT = Path(billing.__file__).parent
 SESSION_EVENTS = ("after_begin", "after_commit", "after_rollback", "after_transaction_end")
@@ -124,3 +126,11 @@ def test_importing_a_schema_loads_no_service_repository_or_runtime() -> None:
     for schema in (name for name in MODULES if name.endswith("schemas")):
         loaded = _loaded_with(schema)
         assert sorted(m for m in loaded if m.rsplit(".", 1)[-1] in heavy) == [], schema
+
+
+def test_a_test_not_marked_e2e_may_not_start_a_process(tmp_path: Path) -> None:
+    """`make test-fast` stays fast: starting a process needs a fixture that marks e2e."""
+    with pytest.raises(RuntimeError, match="not marked e2e"):
+        live.Server(f"sqlite:///{tmp_path / 'never.db'}")
+    with pytest.raises(RuntimeError, match="not marked e2e"):
+        live.run_billing("reconcile", database_url=f"sqlite:///{tmp_path / 'never.db'}")

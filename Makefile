@@ -1,6 +1,7 @@
 # Two commands do all the set-up on a fresh machine:
 #   make run    serve the API on 127.0.0.1:8000 (SQLite, the example config)
 #   make test   lint, type-check and run the whole test suite
+# Inner loop: make test-fast (no test that starts a process; well under a minute).
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
@@ -11,7 +12,7 @@ DEV_STAMP     := $(VENV)/.installed-dev
 # or `make run BILLING_CONFIG=` for the built-in defaults (balances off).
 BILLING_CONFIG ?= examples/librechat.yaml
 
-.PHONY: run test lint bench clean
+.PHONY: run test test-fast lint bench clean
 
 $(RUNTIME_STAMP): pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -28,12 +29,15 @@ run: $(RUNTIME_STAMP)
 	BILLING_CONFIG='$(BILLING_CONFIG)' $(BIN)/billing serve
 
 lint: $(DEV_STAMP)
-	$(BIN)/ruff check billing tests migrations benchmarks
-	$(BIN)/ruff format --check billing tests migrations benchmarks
+	$(BIN)/ruff check billing tests testkit migrations benchmarks
+	$(BIN)/ruff format --check billing tests testkit migrations benchmarks
 	$(BIN)/mypy
 
 test: lint
 	$(BIN)/pytest -n 2 --dist loadfile
+
+test-fast: $(DEV_STAMP)
+	$(BIN)/pytest -n 2 --dist loadfile -m "not e2e"
 
 bench: $(DEV_STAMP)
 	$(BIN)/python -m benchmarks.run

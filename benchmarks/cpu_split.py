@@ -28,8 +28,8 @@ import orjson
 
 from benchmarks import phases
 from benchmarks.traffic import Traffic, write_config
-from tests import databases
-from tests.live import live_server
+from testkit import databases
+from testkit.live import live_server
 
 TICKS = os.sysconf("SC_CLK_TCK")
 

@@ -18,8 +18,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from tests.cli.librechat_exports import stream_export
-from tests.databases import postgres_database, postgres_reachable, sqlite_database
+from testkit.databases import postgres_database, postgres_reachable, sqlite_database
+from testkit.librechat_exports import stream_export
 
 
 def run_import(url: str, tx: Path, balances: Path) -> tuple[float, float, str]:

@@ -2,7 +2,7 @@
 
     .venv/bin/python -m benchmarks.report_latency --db postgres|sqlite [--rows 1000000]
 
-Creates a fresh database migrated with billing.schema.upgrade, bulk-loads
+Creates a fresh database migrated with billing.migrator.upgrade, bulk-loads
 realistic usage ledger rows directly (PostgreSQL COPY, SQLite executemany),
 rebuilds the rollups from them, serves the real app with uvicorn on
 127.0.0.1 and times real HTTP calls; prints p50 and p99 per query.
@@ -32,8 +32,8 @@ from billing import money
 from billing.main import create_app
 from billing.runtime import Runtime
 from billing.settings import Settings
-from tests.databases import postgres_database, sqlite_database
-from tests.live import free_port
+from testkit.databases import postgres_database, sqlite_database
+from testkit.live import free_port
 
 END = datetime(2026, 11, 1, tzinfo=UTC)
 DAYS = 90

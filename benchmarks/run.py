@@ -23,8 +23,8 @@ from typing import Any
 
 from benchmarks import phases
 from benchmarks.traffic import write_config
-from tests import databases
-from tests.live import live_server
+from testkit import databases
+from testkit.live import live_server
 
 RESULTS = Path(__file__).parent / "results"
 

@@ -23,6 +23,7 @@ from datetime import datetime
 from functools import cache
 from operator import attrgetter, itemgetter
 from typing import Any
+from weakref import WeakKeyDictionary
 
 from sqlalchemy import ARRAY, ColumnElement, DateTime, Table, any_, bindparam, update
 from sqlalchemy.orm import QueryableAttribute, Session
@@ -178,29 +179,36 @@ def insert_rows(session: Session, table: Table, rows: Sequence[Mapping[str, Any]
         _insert_values(session, table, columns, values, "")
         return
     sql = f"COPY {table.name} ({', '.join(columns)}) FROM STDIN (FORMAT BINARY)"
-    driver = _driver(session)
-    types = column_types(driver, table.name)
-    with driver.cursor() as cursor, cursor.copy(sql) as copy:
+    types = _copy_types(session, table.name)
+    with _driver(session).cursor() as cursor, cursor.copy(sql) as copy:
         copy.set_types([types[name] for name in columns])
         for row in values:
             copy.write_row(row)
 
 
-_TYPES: dict[str, dict[str, str]] = {}
+# engine -> table -> column types: per engine, as two databases (of one test
+# run, say) need not have the same schema.
+_COPY_TYPES: WeakKeyDictionary[Any, dict[str, dict[str, str]]] = WeakKeyDictionary()
+
+
+def _copy_types(session: Session, table: str) -> dict[str, str]:
+    """``column_types`` of the session's database, read once per engine and table."""
+    tables = _COPY_TYPES.setdefault(session.get_bind(), {})
+    found = tables.get(table)
+    if found is None:
+        found = tables[table] = column_types(_driver(session), table)
+    return found
 
 
 def column_types(driver: Any, table: str) -> dict[str, str]:
-    """column -> PostgreSQL type name, read once per table: binary COPY must send
-    each value in exactly its column's type (int8 is not int4)."""
-    found = _TYPES.get(table)
-    if found is None:
-        rows = driver.execute(
-            "SELECT a.attname, t.typname FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid"
-            " WHERE a.attrelid = %s::regclass AND a.attnum > 0 AND NOT a.attisdropped",
-            [table],
-        ).fetchall()
-        found = _TYPES[table] = dict(rows)
-    return found
+    """column -> PostgreSQL type name, from the catalog (psycopg connection ``driver``):
+    binary COPY must send each value in exactly its column's type (int8 is not int4)."""
+    rows = driver.execute(
+        "SELECT a.attname, t.typname FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid"
+        " WHERE a.attrelid = %s::regclass AND a.attnum > 0 AND NOT a.attisdropped",
+        [table],
+    ).fetchall()
+    return dict(rows)
 
 
 def _insert_values(
@@ -260,7 +268,7 @@ def insert_new(
             f"CREATE TEMP TABLE IF NOT EXISTS {stage} ON COMMIT DELETE ROWS "
             f"AS SELECT {names} FROM {table.name} WITH NO DATA"
         )
-        types = column_types(_driver(session), table.name)
+        types = _copy_types(session, table.name)
         with cursor.copy(f"COPY {stage} ({names}) FROM STDIN (FORMAT BINARY)") as copy:
             copy.set_types([types[name] for name in columns])
             for row in values:

@@ -72,7 +72,7 @@ def serve(
 @app.command()
 def migrate() -> None:
     """Bring the database schema to the newest migration."""
-    from billing.schema import upgrade
+    from billing.migrator import upgrade
 
     upgrade(get_settings().database_url)
     typer.echo("database schema is at the newest migration")

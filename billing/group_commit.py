@@ -2,7 +2,7 @@
 
 A request prepares its work (parsing, validation, pricing) itself and hands
 the result to the process's committer. One committer thread takes everything
-waiting that can go together (same work function, same key, up to
+waiting that can go together (same work function, same context, up to
 ``max_items``) and records it in one transaction: one fsync, one lock pass
 over the balances and one bulk insert per group instead of per request. A
 lone request is committed at once (there is no timer); under load the groups
@@ -37,22 +37,28 @@ from billing.errors import Unavailable
 
 log = logging.getLogger("billing.group_commit")
 
+C = TypeVar("C")  # what a whole group's work is given once (the config snapshot)
 P = TypeVar("P")  # one request's prepared work
 R = TypeVar("R")  # its result
 
 
 # Records several requests' payloads in the caller's transaction (never commits):
-# (session, key, payloads, now) -> one result per payload, in order.
-GroupWork = Callable[[Session, Any, list[P], datetime], list[R]]
+# (session, context, payloads, now) -> one result per payload, in order.
+GroupWork = Callable[[Session, C, list[P], datetime], list[R]]
 
 
 @dataclass(slots=True)
-class _Job(Generic[P, R]):
-    work: GroupWork[P, R]
-    key: Any
+class _Job(Generic[C, P, R]):
+    work: GroupWork[C, P, R]
+    context: C
     payload: P
     size: int
     future: Future[R] = field(default_factory=Future)
+
+    def joins(self, first: _Job[Any, Any, Any]) -> bool:
+        """A group is one call of its work with one context: only jobs with the same
+        work and the same context object (not merely an equal one) share it."""
+        return self.work is first.work and self.context is first.context
 
 
 class GroupCommitter:
@@ -73,7 +79,7 @@ class GroupCommitter:
         self._max_waiting = max_waiting if max_waiting is not None else 50 * max_items
         self._waiting = 0
         self._lock = threading.Lock()
-        self._pending: deque[_Job[Any, Any]] = deque()
+        self._pending: deque[_Job[Any, Any, Any]] = deque()
         self._threads = threads
         self._draining = 0  # threads taking groups now
         self._executor: ThreadPoolExecutor | None = None
@@ -83,9 +89,10 @@ class GroupCommitter:
         """Items queued and not yet taken into a group."""
         return self._waiting
 
-    def submit(self, work: GroupWork[P, R], key: Any, payload: P, size: int) -> Future[R]:
-        """Queue one request's payload (``size`` items); its future holds the result."""
-        job: _Job[P, R] = _Job(work, key, payload, size)
+    def submit(self, work: GroupWork[C, P, R], context: C, payload: P, size: int) -> Future[R]:
+        """Queue one request's payload (``size`` items) for ``work(session, context,
+        payloads, now)``; its future holds the result."""
+        job: _Job[C, P, R] = _Job(work, context, payload, size)
         with self._lock:
             if self._waiting and self._waiting + size > self._max_waiting:
                 raise Unavailable(
@@ -118,29 +125,25 @@ class GroupCommitter:
                     return
             self._commit(group)
 
-    def _take_group(self) -> list[_Job[Any, Any]]:
-        group: list[_Job[Any, Any]] = []
+    def _take_group(self) -> list[_Job[Any, Any, Any]]:
+        group: list[_Job[Any, Any, Any]] = []
         items = 0
         while self._pending:
             job = self._pending[0]
-            if group and (
-                job.work is not group[0].work
-                or job.key is not group[0].key
-                or items + job.size > self._max_items
-            ):
+            if group and (not job.joins(group[0]) or items + job.size > self._max_items):
                 break
             group.append(self._pending.popleft())
             items += job.size
         self._waiting -= items
         return group
 
-    def _commit(self, group: Sequence[_Job[Any, Any]]) -> None:
+    def _commit(self, group: Sequence[_Job[Any, Any, Any]]) -> None:
         first = group[0]
         payloads = [job.payload for job in group]
         try:
             results = run_transaction(
                 self._sessions,
-                lambda session: first.work(session, first.key, payloads, self._clock()),
+                lambda session: first.work(session, first.context, payloads, self._clock()),
             )
         except Exception as exc:
             if len(group) > 1:

@@ -10,7 +10,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from billing import __version__
 from billing.api.deps import RuntimeDep
-from billing.schema import current_revision, head_revision
+from billing.migrator import current_revision, head_revision
 
 router = APIRouter(tags=["health"])
 

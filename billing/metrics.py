@@ -8,8 +8,9 @@ else ``other``; each label admits a bounded number of distinct values before
 further ones become ``other`` too.
 
 Money-path counters only move after the transaction commits: hooks given a
-session queue their increments in ``session.info`` and a session listener
-applies them when the root transaction commits (dropped on rollback).
+session queue their increments with ``session_events.after_commit`` (dropped
+on rollback); the runtime installs the session listeners on its sessionmakers
+and reports transaction durations to ``observe_transaction``.
 
 Metrics are not money: credit amounts are exact integers of micro-credits
 up to here and become a float only at this boundary (``_credits``). A
@@ -25,17 +26,15 @@ from __future__ import annotations
 
 import platform
 import threading
-import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
 
 from prometheus_client import Counter, Gauge, Histogram, disable_created_metrics
-from sqlalchemy import event
-from sqlalchemy.orm import Session, SessionTransaction
+from sqlalchemy.orm import Session
 
-from billing import __version__
+from billing import __version__, session_events
 from billing.config.model import AppConfig
 from billing.pricing.types import Cost
 
@@ -196,45 +195,26 @@ def _credits(micro: int) -> float:
 
 # --- applying increments after commit -------------------------------------------------
 
-_PENDING = "billing.metrics.pending"
-_STARTED = "billing.metrics.transaction_started"
-_COMMITTED = "billing.metrics.committed"
-
 Increment = tuple[Any, float]  # (a metric child with .inc, amount)
 
 
 def _queue(session: Session | None, increments: Iterable[Increment]) -> None:
     """Apply now (no session), or when ``session``'s root transaction commits."""
     if session is None:
-        for child, amount in increments:
-            child.inc(amount)
+        _apply(increments)
     else:
-        session.info.setdefault(_PENDING, []).extend(increments)
+        pending = list(increments)
+        session_events.after_commit(session, lambda: _apply(pending))
 
 
-@event.listens_for(Session, "after_begin")
-def _transaction_began(session: Session, _transaction: Any, _connection: Any) -> None:
-    session.info.setdefault(_STARTED, time.perf_counter())
+def _apply(increments: Iterable[Increment]) -> None:
+    for child, amount in increments:
+        child.inc(amount)
 
 
-@event.listens_for(Session, "after_commit")
-def _committed(session: Session) -> None:
-    session.info[_COMMITTED] = True
-
-
-@event.listens_for(Session, "after_transaction_end")
-def _transaction_ended(session: Session, transaction: SessionTransaction) -> None:
-    committed = session.info.pop(_COMMITTED, False)
-    if transaction.parent is not None:
-        return  # a SAVEPOINT or inner transaction: only the root decides
-    pending: list[Increment] = session.info.pop(_PENDING, [])
-    started = session.info.pop(_STARTED, None)
-    if started is not None:
-        outcome = "commit" if committed else "rollback"
-        DB_TRANSACTION_DURATION.labels(outcome).observe(time.perf_counter() - started)
-    if committed:
-        for child, amount in pending:
-            child.inc(amount)
+def observe_transaction(seconds: float, committed: bool) -> None:
+    """One root transaction of the runtime's sessions (billing/session_events.py)."""
+    DB_TRANSACTION_DURATION.labels("commit" if committed else "rollback").observe(seconds)
 
 
 # --- hooks for the domains --------------------------------------------------------------
@@ -373,6 +353,7 @@ __all__ = [
     "endpoint_model_labels",
     "note_usage_body",
     "observe_request",
+    "observe_transaction",
     "record_balance_check",
     "record_config_loaded",
     "record_config_reload",

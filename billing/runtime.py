@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from sqlalchemy import Engine, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from billing import metrics, session_events
 from billing.clock import utc_now
 from billing.config.loader import load_config_file
 from billing.config.model import AppConfig, default_config
@@ -52,6 +53,9 @@ class Runtime:
         self.read_sessions: sessionmaker[Session] = make_session_factory(
             self.engine.execution_options(**{READ_ONLY: True})
         )
+        # Deferred-until-commit work and transaction timing, for these sessions only.
+        for sessions in (self.sessions, self.read_sessions):
+            session_events.install(sessions, metrics.observe_transaction)
         self.api_keys = settings.parsed_api_keys()
         secrets.add([*self.api_keys, make_url(settings.database_url).password])
         self._reload_lock = threading.Lock()

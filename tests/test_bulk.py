@@ -5,12 +5,13 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import Table, create_engine, select
+from sqlalchemy import Table, create_engine, func, select, text
 from sqlalchemy.exc import StatementError
 from sqlalchemy.orm import Session
 
 from billing import bulk
 from billing.models import Balance, LedgerEntry
+from testkit.databases import empty_tables, postgres_database
 
 NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 REASON = 'it\'s "quoted",\ttabbed and\nmultiline \\ text'  # COPY escaping
@@ -116,3 +117,27 @@ def test_rows_with_as_many_but_other_keys_get_nulls_where_they_lack_one(
     assert sorted(stored, key=str) == sorted(
         [("r", None) if i % 2 == 0 else (None, "credits") for i in range(size)], key=str
     )
+
+
+@pytest.mark.postgres
+def test_copy_sends_each_database_its_own_column_types(postgres_url: str) -> None:
+    """Two databases, one table name, different column types: binary COPY into each
+    must use that database's types (int8 values sent to an int4 column fail)."""
+    empty_tables(postgres_url)
+    rows = [
+        {"user_id": "u", "kind": "grant", "amount_micro": i, "created_at": NOW}
+        for i in range(bulk.COPY_MIN_ROWS)
+    ]
+    with postgres_database("billing_test_types") as narrower:
+        engine = create_engine(narrower)
+        with engine.begin() as conn:
+            conn.execute(text("ALTER TABLE ledger_entry ALTER COLUMN amount_micro TYPE integer"))
+        engine.dispose()
+        for url in (postgres_url, narrower):
+            engine = create_engine(url)
+            with Session(engine) as session:
+                bulk.insert_rows(session, _table(LedgerEntry), rows)
+                session.commit()
+                stored = session.scalar(select(func.sum(LedgerEntry.amount_micro)))
+            engine.dispose()
+            assert stored == sum(range(bulk.COPY_MIN_ROWS)), url

@@ -6,8 +6,8 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import create_engine, inspect
 
+from billing.migrator import downgrade, head_revision, upgrade
 from billing.models import Base
-from billing.schema import downgrade, head_revision, upgrade
 
 
 def _diff(url: str) -> list[object]:

@@ -17,7 +17,6 @@ from billing.balances.check_schemas import SpendEstimateIn
 from billing.balances.service import refill_pending, touch_users
 from billing.pricing.engine import PriceBook
 from billing.pricing.types import Cost
-from billing.reservations import repository as reservation_repo
 from billing.runtime import ConfigSnapshot
 
 
@@ -91,7 +90,7 @@ def check_spend(
     else:
         row = balance_repo.get_balance(session, user_id)
         balance_micro = row.amount_micro if row is not None else 0
-    reserved = reservation_repo.held_micro(session, [user_id], now).get(user_id, 0)
+    reserved = balance_repo.held_micro(session, [user_id], now).get(user_id, 0)
     return _result(snapshot, user_id, cost, balance_micro, reserved)
 
 

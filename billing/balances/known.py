@@ -14,11 +14,11 @@ from collections.abc import Iterable
 from typing import Any
 from weakref import WeakKeyDictionary
 
-from sqlalchemy import event
 from sqlalchemy.orm import Session
 
+from billing.session_events import after_commit
+
 _LIMIT = 500_000
-_PENDING = "billing.balances.known_pending"
 _known: WeakKeyDictionary[Any, set[str]] = WeakKeyDictionary()
 _EMPTY: frozenset[str] = frozenset()
 
@@ -29,23 +29,17 @@ def known(session: Session) -> set[str] | frozenset[str]:
 
 def remember(session: Session, user_ids: Iterable[str]) -> None:
     """Remember these users once this session's transaction commits."""
-    session.info.setdefault(_PENDING, set()).update(user_ids)
+    ids, bind = set(user_ids), session.get_bind()
+    if ids:
+        after_commit(session, lambda: _add(bind, ids))
 
 
 def forget(session: Session, user_ids: Iterable[str]) -> None:
     _known.get(session.get_bind(), set()).difference_update(user_ids)
 
 
-@event.listens_for(Session, "after_commit")
-def _committed(session: Session) -> None:
-    ids = session.info.pop(_PENDING, None)
-    if ids:
-        memory = _known.setdefault(session.get_bind(), set())
-        if len(memory) + len(ids) > _LIMIT:
-            memory.clear()
-        memory.update(ids)
-
-
-@event.listens_for(Session, "after_rollback")
-def _rolled_back(session: Session) -> None:
-    session.info.pop(_PENDING, None)
+def _add(bind: Any, ids: set[str]) -> None:
+    memory = _known.setdefault(bind, set())
+    if len(memory) + len(ids) > _LIMIT:
+        memory.clear()
+    memory.update(ids)

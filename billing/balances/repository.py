@@ -15,7 +15,7 @@ from billing.balances import known as known_users
 from billing.db import upsert_insert
 from billing.models import Balance, LedgerEntry, Reservation
 from billing.models.base import UTCDateTime
-from billing.reservations.repository import ACTIVE
+from billing.models.reservation import ACTIVE
 
 
 @dataclass(slots=True)
@@ -133,6 +133,23 @@ def balances_and_holds(
         return {}
     found = bulk.fetch(session, _HOLDS, {"ids": ids, "now": now})
     return {row[0]: (_balance_row(row[:-1]), int(row[-1])) for row in found}
+
+
+def held_micro(session: Session, user_ids: Iterable[str], now: datetime) -> dict[str, int]:
+    """user -> sum of active holds not yet expired at ``now`` (expired ones stop counting)."""
+    ids = sorted(set(user_ids))
+    if not ids:
+        return {}
+    stmt = (
+        select(Reservation.user_id, func.sum(Reservation.amount_micro))
+        .where(
+            Reservation.user_id.in_(ids),
+            Reservation.status == ACTIVE,
+            Reservation.expires_at > now,
+        )
+        .group_by(Reservation.user_id)
+    )
+    return {user_id: int(total or 0) for user_id, total in session.execute(stmt)}
 
 
 def list_balances(session: Session, *, after: str | None, limit: int) -> list[BalanceRow]:

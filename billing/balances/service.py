@@ -16,7 +16,6 @@ from billing.balances.refill import add_interval, refill_due
 from billing.balances.repository import BalanceRow
 from billing.config.model import AppConfig
 from billing.errors import Conflict, InvalidRequest, UserNotFound
-from billing.reservations import repository as reservation_repo
 
 # Largest |balance| we accept, far inside the signed 64-bit micro-credit column.
 MAX_ABS_MICRO = 10**18
@@ -158,7 +157,7 @@ def next_refill_at(row: BalanceRow) -> datetime | None:
 
 def held_micro(session: Session, user_ids: Iterable[str], now: datetime) -> dict[str, int]:
     """user -> credit held by active, unexpired reservations (not part of the balance)."""
-    return reservation_repo.held_micro(session, user_ids, now)
+    return repo.held_micro(session, user_ids, now)
 
 
 def get_balance(session: Session, user_id: str) -> BalanceRow:

@@ -7,6 +7,10 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from billing.models.base import Base, UTCDateTime
 
+# Stored statuses (a client also sees "expired": active past expires_at). Here, by
+# the table, because balances (holds count against them) and reservations both use them.
+ACTIVE, SETTLED, RELEASED = "active", "settled", "released"
+
 
 class Reservation(Base):
     """A hold of estimated cost before a model call (status active/settled/released).

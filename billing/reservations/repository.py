@@ -7,12 +7,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from billing.models import Reservation, UsageEvent
-
-ACTIVE, SETTLED, RELEASED = "active", "settled", "released"
+from billing.models.reservation import ACTIVE
 
 
 @dataclass(slots=True)
@@ -41,23 +40,6 @@ _COLUMNS = (
     Reservation.closed_at,
     Reservation.settled_event_id,
 )
-
-
-def held_micro(session: Session, user_ids: Iterable[str], now: datetime) -> dict[str, int]:
-    """user -> sum of active holds not yet expired at ``now`` (expired ones stop counting)."""
-    ids = sorted(set(user_ids))
-    if not ids:
-        return {}
-    stmt = (
-        select(Reservation.user_id, func.sum(Reservation.amount_micro))
-        .where(
-            Reservation.user_id.in_(ids),
-            Reservation.status == ACTIVE,
-            Reservation.expires_at > now,
-        )
-        .group_by(Reservation.user_id)
-    )
-    return {user_id: int(total or 0) for user_id, total in session.execute(stmt)}
 
 
 def add(session: Session, row: Mapping[str, Any]) -> None:

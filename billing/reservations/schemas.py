@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field, StrictInt
 from billing import money
 from billing.api.schemas import CostOut, Identifier, Money
 from billing.balances.check_schemas import ESTIMATE_EXAMPLE, SpendEstimateIn
-from billing.reservations.service import MAX_TTL_SECONDS, MIN_TTL_SECONDS, Settlement
+from billing.reservations.types import MAX_TTL_SECONDS, MIN_TTL_SECONDS, Settlement
 
 ReservationStatus = Literal["active", "settled", "released", "expired"]
 SettlementOutcome = Literal[

@@ -20,12 +20,12 @@ from billing import metrics, money
 from billing.balances.check import CheckResult, check_spend
 from billing.balances.check_schemas import SpendEstimateIn
 from billing.errors import Conflict, InsufficientBalance, ReservationExpired, ReservationNotFound
+from billing.models.reservation import ACTIVE, RELEASED, SETTLED
 from billing.reservations import repository as repo
-from billing.reservations.repository import ACTIVE, RELEASED, SETTLED, ReservationRow
+from billing.reservations.repository import ReservationRow
+from billing.reservations.types import Settlement, UsageClaim
 from billing.runtime import ConfigSnapshot
 
-MIN_TTL_SECONDS = 10
-MAX_TTL_SECONDS = 86_400  # per-request cap: a day
 EXPIRED = "expired"
 
 
@@ -44,25 +44,6 @@ class View:
     row: ReservationRow
     status: str  # as the client sees it (see status_at)
     settled_micro: int | None  # real cost of the settling event
-
-
-@dataclass(frozen=True, slots=True)
-class UsageClaim:
-    """A newly accepted usage event that names a reservation."""
-
-    event_id: str
-    user_id: str
-    reservation_id: str
-    cost_micro: int
-
-
-@dataclass(frozen=True, slots=True)
-class Settlement:
-    reservation_id: str
-    # settled | settled_expired | already_settled | released | user_mismatch | not_found
-    outcome: str
-    held_micro: int | None
-    charged_micro: int
 
 
 def status_at(row: ReservationRow, now: datetime) -> str:

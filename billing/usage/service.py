@@ -17,7 +17,8 @@ from billing.errors import BillingError, InvalidRequest
 from billing.pricing.engine import PriceBook
 from billing.pricing.types import CACHE_WRITE_1H, Cost
 from billing.reports import rollups
-from billing.reservations.service import Settlement, UsageClaim, settle
+from billing.reservations.service import settle
+from billing.reservations.types import Settlement, UsageClaim
 from billing.runtime import ConfigSnapshot
 from billing.usage import repository as repo
 from billing.usage.normalize import UsageWarning
@@ -103,13 +104,6 @@ def prepare_events(
             )
         )
     return prepared
-
-
-def ingest(
-    session: Session, snapshot: ConfigSnapshot, events: Sequence[UsageEventIn], now: datetime
-) -> list[EventOutcome]:
-    """Price and record a batch in the caller's transaction: all of it or none of it."""
-    return record(session, snapshot, prepare_events(snapshot, events, now), now)
 
 
 def record_requests(

@@ -15,9 +15,8 @@ from sqlalchemy.orm import Session
 
 from billing.balances.service import reconcile
 from billing.models import Balance, LedgerEntry
-from tests.conftest import AppFactory
+from tests.conftest import AppFactory, LiveServer
 from tests.helpers import CLAUDE_CONFIG
-from tests.live import live_server
 from tests.reservations.support import (
     ESTIMATE_CREDITS,
     T0,
@@ -155,7 +154,9 @@ def _refill_due_in(url: str, user_id: str, seconds: float, interval: int) -> dat
     return due
 
 
-def test_thirty_concurrent_checks_apply_a_due_refill_once(db_url: str, write_config: Any) -> None:
+def test_thirty_concurrent_checks_apply_a_due_refill_once(
+    db_url: str, write_config: Any, live_server: LiveServer
+) -> None:
     """Real clock: the refill falls due, then 30 checks hit four workers at once."""
     interval = 600
     config: Path = write_config(_refill_config(interval, "seconds"))

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import create_engine, select
 
 from billing.models import Balance, LedgerEntry
-from tests.cli.librechat_exports import build_export, write_array, write_lines
+from testkit.librechat_exports import build_export, write_array, write_lines
 from tests.cli.support import balances, ledger_count, ledger_sums, run_cli
 
 TRANSACTIONS = 4000

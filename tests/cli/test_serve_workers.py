@@ -5,15 +5,14 @@ from __future__ import annotations
 import os
 import signal
 import socket
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.live import Server, free_port
+from testkit.live import Server, free_port
+from tests.conftest import BillingServer, RunBilling
 
 
 def _workers(server: Server) -> set[int]:
@@ -67,10 +66,12 @@ def _wait_for(condition, timeout: float = 60, show=lambda: "") -> None:  # type:
     raise AssertionError(f"condition not met in time: {show()}")
 
 
-def test_connections_are_spread_over_the_workers(sqlite_url: str) -> None:
+def test_connections_are_spread_over_the_workers(
+    sqlite_url: str, billing_server: BillingServer
+) -> None:
     """16 keep-alive connections opened at once: every worker gets some (with one
     shared socket, one worker often took them all)."""
-    with Server(sqlite_url, workers=2) as server:
+    with billing_server(sqlite_url, workers=2) as server:
         workers = _workers(server)
         assert len(workers) == 2
         clients = [httpx.Client(base_url=server.base, timeout=30) for _ in range(16)]
@@ -86,9 +87,11 @@ def test_connections_are_spread_over_the_workers(sqlite_url: str) -> None:
     assert all(count > 0 for count in per_worker.values()), per_worker
 
 
-def test_a_dead_worker_is_replaced_and_sighup_replaces_all(sqlite_url: str, tmp_path: Path) -> None:
+def test_a_dead_worker_is_replaced_and_sighup_replaces_all(
+    sqlite_url: str, tmp_path: Path, billing_server: BillingServer
+) -> None:
     log = tmp_path / "serve.log"
-    with Server(sqlite_url, workers=2, log_path=log) as server:
+    with billing_server(sqlite_url, workers=2, log_path=log) as server:
         # Every worker ready (one answering /readyz is not enough): a worker that
         # dies while starting stops the server, by design.
         _wait_for(lambda: "with 2 workers" in log.read_text(errors="replace"))
@@ -111,28 +114,23 @@ def test_a_dead_worker_is_replaced_and_sighup_replaces_all(sqlite_url: str, tmp_
         assert not _workers(server)
 
 
-def test_a_port_in_use_is_refused(sqlite_url: str, tmp_path: Path) -> None:
+def test_a_port_in_use_is_refused(sqlite_url: str, run_billing: RunBilling) -> None:
     port = free_port()
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", port))
         taken.listen()
-        env = {k: v for k, v in os.environ.items() if not k.startswith("BILLING_")}
-        env["BILLING_DATABASE_URL"] = sqlite_url
-        done = subprocess.run(
-            [sys.executable, "-m", "billing", "serve", "--port", str(port), "--workers", "2"],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
+        done = run_billing(
+            "serve", "--port", str(port), "--workers", "2", database_url=sqlite_url, timeout=60
         )
     assert done.returncode != 0
     assert "Address already in use" in done.stderr + done.stdout
 
 
 @pytest.mark.parametrize("workers", [1, 2])
-def test_sigterm_finishes_and_exits(sqlite_url: str, workers: int) -> None:
-    with Server(sqlite_url, workers=workers) as server:
+def test_sigterm_finishes_and_exits(
+    sqlite_url: str, workers: int, billing_server: BillingServer
+) -> None:
+    with billing_server(sqlite_url, workers=workers) as server:
         assert httpx.get(f"{server.base}/healthz", timeout=30).status_code == 200
         server.signal(signal.SIGTERM)
         assert server.wait() in (0, -signal.SIGTERM)

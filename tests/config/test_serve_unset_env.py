@@ -10,8 +10,7 @@ from typing import Any
 
 import httpx
 
-from tests.conftest import AppFactory
-from tests.live import Server
+from tests.conftest import AppFactory, BillingServer
 
 CONFIG = """
 version: 1.2.8
@@ -49,12 +48,12 @@ def _event(event_id: str, endpoint: str, model: str) -> dict[str, Any]:
 
 
 def test_serve_starts_and_prices_endpoints_with_unset_variables(
-    db_url: str, write_config: Any, tmp_path: Path
+    db_url: str, write_config: Any, tmp_path: Path, billing_server: BillingServer
 ) -> None:
     for name in ("SERVE_TEST_GROQ_API_KEY", "SERVE_TEST_VLLM_HOST"):
         assert name not in os.environ
     log = tmp_path / "serve.log"
-    with Server(db_url, config=write_config(CONFIG), log_path=log) as server:
+    with billing_server(db_url, config=write_config(CONFIG), log_path=log) as server:
         events = [
             _event("e1", "groq", "llama-3.3-70b-versatile"),
             _event("e2", "self-hosted", "qwen2.5-72b-instruct"),

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from billing.schema import upgrade
-from tests.live import live_server
+from billing.migrator import upgrade
+from testkit import live
 
 ROOT = Path(__file__).resolve().parents[2]
 README = ROOT / "README.md"
@@ -105,7 +105,9 @@ def readable(value: Any, indent: int = 0, prefix: int = 0, width: int = 100) -> 
     return opening + "\n" + ",\n".join(lines) + "\n" + " " * indent + closing
 
 
-def fresh_service_answers(steps: list[Step], workdir: Path) -> list[Any]:
+def fresh_service_answers(
+    steps: list[Step], workdir: Path, live_server: Any = live.live_server
+) -> list[Any]:
     """Run the steps against `billing serve` with the example config on a new SQLite file."""
     database_url = f"sqlite:///{workdir / 'billing.db'}"
     upgrade(database_url)

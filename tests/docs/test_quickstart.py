@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from billing.config.loader import load_config_file
+from tests.conftest import LiveServer
 from tests.docs.readme import (
     EXAMPLE_CONFIG,
     README,
@@ -46,9 +47,9 @@ def test_example_config_is_valid_with_balances_on() -> None:
 
 
 @pytest.mark.skipif(shutil.which("curl") is None, reason="the quick start uses curl")
-def test_quickstart_answers_are_the_real_ones(tmp_path: Path) -> None:
+def test_quickstart_answers_are_the_real_ones(tmp_path: Path, live_server: LiveServer) -> None:
     steps = quickstart_steps(README.read_text(encoding="utf-8"))
-    answers = fresh_service_answers(steps, tmp_path)
+    answers = fresh_service_answers(steps, tmp_path, live_server)
     for step, answer in zip(steps, answers, strict=True):
         assert without_varying(answer) == without_varying(step.answer), (
             f"README quick start block\n{step.script}\nnow answers (paste it into the README, "

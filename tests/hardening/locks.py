@@ -6,6 +6,7 @@ import sqlite3
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
@@ -76,3 +77,22 @@ def wait_for_backend_gone(db_url: str, pid: int, timeout: float = 30) -> None:
         if time.monotonic() > deadline:
             raise AssertionError(f"backend {pid} of a killed server did not go away")
         time.sleep(0.05)
+
+
+def wait_for_sqlite_lock_waiter(pid: int, timeout: float = 30) -> None:
+    """Until a thread of process ``pid`` (a one-process `billing serve`) waits for the
+    SQLite write lock. SQLite shows no one its waiters, but a waiter sleeps in
+    the busy handler between attempts (nanosleep), and nothing else in the
+    service sleeps that way: idle threads wait on futexes, the event loop in
+    epoll. Linux: the kernel names each thread's wait in /proc/<pid>/task/*/wchan."""
+    tasks = Path(f"/proc/{pid}/task")
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for task in tasks.iterdir():
+            try:
+                if "nanosleep" in (task / "wchan").read_text():
+                    return
+            except FileNotFoundError:
+                continue  # the thread ended meanwhile
+        time.sleep(0.01)
+    raise AssertionError(f"no thread of process {pid} waited for the SQLite write lock")

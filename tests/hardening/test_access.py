@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.conftest import AppFactory
+from tests.conftest import AppFactory, RunBilling
 from tests.hardening.routes import PUBLIC_PATHS, RouteInfo, all_routes
 from tests.hardening.support import (
     ALL_KEYS,
@@ -116,16 +113,11 @@ def test_keys_file_with_comments_and_scopes(make_client: AppFactory, tmp_path: P
 
 
 @pytest.mark.parametrize("host", ["0.0.0.0", "::", "192.168.1.10", "billing.example.com"])
-def test_serve_refuses_a_public_address_without_keys(host: str, tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BILLING_")}
-    env["BILLING_DATABASE_URL"] = f"sqlite:///{tmp_path / 'never-created.db'}"
-    result = subprocess.run(
-        [sys.executable, "-m", "billing", "serve", "--host", host, "--port", "1"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+def test_serve_refuses_a_public_address_without_keys(
+    host: str, tmp_path: Path, run_billing: RunBilling
+) -> None:
+    database_url = f"sqlite:///{tmp_path / 'never-created.db'}"
+    result = run_billing("serve", "--host", host, "--port", "1", database_url=database_url)
     assert result.returncode == 2, result
     assert f"refusing to listen on {host} without an API key" in result.stderr
     assert "BILLING_API_KEYS" in result.stderr

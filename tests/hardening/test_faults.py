@@ -3,15 +3,13 @@
 Requests are held inside their transaction deterministically by locking a
 table from a second connection (PostgreSQL: ACCESS EXCLUSIVE on ledger_entry,
 so the batch's events are already inserted when it blocks; SQLite: the write
-lock). No sleeps decide an outcome.
+lock), and the test waits until the request is seen waiting on that lock. No
+sleeps decide an outcome.
 """
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable
@@ -23,7 +21,8 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 
-from tests.databases import empty_tables
+from testkit.databases import empty_tables
+from tests.conftest import BillingServer, RunBilling
 from tests.hardening.locks import (
     TERMINATE_OTHERS,
     admin_run,
@@ -31,10 +30,10 @@ from tests.hardening.locks import (
     sqlite_write_locked,
     wait_for_backend_gone,
     wait_for_blocked_backend,
+    wait_for_sqlite_lock_waiter,
 )
 from tests.hardening.support import assert_refused, nothing_written, row_counts
 from tests.helpers import CLAUDE_CONFIG, event
-from tests.live import Server
 
 # CLAUDE_CONFIG: startBalance 100000, each helper event costs 11250 credits in 4 ledger lines.
 START_BALANCE = 100_000
@@ -60,23 +59,21 @@ def _in_thread(call: Callable[[], httpx.Response]) -> tuple[threading.Thread, li
     return thread, outcome
 
 
-def _reconcile(db_url: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "BILLING_DATABASE_URL": db_url}
-    env.pop("BILLING_CONFIG", None)
-    return subprocess.run(
-        [sys.executable, "-m", "billing", "reconcile"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+def _wait_for_log(log: Path, text: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while text not in log.read_text(errors="replace"):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{text!r} never logged:\n{log.read_text(errors='replace')}")
+        time.sleep(0.02)
 
 
-def _assert_charged_once(db_url: str, events: int, user_balance: str) -> None:
+def _assert_charged_once(
+    run_billing: RunBilling, db_url: str, events: int, user_balance: str
+) -> None:
     counts = row_counts(db_url)
     assert counts["usage_event"] == events
     assert counts["ledger_entry"] == events * LEDGER_LINES_PER_EVENT + 1  # + start balance
-    reconciled = _reconcile(db_url)
+    reconciled = run_billing("reconcile", database_url=db_url)
     assert reconciled.returncode == 0, reconciled.stderr
     assert user_balance == str(START_BALANCE - events * EVENT_CREDITS)
 
@@ -89,13 +86,17 @@ def pg_client(postgres_url: str, write_config: Callable[[str], Path]) -> Any:
 
     empty_tables(postgres_url)
     settings = Settings(database_url=postgres_url, config=write_config(CLAUDE_CONFIG))
-    with TestClient(create_app(settings, Runtime(settings))) as client:
-        yield client
+    runtime = Runtime(settings)
+    try:
+        with TestClient(create_app(settings, runtime)) as client:
+            yield client
+    finally:
+        runtime.close()
 
 
 @pytest.mark.postgres
 def test_database_connection_killed_mid_request_is_503_and_writes_nothing(
-    pg_client: TestClient, postgres_url: str
+    pg_client: TestClient, postgres_url: str, run_billing: RunBilling
 ) -> None:
     batch = _batch(50, "db-gone")
     with postgres_table_locked(postgres_url, "ledger_entry"):
@@ -116,7 +117,7 @@ def test_database_connection_killed_mid_request_is_503_and_writes_nothing(
     assert retry.json()["accepted"] == 50
     assert pg_client.post("/v1/usage", json=batch).json()["duplicates"] == 50
     balance = pg_client.get("/v1/balances/u1").json()["credits"]
-    _assert_charged_once(postgres_url, 50, balance)
+    _assert_charged_once(run_billing, postgres_url, 50, balance)
     assert pg_client.get("/readyz").status_code == 200
 
 
@@ -145,7 +146,7 @@ def test_pooled_connections_closed_while_idle_are_replaced_without_an_error(
 
 @pytest.mark.postgres
 def test_database_restarting_under_load_recovers_without_500s(
-    pg_client: TestClient, postgres_url: str
+    pg_client: TestClient, postgres_url: str, run_billing: RunBilling
 ) -> None:
     """Backends terminated again and again while requests run: each answer is a 200
     or a 503, never a 500, and every 200 is in the ledger exactly once."""
@@ -176,7 +177,7 @@ def test_database_restarting_under_load_recovers_without_500s(
     for i in range(40):
         assert pg_client.post("/v1/usage", json=event(f"load-{i}")).status_code == 200
     balance = pg_client.get("/v1/balances/u1").json()["credits"]
-    _assert_charged_once(postgres_url, 40, balance)
+    _assert_charged_once(run_billing, postgres_url, 40, balance)
 
 
 def _hold_request(db_url: str) -> Any:
@@ -185,53 +186,65 @@ def _hold_request(db_url: str) -> Any:
     return sqlite_write_locked(db_url)
 
 
+def _wait_until_held(db_url: str, server: Any) -> int | None:
+    """Until the request waits on the lock of ``_hold_request``; its backend's pid
+    on PostgreSQL (events inserted, the ledger insert waits)."""
+    if db_url.startswith("postgresql"):
+        return wait_for_blocked_backend(db_url)
+    wait_for_sqlite_lock_waiter(server.process.pid)  # parsed, priced, at BEGIN IMMEDIATE
+    return None
+
+
 def test_worker_killed_mid_batch_leaves_no_partial_batch_and_retry_charges_once(
-    db_url: str, write_config: Callable[[str], Path]
+    db_url: str,
+    write_config: Callable[[str], Path],
+    billing_server: BillingServer,
+    run_billing: RunBilling,
 ) -> None:
     config = write_config(CLAUDE_CONFIG)
     batch = _batch(1000, "kill")
-    with Server(db_url, config=config) as server:
+    with billing_server(db_url, config=config) as server:
         with _hold_request(db_url):
             thread, outcome = _in_thread(
                 lambda: httpx.post(f"{server.base}/v1/usage", json=batch, timeout=60)
             )
-            if db_url.startswith("postgresql"):
-                pid = wait_for_blocked_backend(db_url)  # events inserted, ledger waits
-            else:
-                time.sleep(1.0)  # the request is parsed and waiting for the write lock
+            pid = _wait_until_held(db_url, server)
             server.signal(signal.SIGKILL)
             assert server.wait() == -signal.SIGKILL
             thread.join(60)
         assert isinstance(outcome[0], httpx.TransportError), outcome
-    if db_url.startswith("postgresql"):
+    if pid is not None:
         wait_for_backend_gone(db_url, pid)
     assert nothing_written(db_url), row_counts(db_url)
 
-    with Server(db_url, config=config) as restarted:
+    with billing_server(db_url, config=config) as restarted:
         retry = httpx.post(f"{restarted.base}/v1/usage", json=batch, timeout=120)
         assert retry.status_code == 200, retry.text
         assert retry.json()["accepted"] == 1000
         again = httpx.post(f"{restarted.base}/v1/usage", json=batch, timeout=120)
         assert again.json()["duplicates"] == 1000
         balance = httpx.get(f"{restarted.base}/v1/balances/u1").json()["credits"]
-    _assert_charged_once(db_url, 1000, balance)
+    _assert_charged_once(run_billing, db_url, 1000, balance)
 
 
 def test_sigterm_lets_in_flight_requests_finish(
-    db_url: str, write_config: Callable[[str], Path]
+    db_url: str,
+    write_config: Callable[[str], Path],
+    tmp_path: Path,
+    billing_server: BillingServer,
 ) -> None:
     batch = _batch(200, "term")
-    with Server(db_url, config=write_config(CLAUDE_CONFIG)) as server:
+    log = tmp_path / "serve.log"
+    config = write_config(CLAUDE_CONFIG)
+    with billing_server(db_url, config=config, log_path=log) as server:
         with _hold_request(db_url):
             thread, outcome = _in_thread(
                 lambda: httpx.post(f"{server.base}/v1/usage", json=batch, timeout=60)
             )
-            if db_url.startswith("postgresql"):
-                wait_for_blocked_backend(db_url)
-            else:
-                time.sleep(1.0)
+            _wait_until_held(db_url, server)
             server.signal(signal.SIGTERM)
-            time.sleep(1.0)
+            # uvicorn's graceful shutdown has begun and waits for our request.
+            _wait_for_log(log, "Waiting for connections to close")
             assert server.process.poll() is None, "the server quit with a request in flight"
         thread.join(60)
         # uvicorn re-raises SIGTERM once the graceful shutdown is done.

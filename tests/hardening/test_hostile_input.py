@@ -14,10 +14,9 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.conftest import AppFactory
+from tests.conftest import AppFactory, LiveServer
 from tests.hardening.support import assert_refused, nothing_written
 from tests.helpers import CLAUDE_CONFIG, event
-from tests.live import live_server
 
 JSON = {"content-type": "application/json"}
 MEGABYTE = "x" * (1024 * 1024)
@@ -202,7 +201,7 @@ def test_bodies_over_the_size_limit_are_413(make_client: AppFactory, db_url: str
 
 
 def test_chunked_body_without_content_length_is_cut_off_by_the_real_server(
-    db_url: str, write_config: Any
+    db_url: str, write_config: Any, live_server: LiveServer
 ) -> None:
     """Over real HTTP: Transfer-Encoding: chunked, no Content-Length, 10 MB."""
     env = {"BILLING_MAX_BODY_BYTES": "65536"}

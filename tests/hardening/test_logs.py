@@ -9,9 +9,9 @@ from typing import Any
 
 import httpx
 
+from tests.conftest import BillingServer
 from tests.hardening.support import ALL_KEYS, WITH_SCOPE, WITHOUT_SCOPE, bearer
 from tests.helpers import event
-from tests.live import Server
 
 LITERAL_KEY = "sk-literal-upstream-secret-5f1e2d"
 ENV_KEY = "sk-from-env-upstream-secret-9a8b7c"
@@ -86,7 +86,7 @@ def _exercise(base: str, config_path: Path) -> dict[str, str]:
 
 
 def test_logs_are_json_with_request_ids_and_no_secrets(
-    db_url: str, write_config: Callable[[str], Path], tmp_path: Path
+    db_url: str, write_config: Callable[[str], Path], tmp_path: Path, billing_server: BillingServer
 ) -> None:
     config_path = write_config(CONFIG)
     log_path = tmp_path / "server.log"
@@ -95,7 +95,7 @@ def test_logs_are_json_with_request_ids_and_no_secrets(
         "BILLING_TEST_UPSTREAM_KEY": ENV_KEY,
         "BILLING_MAX_BODY_BYTES": "65536",
     }
-    with Server(db_url, config=config_path, env=env, log_path=log_path) as server:
+    with billing_server(db_url, config=config_path, env=env, log_path=log_path) as server:
         seen = _exercise(server.base, config_path)
     text = log_path.read_text(encoding="utf-8")
     lines = [json.loads(line) for line in text.splitlines() if line.strip()]

@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.live import free_port
+from testkit.live import free_port
 
 REQUIRE_PROMETHEUS = os.environ.get("BILLING_REQUIRE_PROMETHEUS") == "1"
 

@@ -14,8 +14,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from testkit.live import free_port
+from tests.conftest import LiveServer
 from tests.helpers import CLAUDE_CONFIG, event
-from tests.live import free_port, live_server
 from tests.metrics.prometheus import (
     grafana_expressions,
     metric_names,
@@ -57,7 +58,7 @@ def _has_data(prometheus: httpx.Client, expression: str) -> bool:
 
 
 def test_prometheus_scrapes_two_workers_and_every_dashboard_query_has_data(
-    db_url: str, tmp_path: Path, write_config: Callable[[str], Path]
+    db_url: str, tmp_path: Path, write_config: Callable[[str], Path], live_server: LiveServer
 ) -> None:
     promtool = require_binary("promtool")
     require_binary("prometheus")

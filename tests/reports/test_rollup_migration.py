@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from sqlalchemy import create_engine, delete
 
+from billing.migrator import downgrade, upgrade
 from billing.models import UsageRollup
-from billing.schema import downgrade, upgrade
 from tests.cli.support import run_cli
 from tests.conftest import AppFactory
 from tests.reports.support import REPORT_CONFIG, make_events, post_events

@@ -16,8 +16,8 @@ from sqlalchemy import create_engine
 from sqlalchemy.orm import Session
 
 from billing.balances.service import reconcile
+from tests.conftest import LiveServer
 from tests.helpers import CLAUDE_CONFIG
-from tests.live import live_server
 from tests.reservations.support import ESTIMATE_CREDITS, estimate
 
 K = 7
@@ -51,7 +51,9 @@ def _reconcile(url: str) -> list[Any]:
     return mismatches
 
 
-def test_exactly_k_of_fifty_concurrent_reservations_fit(db_url: str, write_config: Any) -> None:
+def test_exactly_k_of_fifty_concurrent_reservations_fit(
+    db_url: str, write_config: Any, live_server: LiveServer
+) -> None:
     config: Path = write_config(CLAUDE_CONFIG)
     workers = 4 if db_url.startswith("postgresql") else 2
     with live_server(db_url, config=config, workers=workers) as base:

@@ -14,9 +14,8 @@ from sqlalchemy.orm import Session
 
 from billing.balances.service import reconcile
 from billing.models import LedgerEntry, UsageEvent
-from tests.conftest import AppFactory
+from tests.conftest import AppFactory, LiveServer
 from tests.helpers import CLAUDE_CONFIG, event
-from tests.live import live_server
 
 COST = 11250  # credits per helper event
 
@@ -45,7 +44,7 @@ def _post_all(base: str, events: list[dict[str, Any]], batch: int) -> tuple[int,
 
 
 def test_thousand_events_twice_then_from_eight_clients_charge_once(
-    make_client: AppFactory, db_url: str, write_config: Any
+    make_client: AppFactory, db_url: str, write_config: Any, live_server: LiveServer
 ) -> None:
     client = make_client(CLAUDE_CONFIG)
     users = [f"user-{i}" for i in range(10)]
@@ -65,7 +64,9 @@ def test_thousand_events_twice_then_from_eight_clients_charge_once(
         assert client.get(f"/v1/balances/{user}").json()["credits"] == str(expected)
 
 
-def test_first_sight_race_charges_once(db_url: str, write_config: Any) -> None:
+def test_first_sight_race_charges_once(
+    db_url: str, write_config: Any, live_server: LiveServer
+) -> None:
     """Eight clients post the same new events at once: one wins each event."""
     config: Path = write_config(CLAUDE_CONFIG)
     events = [event(f"race-{i}", f"racer-{i % 3}") for i in range(200)]
@@ -99,8 +100,10 @@ def _worker(base: str, worker: int, rounds: int) -> int:
 
 
 @pytest.mark.postgres
-def test_four_processes_no_lost_update_on_postgres(postgres_url: str, write_config: Any) -> None:
-    from tests.databases import empty_tables
+def test_four_processes_no_lost_update_on_postgres(
+    postgres_url: str, write_config: Any, live_server: LiveServer
+) -> None:
+    from testkit.databases import empty_tables
 
     empty_tables(postgres_url)
     config: Path = write_config(CLAUDE_CONFIG)

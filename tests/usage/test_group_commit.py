@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from pathlib import Path
+from contextlib import ExitStack
 from typing import Any
 
 import pytest
@@ -21,14 +22,26 @@ from billing.runtime import Runtime
 from billing.settings import Settings
 from billing.usage import service
 from billing.usage.schemas import UsageEventIn
-from tests.databases import empty_tables
+from testkit.databases import empty_tables
 from tests.helpers import CLAUDE_CONFIG, event
 
 COST_MICRO = 11250 * 1_000_000  # the helper event, in micro-credits
 
 
-def _runtime(url: str, config: Path) -> Runtime:
-    return Runtime(Settings(database_url=url, config=config))
+MakeRuntime = Callable[[str], Runtime]
+
+
+@pytest.fixture
+def make_runtime(write_config: Any) -> Iterator[MakeRuntime]:
+    """A runtime over a database URL (CLAUDE_CONFIG), closed after the test whatever happens."""
+    with ExitStack() as stack:
+
+        def make(url: str) -> Runtime:
+            runtime = Runtime(Settings(database_url=url, config=write_config(CLAUDE_CONFIG)))
+            stack.callback(runtime.close)
+            return runtime
+
+        yield make
 
 
 def _prepared(runtime: Runtime, *bodies: dict[str, Any]) -> list[service.PricedEvent]:
@@ -39,59 +52,56 @@ def _prepared(runtime: Runtime, *bodies: dict[str, Any]) -> list[service.PricedE
 @pytest.mark.postgres
 @pytest.mark.parametrize("others", [1, bulk.COPY_MIN_ROWS])  # events-first, ledger-first
 def test_an_event_committed_by_another_transaction_meanwhile_is_a_duplicate(
-    postgres_url: str, write_config: Any, others: int
+    postgres_url: str, make_runtime: MakeRuntime, others: int
 ) -> None:
     """T1 inserts event X and stays open; T2 (X and others) waits on X's unique-index
     entry, then finds X taken: it must not charge X (in a large group, where its
     ledger rows are already written, it deletes them again), keep the others', and
     charge only those. No double charge, reconcile clean."""
     empty_tables(postgres_url)
-    runtime = _runtime(postgres_url, write_config(CLAUDE_CONFIG))
-    try:
-        first = _prepared(runtime, event("race-x", "racer"))
-        ys = [event(f"race-y{i:03d}", "racer") for i in range(others)]
-        second = _prepared(runtime, event("race-x", "racer"), *ys)
-        t1_inserted = threading.Event()
-        release_t1 = threading.Event()
+    runtime = make_runtime(postgres_url)
+    first = _prepared(runtime, event("race-x", "racer"))
+    ys = [event(f"race-y{i:03d}", "racer") for i in range(others)]
+    second = _prepared(runtime, event("race-x", "racer"), *ys)
+    t1_inserted = threading.Event()
+    release_t1 = threading.Event()
 
-        def t1() -> list[service.EventOutcome]:
-            with runtime.sessions() as session:
-                out = service.record(session, runtime.snapshot, first, runtime.clock())
-                t1_inserted.set()
-                assert release_t1.wait(30)
-                session.commit()
-                return out
-
-        def t2() -> list[service.EventOutcome]:
-            with runtime.sessions() as session:
-                out = service.record(session, runtime.snapshot, second, runtime.clock())
-                session.commit()
-                return out
-
-        with ThreadPoolExecutor(2) as pool:
-            one = pool.submit(t1)
-            assert t1_inserted.wait(30)
-            two = pool.submit(t2)
-            _wait_until_blocked(runtime, two)
-            release_t1.set()
-            out1, out2 = one.result(30), two.result(30)
-
-        assert [o.status for o in out1] == ["accepted"]
-        assert [o.status for o in out2] == ["duplicate"] + ["accepted"] * others
-        assert out2[0].cost == out1[0].cost  # the duplicate answers with the stored cost
+    def t1() -> list[service.EventOutcome]:
         with runtime.sessions() as session:
-            rows = session.execute(
-                select(LedgerEntry.event_id, func.count())
-                .where(LedgerEntry.kind == "usage")
-                .group_by(LedgerEntry.event_id)
-            ).all()
-            assert dict(rows) == {"race-x": 4} | {y["event_id"]: 4 for y in ys}
-            events = session.scalar(select(func.count()).select_from(UsageEvent))
-            assert events == 1 + others
-            assert reconcile(session) == []
-        assert out2[1].balance_micro == 100_000 * 1_000_000 - (1 + others) * COST_MICRO
-    finally:
-        runtime.close()
+            out = service.record(session, runtime.snapshot, first, runtime.clock())
+            t1_inserted.set()
+            assert release_t1.wait(30)
+            session.commit()
+            return out
+
+    def t2() -> list[service.EventOutcome]:
+        with runtime.sessions() as session:
+            out = service.record(session, runtime.snapshot, second, runtime.clock())
+            session.commit()
+            return out
+
+    with ThreadPoolExecutor(2) as pool:
+        one = pool.submit(t1)
+        assert t1_inserted.wait(30)
+        two = pool.submit(t2)
+        _wait_until_blocked(runtime, two)
+        release_t1.set()
+        out1, out2 = one.result(30), two.result(30)
+
+    assert [o.status for o in out1] == ["accepted"]
+    assert [o.status for o in out2] == ["duplicate"] + ["accepted"] * others
+    assert out2[0].cost == out1[0].cost  # the duplicate answers with the stored cost
+    with runtime.sessions() as session:
+        rows = session.execute(
+            select(LedgerEntry.event_id, func.count())
+            .where(LedgerEntry.kind == "usage")
+            .group_by(LedgerEntry.event_id)
+        ).all()
+        assert dict(rows) == {"race-x": 4} | {y["event_id"]: 4 for y in ys}
+        events = session.scalar(select(func.count()).select_from(UsageEvent))
+        assert events == 1 + others
+        assert reconcile(session) == []
+    assert out2[1].balance_micro == 100_000 * 1_000_000 - (1 + others) * COST_MICRO
 
 
 Requests = list[list[service.PricedEvent]]
@@ -138,12 +148,12 @@ def _wait_until_blocked(runtime: Runtime, second: Future[Any]) -> None:
 
 
 def test_concurrent_requests_share_transactions_and_keep_their_own_answers(
-    db_url: str, write_config: Any
+    db_url: str, make_runtime: MakeRuntime
 ) -> None:
     """64 submissions while the committer is held: far fewer transactions than
     requests, each request gets exactly its own outcomes, duplicates across
     requests of one group are answered as duplicates."""
-    runtime = _runtime(db_url, write_config(CLAUDE_CONFIG))
+    runtime = make_runtime(db_url)
     gate = threading.Event()
     calls: list[int] = []
     held_record = _held_record(gate, calls)
@@ -169,11 +179,10 @@ def test_concurrent_requests_share_transactions_and_keep_their_own_answers(
             select(func.count()).select_from(LedgerEntry).where(LedgerEntry.kind == "usage")
         )
         assert usage == 48 * 4
-    runtime.close()
 
 
-def test_a_failing_request_in_a_group_fails_alone(db_url: str, write_config: Any) -> None:
-    runtime = _runtime(db_url, write_config(CLAUDE_CONFIG))
+def test_a_failing_request_in_a_group_fails_alone(db_url: str, make_runtime: MakeRuntime) -> None:
+    runtime = make_runtime(db_url)
     gate = threading.Event()
     work = _held_record(gate, refuse="poison")
     committer = GroupCommitter(runtime.sessions, runtime.clock, max_items=1000, threads=1)
@@ -201,15 +210,14 @@ def test_a_failing_request_in_a_group_fails_alone(db_url: str, write_config: Any
     with runtime.sessions() as session:
         assert session.scalar(select(func.count()).select_from(UsageEvent)) == 3
         assert reconcile(session) == []
-    runtime.close()
 
 
 def test_requests_beyond_the_waiting_bound_are_refused_at_once(
-    db_url: str, write_config: Any
+    db_url: str, make_runtime: MakeRuntime
 ) -> None:
     """A stalled database must not let requests pile up in memory: past the bound a
     submission fails at once with 503 unavailable; the ones queued still land."""
-    runtime = _runtime(db_url, write_config(CLAUDE_CONFIG))
+    runtime = make_runtime(db_url)
     gate = threading.Event()
     held_record = _held_record(gate)
     committer = GroupCommitter(
@@ -239,4 +247,3 @@ def test_requests_beyond_the_waiting_bound_are_refused_at_once(
     assert statuses == ["accepted"] * 4
     with runtime.sessions() as session:
         assert session.scalar(select(func.count()).select_from(UsageEvent)) == 4
-    runtime.close()

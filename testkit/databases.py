@@ -16,8 +16,8 @@ from pathlib import Path
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+from billing.migrator import upgrade
 from billing.models import Base
-from billing.schema import upgrade
 
 POSTGRES_ADMIN_URL = os.environ.get(
     "BILLING_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"

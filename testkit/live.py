@@ -1,4 +1,10 @@
-"""Start the real service (`billing serve`) in a subprocess for end-to-end tests."""
+"""The real service in a subprocess: `billing serve` (``Server``, ``live_server``)
+and one-off CLI commands (``run_billing``), for end-to-end tests and benchmarks.
+
+Tests take these through their fixtures (tests/conftest.py), which mark the
+test ``e2e``; under pytest a test without that mark may not start one (see
+``E2E_GUARD``), so ``make test-fast`` never waits for a process.
+"""
 
 from __future__ import annotations
 
@@ -16,6 +22,43 @@ import httpx
 
 # A loaded 2-core CI machine may need this long to start several workers.
 READY_TIMEOUT_SECONDS = 120
+# Set by tests/conftest.py to "0" for a test not marked e2e (unset elsewhere).
+E2E_GUARD = "BILLING_TEST_E2E"
+
+
+def _check_allowed() -> None:
+    if os.environ.get(E2E_GUARD) == "0":
+        raise RuntimeError(
+            "this test starts a process but is not marked e2e: take the live_server,"
+            " billing_server or run_billing fixture (tests/conftest.py), which marks it"
+        )
+
+
+def _child_env(
+    database_url: str, config: Path | None = None, env: dict[str, str] | None = None
+) -> dict[str, str]:
+    # Only the settings given here: a developer's own BILLING_* must not leak in.
+    child = {k: v for k, v in os.environ.items() if not k.startswith("BILLING_")}
+    child["BILLING_DATABASE_URL"] = database_url
+    if config is not None:
+        child["BILLING_CONFIG"] = str(config)
+    child.update(env or {})
+    return child
+
+
+def run_billing(
+    *args: str, database_url: str, env: dict[str, str] | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """Run ``billing <args>`` to completion (``python -m billing``); output captured."""
+    _check_allowed()
+    return subprocess.run(
+        [sys.executable, "-m", "billing", *args],
+        env=_child_env(database_url, env=env),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
 
 
 def free_port() -> int:
@@ -37,20 +80,15 @@ class Server:
         log_path: Path | None = None,
         port: int | None = None,
     ) -> None:
+        _check_allowed()
         self.port = port or free_port()
         self.base = f"http://127.0.0.1:{self.port}"
-        # Only the settings given here: a developer's own BILLING_* must not leak in.
-        child_env = {k: v for k, v in os.environ.items() if not k.startswith("BILLING_")}
-        child_env["BILLING_DATABASE_URL"] = database_url
-        if config is not None:
-            child_env["BILLING_CONFIG"] = str(config)
-        child_env.update(env or {})
         self.log_path = log_path
         self._log = open(log_path, "ab") if log_path else None  # noqa: SIM115
         command = [sys.executable, "-m", "billing", "serve", "--port", str(self.port)]
         self.process = subprocess.Popen(
             [*command, "--workers", str(workers)],
-            env=child_env,
+            env=_child_env(database_url, config, env),
             stdout=self._log or subprocess.DEVNULL,
             stderr=subprocess.STDOUT if self._log else subprocess.DEVNULL,
         )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import datetime
-from decimal import Decimal
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
@@ -11,7 +10,8 @@ from fastapi import APIRouter, Path, Query
 from billing import money
 from billing.api.deps import AdminScope, ReadScope, RuntimeDep, SessionDep, SnapshotDep
 from billing.api.errors import documented_errors
-from billing.api.schemas import ID_PATTERN
+from billing.api.json_body import StrictJsonRoute
+from billing.api.schemas import CURSOR_PATTERN, ID_PATTERN
 from billing.balances import repository as repo
 from billing.balances import service
 from billing.balances.repository import BalanceRow
@@ -27,7 +27,7 @@ from billing.balances.schemas import (
 from billing.errors import InvalidRequest
 from billing.models import LedgerEntry
 
-router = APIRouter(tags=["balances"])
+router = APIRouter(tags=["balances"], route_class=StrictJsonRoute)
 UserIdPath = Annotated[str, Path(min_length=1, max_length=200, pattern=ID_PATTERN)]
 
 
@@ -80,13 +80,6 @@ def list_balances(
     )
 
 
-def _amount(text: str, field: str) -> Decimal:
-    try:
-        return money.to_decimal(text)
-    except money.MoneyError as exc:
-        raise InvalidRequest(f"{field}: {exc}") from None
-
-
 @router.post(
     "/v1/balances/{user_id}/credits",
     response_model=BalanceOut,
@@ -105,7 +98,7 @@ def grant_credits(
         session,
         snapshot.config,
         user_id,
-        _amount(body.amount, "amount"),
+        body.amount,
         reason=body.reason,
         idempotency_key=body.idempotency_key,
         now=runtime.clock(),
@@ -126,7 +119,7 @@ def set_balance(
         session,
         snapshot.config,
         user_id,
-        _amount(body.credits, "credits"),
+        body.credits,
         reason=body.reason,
         now=runtime.clock(),
     )
@@ -163,7 +156,7 @@ def list_transactions(
     conversation_id: Annotated[str | None, Query(max_length=200, pattern=ID_PATTERN)] = None,
     since: datetime | None = None,
     until: datetime | None = None,
-    cursor: Annotated[str | None, Query(pattern=r"^\d{1,19}$")] = None,
+    cursor: Annotated[str | None, Query(pattern=CURSOR_PATTERN)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> TransactionPage:
     """Ledger rows, newest first; pass next_cursor back as cursor for the next page."""

@@ -9,11 +9,12 @@ from fastapi import APIRouter, Path
 from billing import money
 from billing.api.deps import IngestScope, RuntimeDep, SessionDep, SnapshotDep
 from billing.api.errors import ERROR_SCHEMA
+from billing.api.json_body import StrictJsonRoute
 from billing.api.schemas import ID_PATTERN, CostOut
 from billing.reservations import service
 from billing.reservations.schemas import ReservationCreated, ReservationIn, ReservationOut
 
-router = APIRouter(tags=["reservations"])
+router = APIRouter(tags=["reservations"], route_class=StrictJsonRoute)
 ReservationIdPath = Annotated[str, Path(min_length=1, max_length=64, pattern=ID_PATTERN)]
 
 

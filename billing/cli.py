@@ -38,20 +38,29 @@ def serve(
     workers: Annotated[int | None, typer.Option(help="worker processes")] = None,
 ) -> None:
     """Serve the HTTP API (uvicorn) with the BILLING_* settings."""
-    from billing import serving
+    import logging
+
+    from billing import serving, startup
     from billing.logging_setup import configure_logging, log_config
     from billing.multiprocess import multiprocess_metrics
 
-    settings = get_settings()
-    configure_logging(settings.log_level)
+    try:
+        settings = startup.load_settings()
+        configure_logging(settings.log_level)
+        api_keys = startup.check_api_keys(settings)
+        config = startup.load_config(settings)
+    except startup.StartupError as exc:
+        typer.echo(f"billing serve: cannot start: {exc}", err=True)
+        raise typer.Exit(2) from None
     host = host or settings.host
-    if not settings.parsed_api_keys() and not _is_loopback(host):
+    if not api_keys and not _is_loopback(host):
         typer.echo(
             f"refusing to listen on {host} without an API key: set BILLING_API_KEYS "
             "or listen on 127.0.0.1",
             err=True,
         )
         raise typer.Exit(2)
+    logging.getLogger("billing.serve").info(startup.describe_config(config))
     workers = workers or settings.workers or default_workers(settings.database_url)
     # Before any worker imports prometheus_client (see billing/multiprocess.py).
     with multiprocess_metrics(workers):

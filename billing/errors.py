@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Collection
 from typing import Any
 
 
@@ -44,6 +46,27 @@ class UserNotFound(BillingError):
 class UnknownEndpoint(BillingError):
     code = "unknown_endpoint"
     status_code = 422
+
+    # Up to this many configured names are listed in the message.
+    LISTED = 10
+
+    @classmethod
+    def named(cls, endpoint: str, configured: Collection[str]) -> UnknownEndpoint:
+        """The error for ``endpoint``, suggesting the closest configured name."""
+        by_lower = {name.lower(): name for name in configured}
+        wanted = endpoint.lower()
+        close = difflib.get_close_matches(wanted, list(by_lower), n=1)
+        match = wanted if wanted in by_lower else (close[0] if close else None)
+        detail = f"endpoint {endpoint[:100]!r} is not configured"
+        if match is not None:
+            detail += f"; did you mean {by_lower[match]!r}?"
+        if not configured:
+            detail += " (no endpoint is configured)"
+        elif len(configured) <= cls.LISTED:
+            detail += f" (configured: {', '.join(sorted(configured, key=str.lower))})"
+        else:
+            detail += f" ({len(configured)} are configured: GET /api/endpoints lists them)"
+        return cls(detail, field="endpoint")
 
 
 class InsufficientBalance(BillingError):

@@ -17,6 +17,7 @@ from billing.api.json_body import StrictJsonBody
 from billing.api.limits import BodySizeLimit
 from billing.api.metrics_http import HttpMetrics
 from billing.api.metrics_http import router as metrics_router
+from billing.api.paths import StripTrailingSlash
 from billing.api.request_id import RequestContext
 from billing.balances.check_router import router as check_router
 from billing.balances.router import router as balances_router
@@ -73,6 +74,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         description="Token usage and billing for LibreChat-style LLM chat platforms.",
         lifespan=lifespan,
         responses=_ERROR_RESPONSES,
+        redirect_slashes=False,  # StripTrailingSlash below
     )
     app.state.runtime = runtime
     install_error_handlers(app)
@@ -83,6 +85,8 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.add_middleware(HttpMetrics, route_paths=lambda: app.openapi()["paths"])
     # Around everything, so every log line of a request (even a 413) has its id.
     app.add_middleware(RequestContext)
+    # Before routing and metrics see the path: /v1/usage/ is /v1/usage (no empty 307).
+    app.add_middleware(StripTrailingSlash)
     metrics.record_config_loaded(runtime.snapshot.loaded_at.timestamp())
     # Hot routes first: a request is matched against the routes in this order.
     for router in (

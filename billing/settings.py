@@ -59,13 +59,25 @@ class Settings(BaseSettings):
         return self.database_url.startswith("sqlite")
 
     def parsed_api_keys(self) -> dict[str, frozenset[str]]:
-        """All configured keys with their scopes; admin implies every scope."""
+        """All configured keys with their scopes; admin implies every scope.
+
+        ValueError names the variable (or file) at fault, never a key.
+        """
         keys: dict[str, frozenset[str]] = {}
-        sources = [self.api_keys]
+        sources = [("BILLING_API_KEYS", self.api_keys)]
         if self.api_keys_file is not None:
-            sources.append(self.api_keys_file.read_text(encoding="utf-8"))
-        for text in sources:
-            keys.update(_parse_keys(text))
+            where = f"BILLING_API_KEYS_FILE ({self.api_keys_file})"
+            try:
+                sources.append((where, self.api_keys_file.read_text(encoding="utf-8")))
+            except (OSError, UnicodeDecodeError) as exc:
+                raise ValueError(
+                    f"{where}: cannot read: {getattr(exc, 'strerror', None) or exc}"
+                ) from None
+        for where, text in sources:
+            try:
+                keys.update(_parse_keys(text))
+            except ValueError as exc:
+                raise ValueError(f"{where}: {exc}") from None
         return keys
 
 
@@ -75,7 +87,12 @@ def _parse_keys(text: str) -> dict[str, frozenset[str]]:
         return {}
     raw: dict[str, list[str]]
     if text.startswith("{"):
-        raw = {str(k): list(v) for k, v in json.loads(text).items()}
+        document = json.loads(text)  # a JSONDecodeError is a ValueError
+        if not isinstance(document, dict) or not all(
+            isinstance(v, list) and all(isinstance(s, str) for s in v) for v in document.values()
+        ):
+            raise ValueError('the JSON form is {"key": ["scope", ...]}')
+        raw = {str(k): list(v) for k, v in document.items()}
     else:
         raw = {}
         for entry in text.replace("\n", ";").split(";"):

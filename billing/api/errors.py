@@ -1,8 +1,16 @@
-"""One error format for every failure: {"error": code, "detail": message}."""
+"""One error format for every failure.
+
+``{"error": code, "detail": message}``; validation errors add ``"fields":
+[{"loc": "tokens.prompt", "message": "..."}]``. ``loc`` is the field's path in
+the body or query (``events[2].tokens.prompt`` inside a batch). Messages are
+written for people: no pydantic prefixes ("Value error, ..."), no regexes.
+"""
 
 from __future__ import annotations
 
+import json
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -12,6 +20,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DataError, DBAPIError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from billing.api.schemas import PATTERN_MESSAGES
 from billing.errors import BillingError
 
 log = logging.getLogger("billing.api")
@@ -34,9 +43,20 @@ ERROR_SCHEMA: dict[str, Any] = {
     "type": "object",
     "required": ["error", "detail"],
     "properties": {
-        "error": {"type": "string"},
-        "detail": {"type": "string"},
-        "fields": {"type": "array", "items": {"type": "object"}},
+        "error": {"type": "string", "description": "stable code, e.g. invalid_request"},
+        "detail": {"type": "string", "description": "what is wrong and what to do"},
+        "fields": {
+            "type": "array",
+            "description": "validation errors: one per field",
+            "items": {
+                "type": "object",
+                "required": ["loc", "message"],
+                "properties": {
+                    "loc": {"type": "string", "examples": ["tokens.prompt"]},
+                    "message": {"type": "string"},
+                },
+            },
+        },
     },
 }
 
@@ -52,36 +72,103 @@ def documented_errors(errors: dict[int, str]) -> dict[int | str, dict[str, Any]]
     }
 
 
-def error_response(status: int, code: str, detail: str, **extra: Any) -> JSONResponse:
+def error_body(code: str, detail: str, **extra: Any) -> dict[str, Any]:
     body: dict[str, Any] = {"error": code, "detail": detail}
     body.update(jsonable_encoder(extra))
-    return JSONResponse(status_code=status, content=body)
+    return body
 
 
-def _field_path(loc: tuple[Any, ...]) -> str:
-    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
-    return ".".join(parts) or "body"
+def error_bytes(code: str, detail: str) -> bytes:
+    """The compact JSON of an error, for middleware that answers below FastAPI."""
+    return json.dumps(error_body(code, detail), separators=(",", ":")).encode()
+
+
+def error_response(
+    status: int, code: str, detail: str, headers: Mapping[str, str] | None = None, **extra: Any
+) -> JSONResponse:
+    # Starlette's JSONResponse renders compact JSON (no spaces).
+    return JSONResponse(
+        status_code=status, content=error_body(code, detail, **extra), headers=headers
+    )
+
+
+def field_path(loc: tuple[Any, ...]) -> str:
+    """``("body", "events", 2, "tokens")`` -> ``events[2].tokens``."""
+    path = ""
+    for part in loc:
+        if part in ("body", "query", "path", "header"):
+            continue
+        if isinstance(part, int):
+            path += f"[{part}]"
+        else:
+            path += f".{part}" if path else str(part)
+    return path or "body"
+
+
+# pydantic's wording where it is not a person's: class names, regexes, prefixes.
+_MESSAGES = {
+    "missing": "required",
+    "extra_forbidden": "unknown field; remove it (names are snake_case)",
+    "model_type": "must be a JSON object",
+    "model_attributes_type": "must be a JSON object",
+    "dict_type": "must be a JSON object",
+    "json_invalid": "invalid JSON",
+}
+
+
+def field_message(err: dict[str, Any]) -> str:
+    kind = err.get("type", "")
+    ctx = err.get("ctx") or {}
+    if kind in ("value_error", "assertion_error") and "error" in ctx:
+        return str(ctx["error"])  # the validator's own words, without "Value error, "
+    if kind == "string_pattern_mismatch":
+        return PATTERN_MESSAGES.get(str(ctx.get("pattern")), "does not have the expected format")
+    return _MESSAGES.get(kind) or str(err.get("msg", "invalid"))
+
+
+def validation_fields(errors: Any) -> list[dict[str, str]]:
+    return [
+        {"loc": field_path(tuple(err.get("loc", ()))), "message": field_message(err)}
+        for err in errors
+    ]
+
+
+def _without_location(detail: str, loc: str) -> str:
+    """``"events[2].occurred_at: needs a zone"`` -> ``"needs a zone"``: ``loc`` says where."""
+    where, sep, message = detail.partition(": ")
+    return message if sep and loc.startswith(where) else detail
 
 
 async def _billing_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, BillingError)
-    return error_response(exc.status_code, exc.code, exc.detail, **exc.extra)
+    extra = dict(exc.extra)
+    field = extra.pop("field", None)
+    if field is not None:  # the same shape as a validation error
+        extra["fields"] = [{"loc": field, "message": _without_location(exc.detail, field)}]
+    return error_response(exc.status_code, exc.code, exc.detail, **extra)
 
 
 async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
-    fields = [
-        {"field": _field_path(tuple(err.get("loc", ()))), "message": err.get("msg", "")}
-        for err in exc.errors()
-    ]
-    detail = "; ".join(f"{f['field']}: {f['message']}" for f in fields[:10]) or "invalid request"
+    fields = validation_fields(exc.errors())
+    detail = "; ".join(f"{f['loc']}: {f['message']}" for f in fields[:10]) or "invalid request"
     return error_response(422, "invalid_request", detail, fields=fields)
 
 
-async def _http_error(_: Request, exc: Exception) -> JSONResponse:
+def _http_detail(request: Request, exc: StarletteHTTPException) -> str:
+    where = f"{request.method} {request.url.path}"
+    if exc.status_code == 404 and exc.detail == "Not Found":  # routing: no such path
+        return f"{where}: no such route (the routes are listed at /docs)"
+    if exc.status_code == 405:
+        allowed = (exc.headers or {}).get("Allow") or (exc.headers or {}).get("allow")
+        return f"{where}: method not allowed" + (f"; use {allowed}" if allowed else "")
+    return str(exc.detail)
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     code = _STATUS_CODES.get(exc.status_code, "invalid_request")
-    return error_response(exc.status_code, code, str(exc.detail))
+    return error_response(exc.status_code, code, _http_detail(request, exc), headers=exc.headers)
 
 
 async def _database_error(_: Request, exc: Exception) -> JSONResponse:
@@ -97,8 +184,14 @@ async def _database_error(_: Request, exc: Exception) -> JSONResponse:
     return error_response(500, "internal", "internal error")
 
 
+async def _unexpected_error(_: Request, exc: Exception) -> JSONResponse:
+    # Starlette logs the exception itself after this answer; the client sees no internals.
+    return error_response(500, "internal", "internal error; the server log has the details")
+
+
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(BillingError, _billing_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(DBAPIError, _database_error)
+    app.add_exception_handler(Exception, _unexpected_error)

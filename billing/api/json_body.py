@@ -7,17 +7,28 @@ This middleware parses every request body once with those holes closed and
 answers a clean error in the docs/api.md shape; routes then parse a body known to
 be sound. It sits inside the body size limit, so it never buffers more than
 ``BILLING_MAX_BODY_BYTES``.
+
+Numbers with a fraction or exponent are parsed from their source text into
+Decimal, never through a binary float, so a money input sent as a JSON number
+(``"amount": 0.1``) is exact. Routes that take a FastAPI body parameter get
+this same document through ``StrictJsonRoute``.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Coroutine
+from decimal import Decimal
 from email.message import Message as MimeHeader
 from typing import Any, TypeVar
 
+from fastapi import Request, Response
 from fastapi.exceptions import RequestValidationError
+from fastapi.routing import APIRoute
 from pydantic import TypeAdapter, ValidationError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from billing.api.errors import error_bytes
 
 PARSED_BODY = "billing.parsed_json_body"
 _ABSENT = object()
@@ -52,6 +63,26 @@ def validated_body(scope: Scope, adapter: TypeAdapter[T]) -> T:
         ) from None
 
 
+class _ParsedJsonRequest(Request):
+    """A request whose ``json()`` is the document StrictJsonBody parsed (exact numbers)."""
+
+    async def json(self) -> Any:
+        return self.scope.get(PARSED_BODY) if PARSED_BODY in self.scope else await super().json()
+
+
+class StrictJsonRoute(APIRoute):
+    """Route class for every router with a JSON body parameter: FastAPI would
+    otherwise parse the body again with ``json.loads``, floats and all."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def strict_handler(request: Request) -> Response:
+            return await handler(_ParsedJsonRequest(request.scope, request.receive))
+
+        return strict_handler
+
+
 class BodyRefused(ValueError):
     def __init__(self, status: int, detail: str) -> None:
         super().__init__(detail)
@@ -81,7 +112,12 @@ def parse_strict_json(raw: bytes) -> Any:
     except UnicodeDecodeError as exc:
         raise BodyRefused(422, f"body: not valid UTF-8 (byte {exc.start})") from None
     try:
-        return json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_refuse_constant)
+        return json.loads(
+            text,
+            object_pairs_hook=_no_duplicates,
+            parse_constant=_refuse_constant,
+            parse_float=Decimal,  # exact: money inputs may be JSON numbers
+        )
     except json.JSONDecodeError as exc:
         raise BodyRefused(
             422, f"body: invalid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})"
@@ -162,7 +198,7 @@ def _replay(bodies: list[bytes], pending: Message | None, receive: Receive) -> R
 
 
 async def _answer(send: Send, status: int, detail: str) -> None:
-    body = json.dumps({"error": "invalid_request", "detail": detail}).encode()
+    body = error_bytes("invalid_request", detail)
     await send(
         {
             "type": "http.response.start",

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import json
-
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from billing.api.errors import error_bytes
 
 
 class BodySizeLimit:
@@ -56,12 +56,9 @@ class BodySizeLimit:
                 await self._reject(send)
 
     async def _reject(self, send: Send) -> None:
-        body = json.dumps(
-            {
-                "error": "payload_too_large",
-                "detail": f"request body exceeds the limit of {self.max_bytes} bytes",
-            }
-        ).encode()
+        body = error_bytes(
+            "payload_too_large", f"request body exceeds the limit of {self.max_bytes} bytes"
+        )
         await send(
             {
                 "type": "http.response.start",

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import datetime
-from decimal import Decimal
 from typing import Annotated
 
 from fastapi import APIRouter, Body, Path, Query
@@ -11,7 +10,8 @@ from fastapi import APIRouter, Body, Path, Query
 from billing import money
 from billing.api.deps import AdminScope, ReadScope, RuntimeDep, SessionDep, SnapshotDep
 from billing.api.errors import documented_errors
-from billing.api.schemas import ID_PATTERN
+from billing.api.json_body import StrictJsonRoute
+from billing.api.schemas import CURSOR_PATTERN, ID_PATTERN
 from billing.balances import repository as repo
 from billing.balances import service
 from billing.balances.repository import BalanceRow
@@ -29,7 +29,7 @@ from billing.balances.schemas import (
 from billing.errors import InvalidRequest
 from billing.models import LedgerEntry
 
-router = APIRouter(tags=["balances"])
+router = APIRouter(tags=["balances"], route_class=StrictJsonRoute)
 UserIdPath = Annotated[
     str,
     Path(
@@ -95,13 +95,6 @@ def list_balances(
     )
 
 
-def _amount(text: str, field: str) -> Decimal:
-    try:
-        return money.to_decimal(text)
-    except money.MoneyError as exc:
-        raise InvalidRequest(f"{field}: {exc}") from None
-
-
 @router.post(
     "/v1/balances/{user_id}/credits",
     response_model=BalanceOut,
@@ -120,7 +113,7 @@ def grant_credits(
         session,
         snapshot.config,
         user_id,
-        _amount(body.amount, "amount"),
+        body.amount,
         reason=body.reason,
         idempotency_key=body.idempotency_key,
         now=runtime.clock(),
@@ -141,7 +134,7 @@ def set_balance(
         session,
         snapshot.config,
         user_id,
-        _amount(body.credits, "credits"),
+        body.credits,
         reason=body.reason,
         now=runtime.clock(),
     )
@@ -189,7 +182,7 @@ def list_transactions(
     ] = None,
     cursor: Annotated[
         str | None,
-        Query(pattern=r"^\d{1,19}$", description="next_cursor of the previous page"),
+        Query(pattern=CURSOR_PATTERN, description="next_cursor of the previous page"),
     ] = None,
     limit: LimitParam = 100,
 ) -> TransactionPage:

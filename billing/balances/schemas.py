@@ -7,9 +7,7 @@ from datetime import datetime
 from fastapi.openapi.models import Example
 from pydantic import BaseModel, Field
 
-from billing.api.schemas import Money, OptionalId, StrictModel
-
-Amount = str  # validated as an exact decimal in the service (no floats)
+from billing.api.schemas import Money, MoneyIn, OptionalId, StrictModel
 
 
 class AutoRefillOut(BaseModel):
@@ -36,15 +34,13 @@ class BalancePage(BaseModel):
 
 
 class GrantIn(StrictModel):
-    amount: str = Field(
-        max_length=40, pattern=r"^-?\d+(\.\d+)?$", description="credits; negative to deduct"
-    )
+    amount: MoneyIn = Field(description="credits; negative to deduct")
     reason: str | None = Field(default=None, max_length=500)
     idempotency_key: OptionalId | None = None
 
 
 class SetBalanceIn(StrictModel):
-    credits: str = Field(max_length=40, pattern=r"^-?\d+(\.\d+)?$")
+    credits: MoneyIn = Field(description="the new balance in credits")
     reason: str | None = Field(default=None, max_length=500)
 
 

@@ -11,7 +11,14 @@ from billing import money
 from billing.balances import repository as repo
 from billing.balances import service
 from billing.balances.repository import BalanceRow
-from billing.commands.common import Format, fail, open_runtime, parse_amount, transaction
+from billing.commands.common import (
+    Format,
+    TakesNegativeAmount,
+    fail,
+    open_runtime,
+    parse_amount,
+    transaction,
+)
 from billing.commands.output import emit
 from billing.errors import BillingError
 
@@ -79,7 +86,7 @@ def list_balances(
     emit(rows(), COLUMNS, fmt, title="balances")
 
 
-@app.command("add")
+@app.command("add", cls=TakesNegativeAmount)
 def add(
     user_id: UserArg,
     amount: Annotated[
@@ -111,7 +118,7 @@ def add(
     emit([balance_dict(row)], COLUMNS, fmt)
 
 
-@app.command("set")
+@app.command("set", cls=TakesNegativeAmount)
 def set_(
     user_id: UserArg,
     credits: Annotated[str, typer.Argument(help="the new balance in credits")],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -10,6 +11,11 @@ from decimal import Decimal
 
 import typer
 from sqlalchemy.orm import Session
+
+# typer carries its own copy of click: its parser raises these classes, not click's.
+from typer._click.core import Context
+from typer._click.exceptions import NoSuchOption, UsageError
+from typer.core import TyperCommand
 
 from billing import money
 from billing.errors import BillingError, InvalidRequest
@@ -46,6 +52,29 @@ def fail(exc: BillingError) -> typer.Exit:
     """Report a domain error; a bad value is a usage error (2), anything else a problem (1)."""
     typer.echo(f"error: {exc.code}: {exc.detail}", err=True)
     return typer.Exit(EXIT_USAGE if isinstance(exc, InvalidRequest) else EXIT_PROBLEM)
+
+
+_NEGATIVE_NUMBER = re.compile(r"-\d[\d.]*")
+
+
+class TakesNegativeAmount(TyperCommand):
+    """A command with an amount argument: ``-500`` reads as an unknown option
+    ("No such option: -5"), so say how to pass it instead."""
+
+    def parse_args(self, ctx: Context, args: list[str]) -> list[str]:
+        given = list(args)  # the parser consumes ``args``
+        try:
+            return super().parse_args(ctx, args)
+        except NoSuchOption as exc:
+            number = next((a for a in given if _NEGATIVE_NUMBER.fullmatch(a)), None)
+            if number is None or not number.startswith(exc.option_name):
+                raise
+            raise UsageError(
+                f"{number} reads as an option (No such option: {exc.option_name}). "
+                f"Put -- before a negative amount, after every option: "
+                f"{ctx.command_path} [OPTIONS] ... -- {number}",
+                ctx,
+            ) from None
 
 
 def parse_amount(text: str, name: str) -> Decimal:

@@ -172,7 +172,7 @@ class PriceBook:
     def _resolve(self, endpoint: str, model: str) -> _Resolution:
         config = self.config.endpoint(endpoint)
         if config is None:
-            raise UnknownEndpoint(f"endpoint {endpoint!r} is not configured", field="endpoint")
+            raise UnknownEndpoint.named(endpoint, self.config.endpoints.keys())
         resolution = self._build(config, model)
         if len(self._cache) >= _CACHE_LIMIT:
             self._cache.clear()

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Body, Path
 from billing import money
 from billing.api.deps import IngestScope, RuntimeDep, SessionDep, SnapshotDep
 from billing.api.errors import ERROR_SCHEMA
+from billing.api.json_body import StrictJsonRoute
 from billing.api.schemas import ID_PATTERN, CostOut
 from billing.reservations import service
 from billing.reservations.schemas import (
@@ -18,7 +19,7 @@ from billing.reservations.schemas import (
     ReservationOut,
 )
 
-router = APIRouter(tags=["reservations"])
+router = APIRouter(tags=["reservations"], route_class=StrictJsonRoute)
 ReservationIdPath = Annotated[
     str,
     Path(

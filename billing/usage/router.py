@@ -14,7 +14,7 @@ from starlette.concurrency import run_in_threadpool
 
 from billing import metrics, money
 from billing.api.deps import IngestContext, IngestScope, SnapshotDep
-from billing.api.json_body import parsed_body
+from billing.api.json_body import StrictJsonRoute, parsed_body
 from billing.api.openapi import inline_schema, json_request_body
 from billing.api.schemas import CostOut
 from billing.errors import InvalidRequest
@@ -30,7 +30,7 @@ from billing.usage.schemas import (
     UsageResponse,
 )
 
-router = APIRouter(tags=["usage"])
+router = APIRouter(tags=["usage"], route_class=StrictJsonRoute)
 
 
 def _shape(value: Any) -> str:
@@ -96,12 +96,13 @@ def _priced(
         raise RequestValidationError(
             [{**err, "loc": ("body", *err["loc"][1:])} for err in exc.errors()]
         ) from None
+    batch = isinstance(payload, UsageBatchIn)
     events = payload.events if isinstance(payload, UsageBatchIn) else [payload]
     if len(events) > limit:
         raise InvalidRequest(f"events: a batch holds at most {limit} events, got {len(events)}")
     if not events:
         raise InvalidRequest("events: must not be empty")
-    return service.prepare_events(snapshot, events, now)
+    return service.prepare_events(snapshot, events, now, batch=batch)
 
 
 def _usage_response(outcomes: list[service.EventOutcome]) -> Response:

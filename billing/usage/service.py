@@ -60,37 +60,55 @@ def quote(prices: PriceBook, request: QuoteRequest) -> Cost:
     return prices.price(request.endpoint, request.model, request.token_counts(), request.context)
 
 
-def _occurred_at(event: UsageEventIn, index: int, now: datetime) -> datetime:
+def _occurred_at(event: UsageEventIn, where: str, now: datetime) -> datetime:
     when = event.occurred_at or now
     if when.tzinfo is None:
-        raise InvalidRequest(f"events[{index}].occurred_at: needs a time zone (e.g. Z)")
+        raise InvalidRequest(
+            f"{where}occurred_at: needs a time zone (e.g. Z)", field=f"{where}occurred_at"
+        )
     if not now - MAX_PAST <= when <= now + MAX_FUTURE:
-        raise InvalidRequest(f"events[{index}].occurred_at: too far from the current time")
+        raise InvalidRequest(
+            f"{where}occurred_at: {when.isoformat()} is outside the accepted window: at most "
+            f"{MAX_PAST.days} days before and {MAX_FUTURE.days} day after the server's time "
+            f"({now.isoformat(timespec='seconds')})",
+            field=f"{where}occurred_at",
+        )
     return when
 
 
 def price_events(
-    prices: PriceBook, events: Sequence[UsageEventIn], now: datetime
+    prices: PriceBook, events: Sequence[UsageEventIn], now: datetime, *, batch: bool = True
 ) -> list[tuple[UsageEventIn, Cost, datetime, tuple[UsageWarning, ...]]]:
-    """(event, cost, occurred_at, warnings) per event; a pricing error names the event's index."""
+    """(event, cost, occurred_at, warnings) per event; in a batch errors name the index."""
     priced = []
     for index, event in enumerate(events):
+        where = f"events[{index}]." if batch else ""
         try:
             usage = event.normalized()
             cost = prices.price(event.endpoint, event.model, usage.counts, event.context)
         except BillingError as exc:
-            raise type(exc)(f"events[{index}]: {exc.detail}", **exc.extra) from exc
-        priced.append((event, cost, _occurred_at(event, index, now), usage.warnings))
+            if not batch:
+                raise
+            extra = dict(exc.extra)
+            if "field" in extra:
+                extra["field"] = f"{where}{extra['field']}"
+            raise type(exc)(f"events[{index}]: {exc.detail}", **extra) from exc
+        priced.append((event, cost, _occurred_at(event, where, now), usage.warnings))
     return priced
 
 
 def prepare_events(
-    snapshot: ConfigSnapshot, events: Sequence[UsageEventIn], now: datetime
+    snapshot: ConfigSnapshot, events: Sequence[UsageEventIn], now: datetime, *, batch: bool = True
 ) -> list[PricedEvent]:
-    """Price events and build their rows (received at ``now``); no I/O."""
+    """Price events and build their rows (received at ``now``); no I/O.
+
+    ``batch``: the events came as ``{"events": [...]}``, so errors say which one.
+    """
     charged = snapshot.config.transactions_enabled
     prepared = []
-    for event, cost, occurred_at, warnings in price_events(snapshot.prices, events, now):
+    for event, cost, occurred_at, warnings in price_events(
+        snapshot.prices, events, now, batch=batch
+    ):
         cost_json = cost.to_json()
         prepared.append(
             PricedEvent(

@@ -38,9 +38,9 @@ def test_grant_is_idempotent_by_key(make_client: AppFactory) -> None:
     assert _reconciles(client)
 
 
-def test_grant_rejects_floats_and_junk(make_client: AppFactory) -> None:
+def test_grant_rejects_junk(make_client: AppFactory) -> None:
     client = make_client(CLAUDE_CONFIG)
-    for amount in (12.5, "1e3", "NaN", "", "0"):
+    for amount in ("1e3", "NaN", "", "0", " 5", True, None, [1], {"value": 1}):
         response = client.post("/v1/balances/u1/credits", json={"amount": amount})
         assert response.status_code == 422, amount
         assert "amount" in response.json()["detail"]

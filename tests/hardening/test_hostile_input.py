@@ -92,7 +92,7 @@ RAW_CASES = [
     ("truncated", b'{"event_id": "a", ', "body"),
     ("trailing garbage", b'{"event_id": "a"} {}', "body"),
     ("bare string", b'"event"', "body"),
-    ("empty object", b"{}", "Field required"),
+    ("empty object", b"{}", ": required"),
     ("array of events", b"[]", "body"),
 ]
 

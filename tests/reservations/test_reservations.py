@@ -235,7 +235,7 @@ def test_ttl_bounds_and_validation(make_client: AppFactory) -> None:
             "/v1/reservations", json={**_body(), "user_id": "u1", "ttl_seconds": ttl}
         )
         assert response.status_code == 422, ttl
-        assert response.json()["fields"][0]["field"] == "ttl_seconds"
+        assert response.json()["fields"][0]["loc"] == "ttl_seconds"
     assert reserve(client, ttl_seconds=86400)["expires_at"] == "2026-11-02T12:00:00Z"
     client = make_client(CLAUDE_CONFIG, reservation_ttl_seconds=30)
     set_clock(client, T0)

@@ -183,7 +183,7 @@ class _Worker:
 
     def describe(self) -> str:
         self.process.join(0)
-        return f"pid {self.process.pid}, exit code {self.process.exitcode}"
+        return f"pid {self.process.pid} (exit code {self.process.exitcode})"
 
     def terminate(self) -> None:
         """Ask the worker to finish its requests and exit (uvicorn's graceful SIGTERM)."""

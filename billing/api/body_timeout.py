@@ -6,12 +6,20 @@ whole body must have arrived ``seconds`` after the request started; else the
 answer is 408 ``request_timeout`` in the API's error shape and the connection
 is closed (the rest of the body, if it ever comes, is not read as a request).
 Waits after the body (for a disconnect) are not cut off.
+
+One watchdog per worker instead of a timer per request: a request only notes
+its deadline while it waits for body bytes (a dict entry, well under a
+microsecond), and a tick every ``seconds / 10`` (at most 1 s; none while no
+request waits) cancels the waits that are past theirs. A timer per request
+(``asyncio.timeout``) cost 10-15 us per request.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import time
+from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -19,11 +27,15 @@ from billing import metrics
 
 
 class BodyTimeout:
-    """Pure ASGI middleware; wraps ``receive`` for the body only."""
+    """Pure ASGI middleware; wraps ``receive`` while a body is still to come."""
 
     def __init__(self, app: ASGIApp, seconds: float) -> None:
         self.app = app
         self.seconds = seconds
+        self._every = min(1.0, seconds / 10)
+        self._waiting: dict[asyncio.Task[Any], float] = {}  # task waiting for body -> deadline
+        self._expired: set[asyncio.Task[Any]] = set()
+        self._tick: asyncio.TimerHandle | None = None
         body = json.dumps(
             {
                 "error": "request_timeout",
@@ -31,23 +43,19 @@ class BodyTimeout:
                 " send the whole body without pauses",
             }
         ).encode()
-        self._response_start: Message = {
-            "type": "http.response.start",
-            "status": 408,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-                (b"connection", b"close"),
-            ],
-        }
-        self._response_body: Message = {"type": "http.response.body", "body": body}
+        self._response_headers = [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode()),
+            (b"connection", b"close"),  # uvicorn closes the connection after this answer
+        ]
+        self._response_body = body
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or not _has_body(scope):
             await self.app(scope, receive, send)
             return
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.seconds
+        deadline = time.monotonic() + self.seconds  # the loop's clock, without a method call
         body_pending = True
         timed_out = False
         response_started = False
@@ -56,12 +64,22 @@ class BodyTimeout:
             nonlocal body_pending, timed_out
             if not body_pending:
                 return await receive()
+            task = asyncio.current_task()
+            assert task is not None
+            self._waiting[task] = deadline
+            if self._tick is None:
+                self._tick = loop.call_later(self._every, self._check, loop)
             try:
-                async with asyncio.timeout_at(deadline):
-                    message = await receive()
-            except TimeoutError:
+                message = await receive()
+            except asyncio.CancelledError:
+                if task not in self._expired:
+                    raise
+                self._expired.discard(task)
+                task.uncancel()
                 timed_out = True
                 raise BodyTimedOut from None
+            finally:
+                del self._waiting[task]
             if message["type"] != "http.request" or not message.get("more_body", False):
                 body_pending = False
             return message
@@ -81,9 +99,31 @@ class BodyTimeout:
                 raise
         if timed_out and not response_started:
             metrics.record_timeout("body")
-            start = self._response_start
-            await send({**start, "headers": list(start["headers"])})
-            await send(dict(self._response_body))
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 408,
+                    "headers": list(self._response_headers),
+                }
+            )
+            await send({"type": "http.response.body", "body": self._response_body})
+
+    def _check(self, loop: asyncio.AbstractEventLoop) -> None:
+        """The watchdog: cancel body waits past their deadline (each such task is
+        suspended in ``receive``, the only await while it is listed)."""
+        now = time.monotonic()
+        for task, deadline in self._waiting.items():
+            if deadline <= now and task not in self._expired:
+                self._expired.add(task)
+                task.cancel()
+        self._tick = loop.call_later(self._every, self._check, loop) if self._waiting else None
+
+
+def _has_body(scope: Scope) -> bool:
+    for name, value in scope["headers"]:
+        if name == b"transfer-encoding" or (name == b"content-length" and value != b"0"):
+            return True
+    return False
 
 
 class BodyTimedOut(Exception):

@@ -116,7 +116,8 @@ def test_a_rollout_whose_new_worker_dies_is_rolled_back_and_a_good_one_switches_
                 and total(scraped, "billing_config_last_reload_successful") == 1
             )
 
-        _wait_for(metrics_settled, timeout=30, show=lambda: httpx.get(f"{server.base}/metrics").text)
+        scrape = lambda: httpx.get(f"{server.base}/metrics").text  # noqa: E731
+        _wait_for(metrics_settled, timeout=30, show=scrape)
 
 
 def test_an_invalid_config_is_refused_and_every_worker_keeps_the_old_one(

@@ -181,6 +181,12 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         self._head_timer = None
         if self.transport.is_closing():
             return
+        if self.cycle is not None and not self.cycle.response_complete:
+            # A pipelined head behind a request still being answered: not its turn yet.
+            self._head_timer = self.loop.call_later(
+                self._limits.header_timeout, self._head_timed_out
+            )
+            return
         metrics.record_timeout("header")
         if _head_timeouts():
             log.warning(

@@ -139,3 +139,28 @@ def test_an_invalid_config_is_refused_and_every_worker_keeps_the_old_one(
         scraped = parse(httpx.get(f"{server.base}/metrics", timeout=30).text)
         assert total(scraped, "billing_config_rollouts_total", result="failure") == 1
         assert total(scraped, "billing_config_last_reload_successful") == 0
+
+
+def test_an_old_worker_dying_during_a_rollout_is_replaced_and_the_rollout_completes(
+    sqlite_url: str, write_config: Callable[[str], Path], tmp_path: Path
+) -> None:
+    config = write_config(CLAUDE_CONFIG)
+    log_path = tmp_path / "serve.log"
+    log = _log(log_path)
+    with Server(sqlite_url, config=config, workers=WORKERS, log_path=log_path) as server:
+        _wait_for(lambda: f"with {WORKERS} workers" in log(), show=log)
+        config.write_text(CLAUDE_CONFIG.replace("prompt: 3", "prompt: 5"), encoding="utf-8")
+        old_workers = _workers(server)
+        server.signal(signal.SIGHUP)
+        # The new workers exist (and are still importing): the rollout is under way.
+        _wait_for(lambda: bool(_workers(server) - old_workers))
+        victim = min(old_workers)
+        os.kill(victim, signal.SIGKILL)
+        _wait_for(lambda: "config rollout done" in log(), show=log)
+        during = log().split("config rollout: starting", 1)[1].split("config rollout done", 1)[0]
+        assert f"worker pid {victim} (exit code -9) died; starting another" in during
+        _wait_for(lambda: _all_listening(server), show=lambda: _workers(server))
+        (version_and_price,) = _answers(server)
+        assert version_and_price[1] == "5000"
+        # The stand-in for the victim served the old config and left with the old workers.
+        _wait_for(lambda: not (_workers(server) & old_workers) and len(_workers(server)) == 2)

@@ -74,6 +74,9 @@ def serve(
                 "log_config": log_config(settings.log_level),
                 "access_log": False,  # billing.http logs each request, with its id
                 "timeout_graceful_shutdown": 30,
+                # Idle connections closed, slow heads cut off, connections capped per worker.
+                "http": serving.HTTP_PROTOCOL,
+                "timeout_keep_alive": settings.idle_timeout_seconds,
             },
         )
 

@@ -12,6 +12,8 @@ from fastapi_offline import FastAPIOffline
 
 from billing import __version__, metrics
 from billing.admin.router import router as admin_router
+from billing.api.body_timeout import BodyTimeout
+from billing.api.config_version import ConfigVersion
 from billing.api.errors import ERROR_SCHEMA, install_error_handlers
 from billing.api.json_body import StrictJsonBody
 from billing.api.limits import BodySizeLimit
@@ -39,6 +41,7 @@ _ERROR_RESPONSES = {
     for status, description in (
         (401, "missing or invalid API key (unauthorized)"),
         (403, "the key lacks the scope (forbidden)"),
+        (408, "the body stopped arriving (request_timeout)"),
         (413, "body too large (payload_too_large)"),
         (415, "the body is not application/json (invalid_request)"),
         (422, "invalid input (invalid_request, unknown_endpoint)"),
@@ -81,13 +84,18 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     # Innermost first: strict JSON parsing sees at most max_body_bytes.
     app.add_middleware(StrictJsonBody)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    # Around every reader of the body.
+    app.add_middleware(BodyTimeout, seconds=settings.body_timeout_seconds)
     # Outermost, so refusals by the body limit are timed and counted too.
     app.add_middleware(HttpMetrics, route_paths=lambda: app.openapi()["paths"])
+    # Pins the request's config before anything reads it; every answer names it.
+    app.add_middleware(ConfigVersion, runtime=runtime)
     # Around everything, so every log line of a request (even a 413) has its id.
     app.add_middleware(RequestContext)
     # Before routing and metrics see the path: /v1/usage/ is /v1/usage (no empty 307).
     app.add_middleware(StripTrailingSlash)
     metrics.record_config_loaded(runtime.snapshot.loaded_at.timestamp())
+    metrics.record_config_version(runtime.snapshot.version)
     # Hot routes first: a request is matched against the routes in this order.
     for router in (
         usage_router,

@@ -24,18 +24,22 @@ see billing/multiprocess.py) and /metrics aggregates them.
 
 from __future__ import annotations
 
+import os
 import platform
 import threading
+import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from functools import cache
 from typing import Any
 
-from prometheus_client import Counter, Gauge, Histogram, disable_created_metrics
+from prometheus_client import Counter, Gauge, Histogram, disable_created_metrics, values
 from sqlalchemy.orm import Session
 
 from billing import __version__, session_events
 from billing.config.model import AppConfig
+from billing.multiprocess import MULTIPROC_ENV
 from billing.pricing.types import Cost
 
 # `_created` series exist only outside multiprocess mode; keep both modes alike.
@@ -132,6 +136,37 @@ CONFIG_LOADED_TIMESTAMP = Gauge(
     multiprocess_mode="max",
 )
 
+# livemax: a worker's value leaves with the worker (the supervisor marks it dead), so the
+# series at 1 are the versions live workers serve; more than one is a mixed state.
+CONFIG_INFO = Gauge(
+    "billing_config_info",
+    "1 for each config version a worker serves (the X-Billing-Config-Version header);"
+    " more than one at 1: the workers price with different configs",
+    ["version"],
+    multiprocess_mode="livemax",
+)
+CONFIG_ROLLOUTS = Counter(
+    "billing_config_rollouts_total",
+    "SIGHUP config rollouts of billing serve: success (every worker replaced) or"
+    " failure (a new worker did not start; every worker kept the old config)",
+    ["result"],
+)
+HTTP_CONNECTIONS = Gauge(
+    "billing_http_connections",
+    "Open client connections, summed over the workers",
+    multiprocess_mode="livesum",
+)
+HTTP_CONNECTIONS_REFUSED = Counter(
+    "billing_http_connections_refused_total",
+    "Connections closed on arrival: the worker had BILLING_MAX_CONNECTIONS_PER_WORKER open",
+)
+TIMEOUT_PHASES = ("header", "body")
+HTTP_TIMEOUTS = Counter(
+    "billing_http_timeouts_total",
+    "Requests cut off with 408: the header or the body stopped arriving in time",
+    ["phase"],
+)
+
 
 def _initialise_children() -> None:
     """Known label values exist from the start (as 0), so rate() and alerts see them."""
@@ -143,6 +178,9 @@ def _initialise_children() -> None:
         RESERVATIONS.labels(outcome)
     for result in ("success", "failure"):
         CONFIG_RELOADS.labels(result)
+        CONFIG_ROLLOUTS.labels(result)
+    for phase in TIMEOUT_PHASES:
+        HTTP_TIMEOUTS.labels(phase)
     for kind in GRANT_KINDS:
         for direction in ("credit", "debit"):
             GRANTS.labels(kind, direction)
@@ -316,6 +354,57 @@ def record_config_reload(*, ok: bool, loaded_at: float | None = None) -> None:
         CONFIG_LOADED_TIMESTAMP.set(loaded_at)
 
 
+def record_config_version(version: str, previous: str | None = None) -> None:
+    """This process now prices with config ``version`` (and no longer with ``previous``)."""
+    if previous is not None and previous != version:
+        CONFIG_INFO.labels(previous).set(0)  # set, not removed: removal is not multiprocess-safe
+    CONFIG_INFO.labels(version).set(1)
+
+
+def record_config_rollout(*, ok: bool) -> None:
+    """The supervisor's SIGHUP rollout; also what ``last_reload_successful`` reports.
+
+    The supervisor of `billing serve` imported this module before it set up the
+    multiprocess directory, so its metrics live in its memory, where /metrics (served
+    by the workers) never looks: these two values go to the directory directly.
+    """
+    result = "success" if ok else "failure"
+    value = _directory_value_class()
+    if value is None:
+        CONFIG_ROLLOUTS.labels(result).inc()
+        CONFIG_LAST_RELOAD_SUCCESSFUL.set(1 if ok else 0)
+        return
+    rollouts, last_ok = CONFIG_ROLLOUTS, CONFIG_LAST_RELOAD_SUCCESSFUL
+    name, help_text = rollouts._name, rollouts._documentation
+    value("counter", name, name + "_total", ("result",), (result,), help_text).inc(1)
+    name, help_text = last_ok._name, last_ok._documentation
+    value("gauge", name, name, (), (), help_text, multiprocess_mode="mostrecent").set(
+        1.0 if ok else 0.0, timestamp=time.time()
+    )
+
+
+@cache
+def _directory_value_class() -> Any:
+    """Values written to PROMETHEUS_MULTIPROC_DIR, when it is set but this process's
+    metrics were created before it was (else None: the metrics themselves do)."""
+    if not os.environ.get(MULTIPROC_ENV) or getattr(values.ValueClass, "_multiprocess", False):
+        return None
+    return values.MultiProcessValue()
+
+
+def record_connection(opened: bool) -> None:
+    HTTP_CONNECTIONS.inc(1 if opened else -1)
+
+
+def record_connection_refused() -> None:
+    HTTP_CONNECTIONS_REFUSED.inc()
+
+
+def record_timeout(phase: str) -> None:
+    """``phase`` is one of TIMEOUT_PHASES."""
+    HTTP_TIMEOUTS.labels(phase).inc()
+
+
 # --- per-request notes (HTTP middleware <-> routers) ------------------------------------
 
 _REQUEST_NOTES: ContextVar[dict[str, int] | None] = ContextVar(
@@ -357,10 +446,15 @@ __all__ = [
     "record_balance_check",
     "record_config_loaded",
     "record_config_reload",
+    "record_config_rollout",
+    "record_config_version",
+    "record_connection",
+    "record_connection_refused",
     "record_grant",
     "record_ingest",
     "record_refill",
     "record_rejected_usage",
     "record_reservation",
+    "record_timeout",
     "request_notes",
 ]

@@ -17,8 +17,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from billing import metrics, session_events
 from billing.clock import utc_now
-from billing.config.loader import load_config_file
+from billing.config.loader import load_config_file, parse_config
 from billing.config.model import AppConfig, default_config
+from billing.config.version import config_version
 from billing.db import READ_ONLY, make_engine, make_session_factory
 from billing.group_commit import GroupCommitter
 from billing.logging_setup import config_secrets, secrets
@@ -33,14 +34,30 @@ class ConfigSnapshot:
     config: AppConfig
     prices: PriceBook
     loaded_at: datetime
+    version: str  # config_version(config): names the config in headers and metrics
 
 
-def load_snapshot(settings: Settings) -> ConfigSnapshot:
-    config = load_config_file(settings.config) if settings.config else default_config()
+def load_config(settings: Settings, text: str | None = None) -> AppConfig:
+    """The configured file (or ``text`` read from it earlier), else the built-in defaults."""
+    if settings.config is None:
+        return default_config()
+    if text is not None:
+        return parse_config(text, source=str(settings.config))
+    return load_config_file(settings.config)
+
+
+def load_snapshot(settings: Settings, text: str | None = None) -> ConfigSnapshot:
+    """``text``: the config file's content as `billing serve` pinned it for its workers."""
+    config = load_config(settings, text)
     secrets.add(config_secrets(config))  # before anything can log a value of this config
     for warning in config.warnings:
         log.warning("config: %s", warning)
-    return ConfigSnapshot(config=config, prices=PriceBook(config), loaded_at=datetime.now(UTC))
+    return ConfigSnapshot(
+        config=config,
+        prices=PriceBook(config),
+        loaded_at=datetime.now(UTC),
+        version=config_version(config),
+    )
 
 
 class Runtime:

@@ -39,6 +39,11 @@ class Settings(BaseSettings):
     # Custom endpoints with models.fetch: GET {baseURL}/models, cached per endpoint.
     models_fetch_timeout_seconds: float = Field(default=3.0, gt=0, le=60)
     models_cache_ttl_seconds: int = Field(default=600, ge=0)
+    # Slow or silent clients (billing/connections.py, billing/api/body_timeout.py).
+    idle_timeout_seconds: float = Field(default=5.0, gt=0, le=3600)
+    header_timeout_seconds: float = Field(default=10.0, gt=0, le=3600)
+    body_timeout_seconds: float = Field(default=30.0, gt=0, le=3600)
+    max_connections_per_worker: int = Field(default=1000, ge=1, le=1_000_000)
 
     @field_validator("config", mode="before")
     @classmethod

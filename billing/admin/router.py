@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 
 from billing.admin import service
 from billing.admin.schemas import ReloadOut
+from billing.api.config_version import pin_snapshot
 from billing.api.deps import AdminScope, RuntimeDep
 from billing.api.errors import ERROR_SCHEMA
 
@@ -24,14 +25,17 @@ router = APIRouter(tags=["admin"])
         }
     },
 )
-def reload_config(runtime: RuntimeDep) -> ReloadOut:
+def reload_config(request: Request, runtime: RuntimeDep) -> ReloadOut:
     """Re-read the config file. With several workers this reaches the one that
-    answered; restart or SIGHUP `billing serve` to reload them all."""
+    answered; SIGHUP `billing serve` to reload them all (the
+    X-Billing-Config-Version header of each answer names the config that served it)."""
     snapshot = service.reload_config(runtime)
+    pin_snapshot(request.scope, snapshot)  # this answer names the config now in use
     config = snapshot.config
     return ReloadOut(
         status="reloaded",
         source=config.source,
+        version=snapshot.version,
         loaded_at=snapshot.loaded_at,
         endpoints=len(config.endpoints),
         warnings=list(config.warnings),

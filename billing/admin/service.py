@@ -10,6 +10,7 @@ from billing.runtime import ConfigSnapshot, Runtime
 
 def reload_config(runtime: Runtime) -> ConfigSnapshot:
     """Re-read the config file; a bad file raises InvalidRequest listing every problem."""
+    previous = runtime.snapshot.version
     try:
         snapshot = runtime.reload()
     except ConfigError as exc:
@@ -20,4 +21,5 @@ def reload_config(runtime: Runtime) -> ConfigSnapshot:
             problems=exc.problems,
         ) from None
     metrics.record_config_reload(ok=True, loaded_at=snapshot.loaded_at.timestamp())
+    metrics.record_config_version(snapshot.version, previous)
     return snapshot

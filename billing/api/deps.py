@@ -13,6 +13,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
+from billing.api.config_version import pinned_snapshot
 from billing.errors import Forbidden, Unauthorized
 from billing.group_commit import run_transaction
 from billing.runtime import ConfigSnapshot, Runtime
@@ -30,8 +31,8 @@ async def get_runtime(request: Request) -> Runtime:
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 
 
-async def get_snapshot(runtime: RuntimeDep) -> ConfigSnapshot:
-    return runtime.snapshot
+async def get_snapshot(request: Request, runtime: RuntimeDep) -> ConfigSnapshot:
+    return pinned_snapshot(request.scope, runtime)
 
 
 SnapshotDep = Annotated[ConfigSnapshot, Depends(get_snapshot)]
@@ -129,7 +130,7 @@ def _scoped_context(scope: str) -> Callable[..., Awaitable[Context]]:
     ) -> Context:
         runtime: Runtime = request.app.state.runtime
         _authorize(request, runtime, credentials, scope)
-        return Context(runtime, runtime.snapshot)
+        return Context(runtime, pinned_snapshot(request.scope, runtime))
 
     context.required_scope = scope  # type: ignore[attr-defined]  # read by the access tests
     return context

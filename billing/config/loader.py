@@ -22,7 +22,14 @@ from billing.config.model import AppConfig
 from billing.config.values import Checker
 from billing.config.yaml_safe import parse_yaml
 
-__all__ = ["MAX_FILE_BYTES", "ConfigError", "check_config_file", "load_config_file", "parse_config"]
+__all__ = [
+    "MAX_FILE_BYTES",
+    "ConfigError",
+    "check_config_file",
+    "load_config_file",
+    "parse_config",
+    "read_config_text",
+]
 
 MAX_FILE_BYTES = 5 * 1024 * 1024
 
@@ -53,6 +60,12 @@ def load_config_file(
 ) -> AppConfig:
     """Read and validate a config file (UTF-8, at most 5 MB)."""
     name = os.fspath(path)
+    return parse_config(read_config_text(name), source=name, environ=environ)
+
+
+def read_config_text(path: str | os.PathLike[str]) -> str:
+    """A config file's text (UTF-8, at most 5 MB); ConfigError when it cannot be read."""
+    name = os.fspath(path)
     try:
         with open(name, "rb") as stream:
             raw = stream.read(MAX_FILE_BYTES + 1)  # bounded even if the file grows meanwhile
@@ -64,7 +77,7 @@ def load_config_file(
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise ConfigError([f"{name}: not valid UTF-8 (byte {exc.start})"], source=name) from None
-    return parse_config(text, source=name, environ=environ)
+    return text
 
 
 def check_config_file(

@@ -42,8 +42,10 @@ R = TypeVar("R")  # its result
 
 
 # Records several requests' payloads in the caller's transaction (never commits):
-# (session, key, payloads, now) -> one result per payload, in order.
-GroupWork = Callable[[Session, Any, list[P], datetime], list[R]]
+# (session, key, payloads, now) -> one result per payload, in order. A result
+# that is an exception refuses that request alone (raised to it), the others
+# of the group are committed.
+GroupWork = Callable[[Session, Any, list[P], datetime], Sequence[R | BaseException]]
 
 
 @dataclass(slots=True)

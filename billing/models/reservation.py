@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Index, String
+from sqlalchemy import BigInteger, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from billing.models.base import Base, UTCDateTime
@@ -28,3 +28,9 @@ class Reservation(Base):
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     settled_event_id: Mapped[str | None] = mapped_column(String(200))
+    # The client's optional key: a retry returns this hold instead of a second one.
+    idempotency_key: Mapped[str | None] = mapped_column(String(200), unique=True)
+    # With a key: the request's canonical JSON (to tell a retry from a reused
+    # key) and the estimate's cost object as answered (a retry gets the same).
+    request_json: Mapped[str | None] = mapped_column(Text)
+    cost_json: Mapped[str | None] = mapped_column(Text)

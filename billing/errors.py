@@ -84,6 +84,13 @@ class ReservationExpired(BillingError):
     status_code = 409
 
 
+class IdempotencyConflict(BillingError):
+    """An idempotency key reused with other content (never shows the original's values)."""
+
+    code = "idempotency_conflict"
+    status_code = 409
+
+
 class PayloadTooLarge(BillingError):
     code = "payload_too_large"
     status_code = 413

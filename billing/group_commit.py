@@ -43,8 +43,10 @@ R = TypeVar("R")  # its result
 
 
 # Records several requests' payloads in the caller's transaction (never commits):
-# (session, context, payloads, now) -> one result per payload, in order.
-GroupWork = Callable[[Session, C, list[P], datetime], list[R]]
+# (session, context, payloads, now) -> one result per payload, in order. A result
+# that is an exception refuses that request alone (raised to it), the others
+# of the group are committed.
+GroupWork = Callable[[Session, C, list[P], datetime], Sequence[R | BaseException]]
 
 
 @dataclass(slots=True)

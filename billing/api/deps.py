@@ -98,22 +98,30 @@ def _granted_scopes(
 
 
 def _authorize(
-    request: Request, runtime: Runtime, credentials: HTTPAuthorizationCredentials | None, scope: str
+    request: Request,
+    runtime: Runtime,
+    credentials: HTTPAuthorizationCredentials | None,
+    *scopes: str,
 ) -> None:
+    """Let the key through when it holds any of ``scopes``."""
     client_host = request.client.host if request.client else None
-    if scope not in _granted_scopes(runtime, credentials, client_host):
-        raise Forbidden(f"this API key lacks the '{scope}' scope")
+    if not _granted_scopes(runtime, credentials, client_host).intersection(scopes):
+        wanted = " or ".join(f"'{scope}'" for scope in scopes)
+        raise Forbidden(f"this API key lacks the {wanted} scope")
 
 
-def require_scope(scope: str) -> Callable[..., Awaitable[None]]:
+def require_scope(*scopes: str) -> Callable[..., Awaitable[None]]:
+    """A dependency admitting keys with any of ``scopes`` (admin implies every scope)."""
+
     async def check(  # no I/O: runs on the event loop
         request: Request,
         runtime: RuntimeDep,
         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     ) -> None:
-        _authorize(request, runtime, credentials, scope)
+        _authorize(request, runtime, credentials, *scopes)
 
-    check.required_scope = scope  # type: ignore[attr-defined]  # read by the access tests
+    # Read by the access tests: one scope, or a tuple of alternatives.
+    check.required_scope = scopes[0] if len(scopes) == 1 else scopes  # type: ignore[attr-defined]
     return check
 
 
@@ -145,3 +153,4 @@ IngestContext = Annotated[Context, Depends(_scoped_context("ingest"))]
 IngestScope = Depends(require_scope("ingest"))
 ReadScope = Depends(require_scope("read"))
 AdminScope = Depends(require_scope("admin"))
+IngestOrReadScope = Depends(require_scope("ingest", "read"))

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Index, String
+from sqlalchemy import BigInteger, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from billing.models.base import Base, UTCDateTime
@@ -10,6 +10,7 @@ from billing.models.base import Base, UTCDateTime
 # Stored statuses (a client also sees "expired": active past expires_at). Here, by
 # the table, because balances (holds count against them) and reservations both use them.
 ACTIVE, SETTLED, RELEASED = "active", "settled", "released"
+EXPIRED = "expired"  # not stored: an active hold past expires_at
 
 
 class Reservation(Base):
@@ -32,3 +33,9 @@ class Reservation(Base):
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     settled_event_id: Mapped[str | None] = mapped_column(String(200))
+    # The client's optional key: a retry returns this hold instead of a second one.
+    idempotency_key: Mapped[str | None] = mapped_column(String(200), unique=True)
+    # With a key: the request's canonical JSON (to tell a retry from a reused
+    # key) and the estimate's cost object as answered (a retry gets the same).
+    request_json: Mapped[str | None] = mapped_column(Text)
+    cost_json: Mapped[str | None] = mapped_column(Text)

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, String, Text
+from sqlalchemy import BigInteger, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from billing.models.base import Base, BigIntPK, UTCDateTime
@@ -31,5 +31,9 @@ class UsageEvent(Base):
     total_micro: Mapped[int] = mapped_column(BigInteger)
     # The cost object as answered, so a duplicate gets the very same answer.
     cost_json: Mapped[str] = mapped_column(Text)
+    # blake2b of the billing-relevant content (billing/usage/service.py CONTENT):
+    # a repeated event_id is a duplicate only with the same content. NULL for
+    # events recorded before migration 0004 (their columns are compared instead).
+    fingerprint: Mapped[bytes | None] = mapped_column(LargeBinary)
     occurred_at: Mapped[datetime] = mapped_column(UTCDateTime())
     received_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -10,8 +10,9 @@ from typing import Any
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
+from billing.db import upsert_insert
 from billing.models import Reservation, UsageEvent
-from billing.models.reservation import ACTIVE
+from billing.models.reservation import ACTIVE, EXPIRED
 
 
 @dataclass(slots=True)
@@ -26,6 +27,7 @@ class ReservationRow:
     expires_at: datetime
     closed_at: datetime | None
     settled_event_id: str | None
+    idempotency_key: str | None = None
 
 
 _COLUMNS = (
@@ -39,11 +41,69 @@ _COLUMNS = (
     Reservation.expires_at,
     Reservation.closed_at,
     Reservation.settled_event_id,
+    Reservation.idempotency_key,
 )
 
 
 def add(session: Session, row: Mapping[str, Any]) -> None:
     session.execute(insert(Reservation), [dict(row)])
+
+
+def add_once(session: Session, row: Mapping[str, Any]) -> bool:
+    """Insert a hold with an idempotency key; False when the key is taken (a
+    concurrent request with that key committed first: PostgreSQL waits for it)."""
+    stmt = (
+        upsert_insert(session)(Reservation)
+        .values(**row)
+        .on_conflict_do_nothing(index_elements=["idempotency_key"])
+        .returning(Reservation.id)
+    )
+    return session.scalar(stmt) is not None
+
+
+@dataclass(slots=True)
+class Keyed:
+    """A hold created with an idempotency key, with what it was created from."""
+
+    row: ReservationRow
+    request_json: str
+    cost_json: str
+
+
+def by_key(session: Session, idempotency_key: str) -> Keyed | None:
+    stmt = select(*_COLUMNS, Reservation.request_json, Reservation.cost_json).where(
+        Reservation.idempotency_key == idempotency_key
+    )
+    found = session.execute(stmt).first()
+    if found is None:
+        return None
+    *columns, request_json, cost_json = found
+    return Keyed(ReservationRow(*columns), request_json, cost_json)
+
+
+def list_rows(
+    session: Session,
+    *,
+    user_id: str | None,
+    status: str | None,
+    now: datetime,
+    after: str | None,
+    limit: int,
+) -> list[ReservationRow]:
+    """Holds in id order, keyset-paged; ``status`` as clients see it (expired =
+    stored active past expires_at, active = stored active and not expired)."""
+    stmt = select(*_COLUMNS).order_by(Reservation.id).limit(limit)
+    if user_id is not None:
+        stmt = stmt.where(Reservation.user_id == user_id)
+    if status == ACTIVE:
+        stmt = stmt.where(Reservation.status == ACTIVE, Reservation.expires_at > now)
+    elif status == EXPIRED:
+        stmt = stmt.where(Reservation.status == ACTIVE, Reservation.expires_at <= now)
+    elif status is not None:
+        stmt = stmt.where(Reservation.status == status)
+    if after is not None:
+        stmt = stmt.where(Reservation.id > after)
+    return [ReservationRow(*row) for row in session.execute(stmt)]
 
 
 def get(session: Session, reservation_id: str) -> ReservationRow | None:
@@ -82,3 +142,12 @@ def event_total_micro(session: Session, event_id: str) -> int | None:
     """The real cost of the event that settled a hold."""
     total = session.scalar(select(UsageEvent.total_micro).where(UsageEvent.event_id == event_id))
     return int(total) if total is not None else None
+
+
+def event_totals_micro(session: Session, event_ids: Iterable[str]) -> dict[str, int]:
+    """event_id -> real cost, for the events that settled a page of holds (one query)."""
+    ids = sorted(set(event_ids))
+    if not ids:
+        return {}
+    stmt = select(UsageEvent.event_id, UsageEvent.total_micro).where(UsageEvent.event_id.in_(ids))
+    return {event_id: int(total) for event_id, total in session.execute(stmt)}

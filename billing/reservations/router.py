@@ -1,13 +1,13 @@
-"""POST /v1/reservations, GET /v1/reservations/{id}, POST /v1/reservations/{id}/release."""
+"""POST and GET /v1/reservations, GET /v1/reservations/{id}, POST /v1/reservations/{id}/release."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Path
+from fastapi import APIRouter, Body, Path, Query
 
 from billing import money
-from billing.api.deps import IngestScope, RuntimeDep, SessionDep, SnapshotDep
+from billing.api.deps import IngestOrReadScope, IngestScope, RuntimeDep, SessionDep, SnapshotDep
 from billing.api.errors import ERROR_SCHEMA
 from billing.api.json_body import StrictJsonRoute
 from billing.api.schemas import ID_PATTERN, CostOut
@@ -17,6 +17,8 @@ from billing.reservations.schemas import (
     ReservationCreated,
     ReservationIn,
     ReservationOut,
+    ReservationPage,
+    ReservationStatus,
 )
 
 router = APIRouter(tags=["reservations"], route_class=StrictJsonRoute)
@@ -51,6 +53,7 @@ def _fields(view: service.View) -> dict[str, Any]:
         "settled_credits": None
         if view.settled_micro is None
         else money.credits_str(view.settled_micro),
+        "idempotency_key": row.idempotency_key,
     }
 
 
@@ -63,7 +66,11 @@ def _fields(view: service.View) -> dict[str, Any]:
         402: _error(
             "insufficient_balance: the estimate exceeds the available credits;"
             " the body adds balance, reserved_credits, available_credits, requested_credits"
-        )
+        ),
+        409: _error(
+            "idempotency_conflict: the idempotency_key was used with another request;"
+            " the body adds idempotency_key and differing_fields (names only)"
+        ),
     },
 )
 def create_reservation(
@@ -72,15 +79,41 @@ def create_reservation(
     snapshot: SnapshotDep,
     session: SessionDep,
 ) -> ReservationCreated:
-    """Hold the estimated cost of a call until it is settled, released or expires."""
+    """Hold the estimated cost of a call until it is settled, released or expires.
+
+    With an idempotency_key, a retry gets the hold created first (``replayed``)
+    instead of a second one.
+    """
     ttl = body.ttl_seconds or runtime.settings.reservation_ttl_seconds
-    created = service.create(session, snapshot, body.user_id, body, ttl, runtime.clock())
-    view = service.View(created.reservation, service.ACTIVE, None)
+    created = service.create(
+        session, snapshot, body.user_id, body, ttl, runtime.clock(), body.idempotency_key
+    )
     return ReservationCreated(
-        **_fields(view),
-        balance=money.credits_str(created.check.balance_micro),
+        **_fields(created.view),
+        balance=money.credits_str(created.balance_micro),
         available_credits=money.credits_str(created.available_micro),
-        cost=CostOut.model_validate(created.check.cost.to_json()),
+        cost=CostOut.model_validate(created.cost),
+        replayed=created.replayed,
+    )
+
+
+@router.get("/v1/reservations", response_model=ReservationPage, dependencies=[IngestOrReadScope])
+def list_reservations(
+    runtime: RuntimeDep,
+    session: SessionDep,
+    user_id: Annotated[str | None, Query(min_length=1, max_length=200, pattern=ID_PATTERN)] = None,
+    status: ReservationStatus | None = None,
+    cursor: Annotated[str | None, Query(min_length=1, max_length=64, pattern=ID_PATTERN)] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> ReservationPage:
+    """Holds in reservation_id order, e.g. ``?user_id=u1&status=active`` to find and
+    release those a timed-out client left behind; next_cursor pages on."""
+    views = service.list_views(
+        session, user_id=user_id, status=status, now=runtime.clock(), after=cursor, limit=limit
+    )
+    return ReservationPage(
+        reservations=[ReservationOut(**_fields(view)) for view in views],
+        next_cursor=views[-1].row.id if len(views) == limit else None,
     )
 
 

@@ -27,6 +27,11 @@ class ReservationIn(SpendEstimateIn):
         le=MAX_TTL_SECONDS,
         description="hold lifetime; default BILLING_RESERVATION_TTL_SECONDS",
     )
+    idempotency_key: Identifier | None = Field(
+        default=None,
+        description="a retry with the same key and request returns the same hold;"
+        " the key with another request is 409 idempotency_conflict",
+    )
 
 
 RESERVATION_EXAMPLES: dict[str, Example] = {
@@ -51,12 +56,23 @@ class ReservationOut(BaseModel):
     closed_at: datetime | None
     settled_event_id: str | None
     settled_credits: Money | None = Field(description="real cost of the settling event")
+    idempotency_key: str | None = Field(default=None, description="as sent when created")
 
 
 class ReservationCreated(ReservationOut):
     balance: Money
     available_credits: Money = Field(description="balance minus active holds, this one included")
     cost: CostOut = Field(description="the estimate that was held")
+    replayed: bool = Field(
+        default=False,
+        description="true when a retry's idempotency_key found the hold created earlier"
+        " (shown as it is now); nothing new was held",
+    )
+
+
+class ReservationPage(BaseModel):
+    reservations: list[ReservationOut]
+    next_cursor: str | None = Field(description="pass as cursor for the next page")
 
 
 class SettlementOut(BaseModel):

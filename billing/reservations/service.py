@@ -13,30 +13,21 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
+import orjson
 from sqlalchemy.orm import Session
 
-from billing import metrics, money
-from billing.balances.check import CheckResult, check_spend
+from billing import idempotency, metrics, money
+from billing.balances import repository as balance_repo
+from billing.balances.check import check_spend
 from billing.balances.check_schemas import SpendEstimateIn
 from billing.errors import Conflict, InsufficientBalance, ReservationExpired, ReservationNotFound
-from billing.models.reservation import ACTIVE, RELEASED, SETTLED
+from billing.models.reservation import ACTIVE, EXPIRED, RELEASED, SETTLED
 from billing.reservations import repository as repo
 from billing.reservations.repository import ReservationRow
 from billing.reservations.types import Settlement, UsageClaim
 from billing.runtime import ConfigSnapshot
-
-EXPIRED = "expired"
-
-
-@dataclass(frozen=True, slots=True)
-class Created:
-    reservation: ReservationRow
-    check: CheckResult  # balance and holds before this one
-
-    @property
-    def available_micro(self) -> int:
-        return self.check.available_micro - self.reservation.amount_micro
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +35,15 @@ class View:
     row: ReservationRow
     status: str  # as the client sees it (see status_at)
     settled_micro: int | None  # real cost of the settling event
+
+
+@dataclass(frozen=True, slots=True)
+class Created:
+    view: View
+    balance_micro: int
+    available_micro: int  # balance minus active holds, this one included
+    cost: dict[str, Any]  # the estimate held (the cost object)
+    replayed: bool = False  # a retry with the hold's idempotency_key: nothing new held
 
 
 def status_at(row: ReservationRow, now: datetime) -> str:
@@ -60,14 +60,25 @@ def create(
     request: SpendEstimateIn,
     ttl_seconds: int,
     now: datetime,
+    idempotency_key: str | None = None,
 ) -> Created:
     """Hold the estimated cost, or refuse with insufficient_balance (402).
 
     check_spend locks the user's balance row (touch_users) before summing the
     active holds, so concurrent reservations for one user are serialised and
     can never together exceed the balance.
+
+    With ``idempotency_key``, a key already used returns that hold as it is
+    now (``replayed``) when the request is the same, and is refused with
+    idempotency_conflict (409) otherwise. Looked up after the lock, so a retry
+    racing its original finds it instead of holding a second time.
     """
     check = check_spend(session, snapshot, user_id, request, now)
+    content = _keyed_content(user_id, request, ttl_seconds)
+    if idempotency_key is not None:
+        earlier = _earlier(session, idempotency_key, content, now)
+        if earlier is not None:
+            return earlier
     amount = check.cost.total_micro
     if not check.allowed:
         metrics.record_reservation("denied")  # counted now: the refusal rolls back
@@ -90,10 +101,71 @@ def create(
         expires_at=now + timedelta(seconds=ttl_seconds),
         closed_at=None,
         settled_event_id=None,
+        idempotency_key=idempotency_key,
     )
-    repo.add(session, asdict(row))
+    cost = check.cost.to_json()
+    if idempotency_key is None:
+        repo.add(session, asdict(row))
+    else:
+        cost_json = orjson.dumps(cost).decode()
+        keyed = {**asdict(row), "request_json": _canonical(content), "cost_json": cost_json}
+        if not repo.add_once(session, keyed):
+            # Another request with this key committed while this one ran (on
+            # another user's lock, or none when balances are off).
+            earlier = _earlier(session, idempotency_key, content, now)
+            assert earlier is not None, "the key's hold was committed before our insert"
+            return earlier
     metrics.record_reservation("created", session)
-    return Created(row, check)
+    available = check.available_micro - amount
+    return Created(View(row, ACTIVE, None), check.balance_micro, available, cost)
+
+
+def _keyed_content(user_id: str, request: SpendEstimateIn, ttl_seconds: int) -> dict[str, Any]:
+    """What a retry must repeat (field name -> value) to get the same hold."""
+    tokens = request.tokens.to_counts()
+    return {
+        "user_id": user_id,
+        "endpoint": request.endpoint,
+        "model": request.model,
+        "tokens.prompt": tokens.prompt,
+        "tokens.completion": tokens.completion,
+        "tokens.cache_write": tokens.cache_write,
+        "tokens.cache_read": tokens.cache_read,
+        "max_completion_tokens": request.max_completion_tokens,
+        "ttl_seconds": ttl_seconds,
+    }
+
+
+def _canonical(content: dict[str, Any]) -> str:
+    return orjson.dumps(content, option=orjson.OPT_SORT_KEYS).decode()
+
+
+def _earlier(
+    session: Session, idempotency_key: str, content: dict[str, Any], now: datetime
+) -> Created | None:
+    """The hold created earlier with this key (if the request is the same), as it is now."""
+    found = repo.by_key(session, idempotency_key)
+    if found is None:
+        return None
+    stored = orjson.loads(found.request_json)
+    names = tuple(content)
+    fields = idempotency.differing(
+        names, [stored.get(name) for name in names], [content[name] for name in names]
+    )
+    if fields:
+        raise idempotency.conflict("", "idempotency_key", idempotency_key, fields)
+    row = found.row
+    balance_micro, held_micro = 0, 0
+    seen = balance_repo.balances_and_holds(session, [row.user_id], now).get(row.user_id)
+    if seen is not None:
+        balance_micro, held_micro = seen[0].amount_micro, seen[1]
+    return Created(
+        _view(session, row, now),
+        balance_micro,
+        balance_micro - held_micro,
+        orjson.loads(found.cost_json),
+        replayed=True,
+    )
 
 
 def _view(session: Session, row: ReservationRow, now: datetime) -> View:
@@ -108,6 +180,25 @@ def get(session: Session, reservation_id: str, now: datetime) -> View:
     if row is None:
         raise ReservationNotFound(f"no reservation {reservation_id!r}")
     return _view(session, row, now)
+
+
+def list_views(
+    session: Session,
+    *,
+    user_id: str | None,
+    status: str | None,
+    now: datetime,
+    after: str | None,
+    limit: int,
+) -> list[View]:
+    """A page of holds (filters as in repository.list_rows), with settled costs."""
+    rows = repo.list_rows(
+        session, user_id=user_id, status=status, now=now, after=after, limit=limit
+    )
+    settled = repo.event_totals_micro(
+        session, (row.settled_event_id for row in rows if row.settled_event_id)
+    )
+    return [View(row, status_at(row, now), settled.get(row.settled_event_id or "")) for row in rows]
 
 
 def release(session: Session, reservation_id: str, now: datetime) -> View:

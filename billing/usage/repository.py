@@ -27,18 +27,32 @@ def insert_new_events(session: Session, rows: Sequence[Mapping[str, Any]]) -> se
 
 
 def _stored_statement(postgres: bool) -> Any:
-    return select(UsageEvent.event_id, UsageEvent.user_id, UsageEvent.cost_json).where(
-        bulk.values_param(UsageEvent.event_id, "ids", postgres)
-    )
+    return select(
+        UsageEvent.event_id, UsageEvent.user_id, UsageEvent.cost_json, UsageEvent.fingerprint
+    ).where(bulk.values_param(UsageEvent.event_id, "ids", postgres))
 
 
 _STORED = (_stored_statement(True), _stored_statement(False))
 
 
-def stored_costs(session: Session, event_ids: Iterable[str]) -> dict[str, tuple[str, str]]:
-    """event_id -> (user_id, cost_json) of already recorded events."""
+def stored_events(
+    session: Session, event_ids: Iterable[str]
+) -> dict[str, tuple[str, str, bytes | None]]:
+    """event_id -> (user_id, cost_json, fingerprint) of already recorded events."""
     ids = sorted(set(event_ids))
     if not ids:
         return {}
     rows = bulk.fetch(session, _STORED, {"ids": ids})
-    return {event_id: (user_id, cost) for event_id, user_id, cost in rows}
+    return {event_id: (user_id, cost, fp) for event_id, user_id, cost, fp in rows}
+
+
+def stored_content(
+    session: Session, event_ids: Iterable[str], columns: Sequence[str]
+) -> dict[str, tuple[Any, ...]]:
+    """event_id -> the values of ``columns`` of recorded events (to name what differs)."""
+    table = UsageEvent.__table__
+    assert isinstance(table, Table)
+    stmt = select(table.c.event_id, *(table.c[name] for name in columns)).where(
+        table.c.event_id.in_(sorted(set(event_ids)))
+    )
+    return {row[0]: tuple(row[1:]) for row in session.execute(stmt)}

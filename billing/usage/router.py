@@ -14,6 +14,7 @@ from starlette.concurrency import run_in_threadpool
 
 from billing import metrics, money
 from billing.api.deps import IngestContext, IngestScope, SnapshotDep
+from billing.api.errors import documented_errors
 from billing.api.json_body import StrictJsonRoute, parsed_body
 from billing.api.openapi import inline_schema, json_request_body
 from billing.api.schemas import CostOut
@@ -65,9 +66,16 @@ _INLINE_EVENTS = 20
     openapi_extra=json_request_body(
         _usage_body_doc, 'one usage event, or {"events": [...]}', USAGE_EXAMPLES
     ),
+    responses=documented_errors(
+        {
+            409: "idempotency_conflict: an event_id was already used with other content;"
+            " the body adds event_id and differing_fields (names only), nothing is recorded"
+        }
+    ),
 )
 async def post_usage(request: Request, context: IngestContext) -> Response:
-    """Record one event or a batch (all-or-nothing); repeated event_ids are duplicates.
+    """Record one event or a batch (all-or-nothing); a repeated event_id with the
+    same content is a duplicate, with other content 409 idempotency_conflict.
 
     The request validates and prices its events, then waits for the worker's
     group commit (billing/group_commit.py) to record them with whatever other

@@ -5,15 +5,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from operator import itemgetter
 from typing import Any
 
 import orjson
 from sqlalchemy.orm import Session
 
-from billing import bulk, metrics, money
+from billing import bulk, idempotency, metrics, money
 from billing.balances import repository as balance_repo
 from billing.balances.service import ledger_row, touch_users
-from billing.errors import BillingError, InvalidRequest
+from billing.errors import BillingError, IdempotencyConflict, InvalidRequest
 from billing.pricing.engine import PriceBook
 from billing.pricing.types import CACHE_WRITE_1H, Cost
 from billing.reports import rollups
@@ -27,6 +28,28 @@ from billing.usage.schemas import QuoteRequest, UsageEventIn
 # Events stamped absurdly far from now are client bugs, not usage.
 MAX_PAST = timedelta(days=366 * 10)
 MAX_FUTURE = timedelta(days=1)
+
+# An event's billing-relevant content (usage_event column -> the name an
+# idempotency conflict reports): a repeated event_id is a duplicate only with
+# all of these equal. Token counts are the disjoint counts, whether sent as
+# ``tokens`` or derived from ``provider_usage``. occurred_at is not content: a
+# retry may stamp it anew.
+CONTENT = {
+    "user_id": "user_id",
+    "endpoint": "endpoint",
+    "model": "model",
+    "context": "context",
+    "conversation_id": "conversation_id",
+    "message_id": "message_id",
+    "reservation_id": "reservation_id",
+    "prompt_tokens": "tokens.prompt",
+    "completion_tokens": "tokens.completion",
+    "cache_write_tokens": "tokens.cache_write",
+    "cache_read_tokens": "tokens.cache_read",
+}
+_CONTENT_COLUMNS = tuple(CONTENT)
+_CONTENT_FIELDS = tuple(CONTENT.values())
+_content = itemgetter(*_CONTENT_COLUMNS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +67,11 @@ class PricedEvent:
     event_row: dict[str, Any]
     ledger_rows: list[dict[str, Any]]  # empty when transactions are off
     warnings: tuple[UsageWarning, ...] = ()  # about the provider's usage numbers
+
+    @property
+    def fingerprint(self) -> bytes:
+        fingerprint: bytes = self.event_row["fingerprint"]
+        return fingerprint
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +131,8 @@ def prepare_events(
     """Price events and build their rows (received at ``now``); no I/O.
 
     ``batch``: the events came as ``{"events": [...]}``, so errors say which one.
+    An event_id repeated in the batch with other content refuses the batch
+    (idempotency_conflict), like any bad event.
     """
     charged = snapshot.config.transactions_enabled
     prepared = []
@@ -121,18 +151,61 @@ def prepare_events(
                 warnings,
             )
         )
+    refused = repeat_conflict(prepared, {})
+    if refused is not None:
+        raise refused
     return prepared
+
+
+def repeat_conflict(
+    priced: Sequence[PricedEvent], seen: dict[str, PricedEvent]
+) -> IdempotencyConflict | None:
+    """The refusal of the first event repeating, with other content, an event_id
+    of ``seen`` (events posted before) or of an earlier event of ``priced``.
+    Without one, ``seen`` gains the first occurrence of each of these ids."""
+    mine: dict[str, int] = {}
+    for index, item in enumerate(priced):
+        event_id = item.event.event_id
+        earlier = seen.get(event_id)
+        where = _where(index, len(priced))
+        if earlier is None:
+            at = mine.setdefault(event_id, index)
+            if at == index:
+                continue
+            earlier, where = priced[at], f"events[{index}] (repeating events[{at}]): "
+        if earlier.fingerprint != item.fingerprint:
+            fields = _differing(_content(earlier.event_row), item)
+            return idempotency.conflict(where, "event_id", event_id, fields)
+    for event_id, at in mine.items():
+        seen[event_id] = priced[at]
+    return None
 
 
 def record_requests(
     session: Session, snapshot: ConfigSnapshot, requests: list[list[PricedEvent]], now: datetime
-) -> list[list[EventOutcome]]:
+) -> list[list[EventOutcome] | IdempotencyConflict]:
     """Several requests' priced events in one transaction (group commit), as if
     posted one after the other: an event_id seen earlier in the group is a
-    duplicate of it. One outcome list per request, in order."""
-    outcomes = record(session, snapshot, [item for batch in requests for item in batch], now)
-    split, start = [], 0
+    duplicate of it, or, with other content, refuses the later request alone
+    (its result is the IdempotencyConflict; the committer raises it to that
+    request). One outcome list per request, in order."""
+    seen: dict[str, PricedEvent] = {}
+    refusals = []
     for batch in requests:
+        refusals.append(repeat_conflict(batch, seen))
+    kept = [
+        item
+        for batch, refused in zip(requests, refusals, strict=True)
+        if refused is None
+        for item in batch
+    ]
+    outcomes = record(session, snapshot, kept, now)
+    split: list[list[EventOutcome] | IdempotencyConflict] = []
+    start = 0
+    for batch, refused in zip(requests, refusals, strict=True):
+        if refused is not None:
+            split.append(refused)
+            continue
         split.append(outcomes[start : start + len(batch)])
         start += len(batch)
     return split
@@ -141,14 +214,21 @@ def record_requests(
 def record(
     session: Session, snapshot: ConfigSnapshot, priced: Sequence[PricedEvent], now: datetime
 ) -> list[EventOutcome]:
-    """Record priced events in the caller's transaction; one outcome per event, in order."""
+    """Record priced events in the caller's transaction; one outcome per event, in order.
+
+    An event_id already recorded (or repeated here) with other content raises
+    IdempotencyConflict: the caller rolls back, nothing of the batch lands.
+    """
+    if not priced:
+        return []
     first: dict[str, PricedEvent] = {}
-    for item in priced:
-        first.setdefault(item.event.event_id, item)
+    refused = repeat_conflict(priced, first)
+    if refused is not None:
+        raise refused
     if len(first) < bulk.COPY_MIN_ROWS:
-        inserted, stored, entries = _write_events_first(session, first)
+        inserted, stored, entries = _write_events_first(session, priced, first)
     else:
-        inserted, stored, entries = _write_ledger_first(session, first)
+        inserted, stored, entries = _write_ledger_first(session, priced, first)
     accepted = [item for event_id, item in first.items() if event_id in inserted]
     # Counted once the transaction commits.
     metrics.record_ingest(
@@ -167,7 +247,7 @@ def record(
         fresh = event_id in inserted and event_id not in seen
         seen.add(event_id)
         if event_id in stored:
-            user_id, cost_text = stored[event_id]
+            user_id, cost_text, _ = stored[event_id]
             cost = orjson.loads(cost_text)
         else:
             user_id, cost = item.event.user_id, first[event_id].cost_json
@@ -185,36 +265,66 @@ def record(
     return outcomes
 
 
-Written = tuple[set[str], dict[str, tuple[str, str]], list[dict[str, Any]]]
+Stored = dict[str, tuple[str, str, bytes | None]]  # event_id -> user, cost, fingerprint
+Written = tuple[set[str], Stored, list[dict[str, Any]]]
 
 
-def _write_events_first(session: Session, first: dict[str, PricedEvent]) -> Written:
+def _write_events_first(
+    session: Session, priced: Sequence[PricedEvent], first: dict[str, PricedEvent]
+) -> Written:
     """A few events (single-event groups): insert them, then the ledger rows of
     those inserted. The insert tells duplicates apart by itself: one statement
     less than the order below, which matters when a group holds one event."""
     inserted = repo.insert_new_events(session, [item.event_row for item in first.values()])
-    stored = repo.stored_costs(session, set(first) - inserted)
+    stored = repo.stored_events(session, set(first) - inserted)
+    _refuse_other_content(session, priced, first, stored)
     entries = [row for id_, item in first.items() if id_ in inserted for row in item.ledger_rows]
     balance_repo.insert_ledger(session, entries)
     return inserted, stored, entries
 
 
-def _write_ledger_first(session: Session, first: dict[str, PricedEvent]) -> Written:
+def _write_ledger_first(
+    session: Session, priced: Sequence[PricedEvent], first: dict[str, PricedEvent]
+) -> Written:
     """Many events: ledger rows before the event insert. A concurrent transaction
     posting one of these event_ids waits on the unique index until this one ends;
     inserting the events last keeps that wait to the tail of the transaction."""
     # Retries of committed events are known at once, without waiting on anyone.
-    stored = repo.stored_costs(session, first)
+    stored = repo.stored_events(session, first)
+    _refuse_other_content(session, priced, first, stored)
     unseen = [item for event_id, item in first.items() if event_id not in stored]
     entries = [row for item in unseen for row in item.ledger_rows]
     balance_repo.insert_ledger(session, entries)
     inserted = repo.insert_new_events(session, [item.event_row for item in unseen])
     raced = {e.event_id: e.user_id for item in unseen if (e := item.event).event_id not in inserted}
     if raced:  # committed meanwhile by another transaction: take back our rows
+        committed = repo.stored_events(session, raced)
+        _refuse_other_content(session, priced, first, committed)
         balance_repo.delete_usage_rows_written_here(session, raced)
-        stored.update(repo.stored_costs(session, raced))
+        stored.update(committed)
         entries = [row for row in entries if row["event_id"] in inserted]
     return inserted, stored, entries
+
+
+def _refuse_other_content(
+    session: Session, priced: Sequence[PricedEvent], first: dict[str, PricedEvent], stored: Stored
+) -> None:
+    """Raise IdempotencyConflict for the first event whose id is recorded with
+    other content. Equal fingerprints are the same content; otherwise (or for
+    events recorded before fingerprints, NULL) the stored columns decide, read
+    only then, and name the fields that differ."""
+    suspects = {id_ for id_, (_, _, fp) in stored.items() if fp != first[id_].fingerprint}
+    if not suspects:
+        return
+    recorded = repo.stored_content(session, suspects, _CONTENT_COLUMNS)
+    for index, item in enumerate(priced):
+        event_id = item.event.event_id
+        if event_id in suspects:
+            fingerprinted = stored[event_id][2] is not None
+            fields = _differing(recorded[event_id], item, fingerprinted=fingerprinted)
+            if fields:
+                where = _where(index, len(priced))
+                raise idempotency.conflict(where, "event_id", event_id, fields)
 
 
 def _charge(
@@ -285,7 +395,7 @@ def _settle_reservations(
 
 
 def _fill_untouched_balances(
-    session: Session, outcomes: list[EventOutcome], stored: dict[str, tuple[str, str]]
+    session: Session, outcomes: list[EventOutcome], stored: Stored
 ) -> None:
     """Duplicates of users not charged in this batch report their current balance."""
     missing = [
@@ -314,7 +424,7 @@ def _event_row(
     now: datetime,
 ) -> dict[str, Any]:
     lines = {line.token_type: line.tokens for line in cost.lines}
-    return {
+    row: dict[str, Any] = {
         "event_id": event.event_id,
         "user_id": event.user_id,
         "endpoint": event.endpoint,
@@ -334,3 +444,24 @@ def _event_row(
         "occurred_at": occurred_at,
         "received_at": now,
     }
+    # The 1-hour cache writes are content too, but not a column of their own
+    # (cache_write_tokens holds both TTLs): the fingerprint covers the split.
+    row["fingerprint"] = idempotency.fingerprint((*_content(row), lines.get(CACHE_WRITE_1H, 0)))
+    return row
+
+
+def _differing(
+    recorded: Sequence[object], item: PricedEvent, *, fingerprinted: bool = True
+) -> list[str]:
+    """Names of the content fields in which ``item`` differs from ``recorded``
+    (stored columns) whose fingerprint differs. Equal columns with a different
+    fingerprint leave only the 1-hour share of the cache writes to differ."""
+    fields = idempotency.differing(_CONTENT_FIELDS, recorded, _content(item.event_row))
+    if not fields and fingerprinted:
+        fields = ["tokens.cache_write_1h"]
+    return fields
+
+
+def _where(index: int, count: int) -> str:
+    """How an error names the event: by index in a batch, not at all for one event."""
+    return f"events[{index}]: " if count > 1 else ""

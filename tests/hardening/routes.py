@@ -21,7 +21,8 @@ SCOPES = ("ingest", "read", "admin")
 class RouteInfo:
     method: str
     path: str
-    scopes: frozenset[str]  # what billing.api.deps.require_scope demands
+    # What billing.api.deps.require_scope demands: a scope, or a tuple of alternatives.
+    scopes: frozenset[str | tuple[str, ...]]
 
     def url(self, fill: str = "probe") -> str:
         return re.sub(r"\{[^}]+\}", fill, self.path)
@@ -36,10 +37,10 @@ def _contexts(app: FastAPI) -> Iterator[Any]:
     yield from iter_route_contexts(app.routes)
 
 
-def _required_scopes(dependant: Dependant | None) -> set[str]:
+def _required_scopes(dependant: Dependant | None) -> set[str | tuple[str, ...]]:
     if dependant is None:
         return set()
-    found = set()
+    found: set[str | tuple[str, ...]] = set()
     scope = getattr(dependant.call, "required_scope", None)
     if scope is not None:
         found.add(scope)

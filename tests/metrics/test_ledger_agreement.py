@@ -37,7 +37,8 @@ def _post_mixed_traffic(client: TestClient) -> None:
     )
     assert accepted.status_code == 200, accepted.text
     assert accepted.json()["accepted"] == 4
-    again = client.post("/v1/usage", json={"events": [event("a2", "u2"), event("a5", "u2")]})
+    retry = event("a2", "u2", context="incomplete")  # the very same content: a duplicate
+    again = client.post("/v1/usage", json={"events": [retry, event("a5", "u2")]})
     assert (again.json()["accepted"], again.json()["duplicates"]) == (1, 1)
     # Refused requests: one bad event refuses its whole batch of 3; then two malformed bodies.
     bad_batch = [event("r1"), event("r2", endpoint="no-such-endpoint"), event("r3")]

@@ -101,10 +101,26 @@ def create_reservation(
 def list_reservations(
     runtime: RuntimeDep,
     session: SessionDep,
-    user_id: Annotated[str | None, Query(min_length=1, max_length=200, pattern=ID_PATTERN)] = None,
-    status: ReservationStatus | None = None,
-    cursor: Annotated[str | None, Query(min_length=1, max_length=64, pattern=ID_PATTERN)] = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    user_id: Annotated[
+        str | None,
+        Query(
+            min_length=1, max_length=200, pattern=ID_PATTERN, description="only this user's holds"
+        ),
+    ] = None,
+    status: Annotated[
+        ReservationStatus | None,
+        Query(description="only holds in this state (active = still counting against credit)"),
+    ] = None,
+    cursor: Annotated[
+        str | None,
+        Query(
+            min_length=1,
+            max_length=64,
+            pattern=ID_PATTERN,
+            description="next_cursor of the previous page",
+        ),
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=1000, description="holds per page")] = 100,
 ) -> ReservationPage:
     """Holds in reservation_id order, e.g. ``?user_id=u1&status=active`` to find and
     release those a timed-out client left behind; next_cursor pages on."""

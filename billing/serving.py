@@ -235,6 +235,9 @@ class Supervisor:
             return 3
         self.workers = [self._spawn(self.current, hold=False) for _ in range(self.count)]
         failure = self._await(self.workers, _UP_STATE, keep_alive=False)
+        if self.stopping.is_set():  # SIGTERM while starting: a normal stop, not a failure
+            self._stop_all()
+            return 0
         if failure:
             log.error("a worker failed to start (%s); stopping", failure)
             self._stop_all()

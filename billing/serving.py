@@ -126,6 +126,27 @@ def _app_factory(config_text: str | None) -> Callable[[], Any]:
     return create
 
 
+def _single_process_app() -> Any:
+    from billing.admin.service import reload_config
+    from billing.errors import InvalidRequest
+    from billing.main import create_app
+    from billing.runtime import Runtime
+    from billing.settings import get_settings
+
+    runtime = Runtime(get_settings())
+
+    def reload_on_hangup(*_: object) -> None:
+        try:
+            snapshot = reload_config(runtime)
+        except InvalidRequest as exc:
+            log.error("SIGHUP: %s", exc.detail)
+            return
+        log.info("SIGHUP: config reloaded, version %s", snapshot.version)
+
+    signal.signal(signal.SIGHUP, reload_on_hangup)
+    return create_app(runtime.settings, runtime)
+
+
 def _worker(
     host: str,
     port: int,
@@ -356,6 +377,8 @@ def serve(host: str, port: int, workers: int, options: dict[str, Any]) -> None:
 
     raise_open_files_limit()
     if workers <= 1:
-        uvicorn.run(APP, factory=True, host=host, port=port, **options)
+        # One process, no supervisor: SIGHUP reloads the config in place (like
+        # POST /v1/admin/reload) instead of ending the process, its default action.
+        uvicorn.run(_single_process_app, factory=True, host=host, port=port, **options)
         return
     sys.exit(Supervisor(host, port, workers, options).run())

@@ -168,3 +168,24 @@ def test_an_old_worker_dying_during_a_rollout_is_replaced_and_the_rollout_comple
         assert version_and_price[1] == "5000"
         # The stand-in for the victim served the old config and left with the old workers.
         _wait_for(lambda: not (_workers(server) & old_workers) and len(_workers(server)) == 2)
+
+
+def test_one_process_reloads_on_sighup_and_keeps_its_config_when_the_file_is_bad(
+    sqlite_url: str, write_config: Callable[[str], Path], tmp_path: Path
+) -> None:
+    """`--workers 1` (the SQLite default) has no supervisor: SIGHUP reloads in place
+    instead of ending the process; a bad file leaves the old config serving."""
+    config = write_config(CLAUDE_CONFIG)
+    log_path = tmp_path / "serve.log"
+    with Server(sqlite_url, config=config, workers=1, log_path=log_path) as server:
+        [(old_version, old_price)] = _answers(server)
+        config.write_text(CLAUDE_CONFIG.replace("prompt: 3\n", "prompt: 4\n"), encoding="utf-8")
+        server.signal(signal.SIGHUP)
+        _wait_for(lambda: "SIGHUP: config reloaded" in _log(log_path)(), show=_log(log_path))
+        [(new_version, new_price)] = _answers(server)
+        assert new_version != old_version and (old_price, new_price) == ("3000", "4000")
+
+        config.write_text("endpoints: [\n", encoding="utf-8")
+        server.signal(signal.SIGHUP)
+        _wait_for(lambda: "SIGHUP: config not reloaded" in _log(log_path)(), show=_log(log_path))
+        assert _answers(server) == {(new_version, new_price)}

@@ -103,8 +103,11 @@ def test_a_rollout_whose_new_worker_dies_is_rolled_back_and_a_good_one_switches_
         assert _answers(server) == {(old_version, "3000")}
 
         # The same file without a fault: every worker switches.
+        retiring = _workers(server)
         server.signal(signal.SIGHUP)
         _wait_for(lambda: "config rollout done" in log(), show=log)
+        # The old workers stop listening as they take their SIGTERM (a few ms later).
+        _wait_for(lambda: not any(_listens(pid, server.port) for pid in retiring), show=log)
         ((new_version, new_price),) = _answers(server)
         assert (new_price, len(new_version)) == ("4000", 12)
         assert new_version != old_version

@@ -49,9 +49,7 @@ def _prepared(runtime: Runtime, *bodies: dict[str, Any]) -> list[service.PricedE
 
 
 @pytest.mark.postgres
-@pytest.mark.parametrize(
-    "others", [1, ingest.LEDGER_FIRST_MIN_EVENTS]
-)  # events-first, ledger-first
+@pytest.mark.parametrize("others", [1, ingest.LEDGER_FIRST_MIN_EVENTS])  # events, ledger first
 def test_an_event_committed_by_another_transaction_meanwhile_is_a_duplicate(
     postgres_url: str, make_runtime: MakeRuntime, others: int
 ) -> None:

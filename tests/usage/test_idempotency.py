@@ -274,9 +274,7 @@ def test_in_a_group_commit_a_later_request_reusing_an_id_is_refused_alone(
 
 
 @pytest.mark.postgres
-@pytest.mark.parametrize(
-    "others", [1, ingest.LEDGER_FIRST_MIN_EVENTS]
-)  # events-first, ledger-first
+@pytest.mark.parametrize("others", [1, ingest.LEDGER_FIRST_MIN_EVENTS])  # events, ledger first
 def test_a_race_with_other_content_ends_in_one_accepted_and_one_conflict(
     postgres_url: str, write_config: Any, others: int
 ) -> None:

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -16,34 +15,10 @@ from billing.balances.refill import add_interval, refill_due
 from billing.balances.repository import BalanceRow
 from billing.config.model import AppConfig
 from billing.errors import Conflict, InvalidRequest, UserNotFound
+from billing.ledger import ledger_row
 
 # Largest |balance| we accept, far inside the signed 64-bit micro-credit column.
 MAX_ABS_MICRO = 10**18
-
-
-def ledger_row(user_id: str, kind: str, amount_micro: int, now: datetime, **fields: Any) -> dict:
-    """A ledger row as a plain mapping (bulk-insertable); unset columns are NULL."""
-    row: dict[str, Any] = dict.fromkeys(_LEDGER_OPTIONAL)
-    row.update(user_id=user_id, kind=kind, amount_micro=amount_micro, created_at=now)
-    row.update(fields)
-    return row
-
-
-_LEDGER_OPTIONAL = (
-    "token_type",
-    "tokens",
-    "rate",
-    "value_key",
-    "priced_by",
-    "context",
-    "endpoint",
-    "model",
-    "conversation_id",
-    "message_id",
-    "event_id",
-    "idempotency_key",
-    "reason",
-)
 
 
 def touch_users(
@@ -70,6 +45,17 @@ def touch_users(
     if config.balance.enabled:
         _apply_due_refills(session, rows, now)
     return rows
+
+
+def charge(
+    session: Session, config: AppConfig, deltas: Mapping[str, int], now: datetime
+) -> dict[str, int]:
+    """Apply changes (user -> micro-credits) whose ledger rows the caller has written in
+    this transaction: lock the balances (``touch_users``: in user id order, created
+    on first sight, due refills first), then one relative update; user -> new balance."""
+    rows = touch_users(session, deltas, config, now)
+    repo.add_to_balances(session, deltas, now)
+    return {user_id: row.amount_micro + deltas.get(user_id, 0) for user_id, row in rows.items()}
 
 
 def _create_missing(session: Session, ids: list[str], config: AppConfig, now: datetime) -> set[str]:

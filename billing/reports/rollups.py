@@ -13,22 +13,10 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import (
-    BigInteger,
-    Connection,
-    Engine,
-    Table,
-    case,
-    cast,
-    delete,
-    func,
-    insert,
-    literal_column,
-    select,
-)
+from sqlalchemy import Connection, Engine, Table, case, delete, func, insert, literal_column, select
 from sqlalchemy.orm import Session
 
-from billing import bulk
+from billing import dialect
 from billing.models import LedgerEntry, UsageRollup
 from billing.models.usage_rollup import SLOT_SECONDS
 from billing.pricing.types import TOKEN_TYPES
@@ -92,14 +80,7 @@ def record(session: Session, entries: Sequence[Mapping[str, Any]]) -> None:
     ]
     table = UsageRollup.__table__
     assert isinstance(table, Table)
-    bulk.insert_rows(session, table, rows)  # COPY or one unnest insert on PostgreSQL
-
-
-def epoch_seconds(dialect: str, when: Any) -> Any:
-    """Whole seconds since 1970-01-01 UTC of a UTC datetime column, as an integer."""
-    if dialect == "postgresql":
-        return cast(func.floor(func.extract("epoch", when)), BigInteger)
-    return cast(func.strftime("%s", when), BigInteger)
+    dialect.of(session).insert_rows(session, table, rows)  # COPY or one unnest insert on PostgreSQL
 
 
 def rebuild_rollups(
@@ -115,8 +96,11 @@ def rebuild_rollups(
     upper = slot_ceil(end) if end is not None else None
     first = slot_number(lower) if lower is not None else None
     stop = slot_number(upper) if upper is not None else None
-    bind = connection.get_bind() if isinstance(connection, Session) else connection
-    dialect = bind.dialect.name
+    writer = (
+        dialect.of(connection)
+        if isinstance(connection, Session)
+        else dialect.for_engine(connection)
+    )
     doomed = delete(UsageRollup)
     if first is not None:
         doomed = doomed.where(UsageRollup.slot >= first)
@@ -124,7 +108,7 @@ def rebuild_rollups(
         doomed = doomed.where(UsageRollup.slot < stop)
     connection.execute(doomed)
 
-    slot = (epoch_seconds(dialect, LedgerEntry.created_at) // SLOT_SECONDS).label("slot")
+    slot = (writer.epoch_seconds(LedgerEntry.created_at) // SLOT_SECONDS).label("slot")
     sums = []
     for token_type in TOKEN_TYPES:
         mine = LedgerEntry.token_type.in_(ledger_types(token_type))
@@ -157,6 +141,6 @@ def rebuild_rollups(
 
 def rebuild_all(engine: Engine, start: datetime | None = None, end: datetime | None = None) -> int:
     """``rebuild_rollups`` in its own transaction, one snapshot on PostgreSQL."""
-    options = {"isolation_level": "REPEATABLE READ"} if engine.dialect.name == "postgresql" else {}
+    options = dialect.for_engine(engine).snapshot_options
     with engine.connect().execution_options(**options) as connection, connection.begin():
         return rebuild_rollups(connection, start, end)

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Body, Path, Query
 
 from billing import money
 from billing.api.deps import IngestOrReadScope, IngestScope, RuntimeDep, SessionDep, SnapshotDep
-from billing.api.errors import ERROR_SCHEMA
+from billing.api.errors import documented_errors
 from billing.api.json_body import StrictJsonRoute
 from billing.api.schemas import ID_PATTERN, CostOut
 from billing.reservations import service
@@ -31,10 +31,6 @@ ReservationIdPath = Annotated[
         description="the reservation_id that POST /v1/reservations returned",
     ),
 ]
-
-
-def _error(description: str) -> dict[str, Any]:
-    return {"description": description, "content": {"application/json": {"schema": ERROR_SCHEMA}}}
 
 
 def _fields(view: service.View) -> dict[str, Any]:
@@ -62,16 +58,14 @@ def _fields(view: service.View) -> dict[str, Any]:
     status_code=201,
     response_model=ReservationCreated,
     dependencies=[IngestScope],
-    responses={
-        402: _error(
-            "insufficient_balance: the estimate exceeds the available credits;"
-            " the body adds balance, reserved_credits, available_credits, requested_credits"
-        ),
-        409: _error(
-            "idempotency_conflict: the idempotency_key was used with another request;"
-            " the body adds idempotency_key and differing_fields (names only)"
-        ),
-    },
+    responses=documented_errors(
+        {
+            402: "insufficient_balance: the estimate exceeds the available credits;"
+            " the body adds balance, reserved_credits, available_credits, requested_credits",
+            409: "idempotency_conflict: the idempotency_key was used with another request;"
+            " the body adds idempotency_key and differing_fields (names only)",
+        }
+    ),
 )
 def create_reservation(
     body: Annotated[ReservationIn, Body(openapi_examples=RESERVATION_EXAMPLES)],
@@ -137,7 +131,7 @@ def list_reservations(
     "/v1/reservations/{reservation_id}",
     response_model=ReservationOut,
     dependencies=[IngestScope],
-    responses={404: _error("reservation_not_found")},
+    responses=documented_errors({404: "reservation_not_found"}),
 )
 def get_reservation(
     reservation_id: ReservationIdPath, runtime: RuntimeDep, session: SessionDep
@@ -149,13 +143,14 @@ def get_reservation(
     "/v1/reservations/{reservation_id}/release",
     response_model=ReservationOut,
     dependencies=[IngestScope],
-    responses={
-        404: _error("reservation_not_found"),
-        409: _error(
-            "conflict (already settled by a usage event) or reservation_expired"
-            " (past expires_at, holds nothing); the body adds reservation_id and reservation_status"
-        ),
-    },
+    responses=documented_errors(
+        {
+            404: "reservation_not_found",
+            409: "conflict (already settled by a usage event) or reservation_expired"
+            " (past expires_at, holds nothing);"
+            " the body adds reservation_id and reservation_status",
+        }
+    ),
 )
 def release_reservation(
     reservation_id: ReservationIdPath, runtime: RuntimeDep, session: SessionDep

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Body, Path, Query
 
-from billing import money
 from billing.api.deps import IngestOrReadScope, IngestScope, RuntimeDep, SessionDep, SnapshotDep
 from billing.api.errors import documented_errors
 from billing.api.json_body import StrictJsonRoute
-from billing.api.schemas import ID_PATTERN, CostOut
+from billing.api.schemas import ID_PATTERN
 from billing.reservations import service
 from billing.reservations.schemas import (
     RESERVATION_EXAMPLES,
@@ -31,26 +30,6 @@ ReservationIdPath = Annotated[
         description="the reservation_id that POST /v1/reservations returned",
     ),
 ]
-
-
-def _fields(view: service.View) -> dict[str, Any]:
-    row = view.row
-    return {
-        "reservation_id": row.id,
-        "user_id": row.user_id,
-        "endpoint": row.endpoint,
-        "model": row.model,
-        "amount_credits": money.credits_str(row.amount_micro),
-        "status": view.status,
-        "created_at": row.created_at,
-        "expires_at": row.expires_at,
-        "closed_at": row.closed_at,
-        "settled_event_id": row.settled_event_id,
-        "settled_credits": None
-        if view.settled_micro is None
-        else money.credits_str(view.settled_micro),
-        "idempotency_key": row.idempotency_key,
-    }
 
 
 @router.post(
@@ -82,13 +61,7 @@ def create_reservation(
     created = service.create(
         session, snapshot, body.user_id, body, ttl, runtime.clock(), body.idempotency_key
     )
-    return ReservationCreated(
-        **_fields(created.view),
-        balance=money.credits_str(created.balance_micro),
-        available_credits=money.credits_str(created.available_micro),
-        cost=CostOut.model_validate(created.cost),
-        replayed=created.replayed,
-    )
+    return ReservationCreated.of_created(created)
 
 
 @router.get("/v1/reservations", response_model=ReservationPage, dependencies=[IngestOrReadScope])
@@ -122,7 +95,7 @@ def list_reservations(
         session, user_id=user_id, status=status, now=runtime.clock(), after=cursor, limit=limit
     )
     return ReservationPage(
-        reservations=[ReservationOut(**_fields(view)) for view in views],
+        reservations=[ReservationOut.of(view) for view in views],
         next_cursor=views[-1].row.id if len(views) == limit else None,
     )
 
@@ -136,7 +109,7 @@ def list_reservations(
 def get_reservation(
     reservation_id: ReservationIdPath, runtime: RuntimeDep, session: SessionDep
 ) -> ReservationOut:
-    return ReservationOut(**_fields(service.get(session, reservation_id, runtime.clock())))
+    return ReservationOut.of(service.get(session, reservation_id, runtime.clock()))
 
 
 @router.post(
@@ -156,4 +129,4 @@ def release_reservation(
     reservation_id: ReservationIdPath, runtime: RuntimeDep, session: SessionDep
 ) -> ReservationOut:
     """Free an unused hold; releasing an already released hold answers 200 again."""
-    return ReservationOut(**_fields(service.release(session, reservation_id, runtime.clock())))
+    return ReservationOut.of(service.release(session, reservation_id, runtime.clock()))

@@ -60,6 +60,16 @@ class CheckOut(BaseModel):
     token_cost: Money | None = Field(default=None, description="estimated cost in credits")
 
 
+def credit_fields(result: CheckResult) -> dict[str, str]:
+    """The balance, the holds and what is left: in a check's answer and in the
+    body of a reservation refused with insufficient_balance."""
+    return {
+        "balance": money.credits_str(result.balance_micro),
+        "reserved_credits": money.credits_str(result.reserved_micro),
+        "available_credits": money.credits_str(result.available_micro),
+    }
+
+
 def check_answer(result: CheckResult) -> dict[str, Any]:
     """A check's answer: CheckOut's JSON, built as plain data and encoded once by
     the (hot) route, as POST /v1/usage does, instead of validating a CheckOut and
@@ -67,9 +77,7 @@ def check_answer(result: CheckResult) -> dict[str, Any]:
     out: dict[str, Any] = {
         "user_id": result.user_id,
         "allowed": result.allowed,
-        "balance": money.credits_str(result.balance_micro),
-        "reserved_credits": money.credits_str(result.reserved_micro),
-        "available_credits": money.credits_str(result.available_micro),
+        **credit_fields(result),
         "cost": result.cost.to_json(),
     }
     if not result.allowed:

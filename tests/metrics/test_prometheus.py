@@ -34,13 +34,16 @@ pytestmark = [pytest.mark.prometheus, pytest.mark.slow]
 
 def _traffic(base: str, config: Path) -> None:
     with httpx.Client(base_url=base, timeout=10) as client:
+        bodies = []
         for index in range(EVENTS):
             # A new connection each time, so both workers get some of the requests.
             body = event(f"e{index}", f"u{index % 3}")
             if index % 4 == 0:
                 body["model"] = "unlisted-model"  # fallback rate, label "other"
             assert httpx.post(f"{base}/v1/usage", json=body).status_code == 200
-        assert client.post("/v1/usage", json=event("e0", "u0")).json()["duplicates"] == 1
+            bodies.append(body)
+        # The same event again (same content: another model would be a 409 conflict).
+        assert client.post("/v1/usage", json=bodies[0]).json()["duplicates"] == 1
         bad = event("x1", endpoint="nowhere")
         assert client.post("/v1/usage", json=bad).status_code == 422
         grant = client.post("/v1/balances/u1/credits", json={"amount": "5", "reason": "test"})

@@ -42,7 +42,6 @@ def _traffic(base: str, config: Path) -> None:
                 body["model"] = "unlisted-model"  # fallback rate, label "other"
             assert httpx.post(f"{base}/v1/usage", json=body).status_code == 200
             bodies.append(body)
-        # The same event again (same content: another model would be a 409 conflict).
         assert client.post("/v1/usage", json=bodies[0]).json()["duplicates"] == 1
         bad = event("x1", endpoint="nowhere")
         assert client.post("/v1/usage", json=bad).status_code == 422

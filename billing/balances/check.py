@@ -7,34 +7,20 @@ allowed when the cost fits), except that active reservations are subtracted:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import asyncio
+from collections.abc import Iterable
 from datetime import datetime
 
 from sqlalchemy.orm import Session
 
+from billing import metrics
 from billing.balances import repository as balance_repo
 from billing.balances.check_schemas import SpendEstimateIn
 from billing.balances.service import refill_pending, touch_users
+from billing.balances.types import CheckResult
 from billing.pricing.engine import PriceBook
 from billing.pricing.types import Cost
-from billing.runtime import ConfigSnapshot
-
-
-@dataclass(frozen=True, slots=True)
-class CheckResult:
-    user_id: str
-    allowed: bool
-    balance_micro: int
-    reserved_micro: int
-    cost: Cost
-
-    @property
-    def available_micro(self) -> int:
-        return self.balance_micro - self.reserved_micro
-
-    @property
-    def input_tokens(self) -> int:
-        return sum(line.tokens for line in self.cost.lines if line.token_type != "completion")
+from billing.runtime import ConfigSnapshot, Runtime
 
 
 def estimate_cost(prices: PriceBook, request: SpendEstimateIn) -> Cost:
@@ -51,7 +37,7 @@ def checks_without_writing(
 
     The common case, a known user with no refill due, needs nothing else.
     None for a check that needs a write first (a new user gets startBalance,
-    a due refill is applied): ``check_spend`` does those under the row lock.
+    a due refill is applied): ``checks_with_writing`` does those under the row lock.
     Reading without the lock is as good as with it for a check, which only
     reads; reservations are what hold credit against concurrent spending.
     """
@@ -71,6 +57,54 @@ def checks_without_writing(
     return results
 
 
+async def check(
+    runtime: Runtime, snapshot: ConfigSnapshot, user_id: str, estimate: SpendEstimateIn
+) -> CheckResult:
+    """POST /v1/balances/{user_id}/check: may the user spend the estimate's cost?
+
+    One unlocked read answers the common case, and concurrent checks of this
+    worker share it (``runtime.group_read``). First sight and a due refill
+    write first: those checks go to the worker's group committer, the commit
+    point of the hot paths, where the ones arriving together share one
+    transaction.
+    """
+    cost = estimate_cost(snapshot.prices, estimate)  # an unknown endpoint: refused before any I/O
+    read = runtime.group_read.submit(checks_without_writing, snapshot, (user_id, cost), 1)
+    result = await asyncio.wrap_future(read)
+    if result is None:
+        write = runtime.group_commit.submit(checks_with_writing, snapshot, (user_id, cost), 1)
+        result = await asyncio.wrap_future(write)
+    metrics.record_balance_check(allowed=result.allowed)  # answered from committed state
+    return result
+
+
+def checks_with_writing(
+    session: Session,
+    snapshot: ConfigSnapshot,
+    requests: list[tuple[str, Cost]],
+    now: datetime,
+) -> list[CheckResult]:
+    """Checks (user_id, cost) with their writes: first sight and due refills, under
+    the row locks (taken in user id order, all at once: no deadlock in a group)."""
+    user_ids = {user_id for user_id, _ in requests}
+    balances = _balances(session, snapshot, user_ids, now)
+    held = balance_repo.held_micro(session, user_ids, now)
+    return [
+        _result(snapshot, user_id, cost, balances.get(user_id, 0), held.get(user_id, 0))
+        for user_id, cost in requests
+    ]
+
+
+def _balances(
+    session: Session, snapshot: ConfigSnapshot, user_ids: Iterable[str], now: datetime
+) -> dict[str, int]:
+    if snapshot.config.balance.enabled:
+        # Creates the balance (startBalance) and applies a due refill, once, under the row lock.
+        rows = touch_users(session, user_ids, snapshot.config, now)
+        return {user_id: row.amount_micro for user_id, row in rows.items()}
+    return balance_repo.balance_amounts(session, user_ids)
+
+
 def check_spend(
     session: Session,
     snapshot: ConfigSnapshot,
@@ -78,20 +112,12 @@ def check_spend(
     request: SpendEstimateIn | Cost,
     now: datetime,
 ) -> CheckResult:
-    """The check with its writes: first sight and due refills, under the row lock.
+    """One check with its writes, in the caller's transaction (a reservation's).
 
     ``request`` is the estimate, or its cost when the caller has priced it already.
     """
     cost = request if isinstance(request, Cost) else estimate_cost(snapshot.prices, request)
-    config = snapshot.config
-    if config.balance.enabled:
-        # Creates the balance (startBalance) and applies a due refill, once, under the row lock.
-        balance_micro = touch_users(session, [user_id], config, now)[user_id].amount_micro
-    else:
-        row = balance_repo.get_balance(session, user_id)
-        balance_micro = row.amount_micro if row is not None else 0
-    reserved = balance_repo.held_micro(session, [user_id], now).get(user_id, 0)
-    return _result(snapshot, user_id, cost, balance_micro, reserved)
+    return checks_with_writing(session, snapshot, [(user_id, cost)], now)[0]
 
 
 def _result(

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from billing import dialect
 from billing.models import Balance, LedgerEntry
-from billing.reports import rollups
+from billing.reports import rollup_repository
 
 IMPORTED_KINDS = ("import", "opening")
 _LEDGER = cast(Table, LedgerEntry.__table__)
@@ -49,7 +49,7 @@ def insert_new_ledger_rows(
     if not new:
         return new
     writer.load_rows(session, _LEDGER, new)
-    rollups.record(session, new)  # imported spend shows in /v1/costs like our own
+    rollup_repository.record(session, new)  # imported spend shows in /v1/costs like our own
     return new
 
 

@@ -21,7 +21,7 @@ from billing import dialect
 from billing.models import LedgerEntry, UsageRollup
 from billing.models.usage_rollup import SLOT_SECONDS
 from billing.pricing.types import TOKEN_TYPES
-from billing.reports.rollups import slot_number
+from billing.reports.slots import slot_number
 from billing.reports.spend import REPORTED_AS, spend_clause
 from billing.reports.timezones import OffsetSegment
 

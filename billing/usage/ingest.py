@@ -78,7 +78,7 @@ from billing.balances import repository as ledger
 from billing.balances import service as balances
 from billing.config.model import AppConfig
 from billing.errors import IdempotencyConflict
-from billing.reports import rollups
+from billing.reports import rollup_repository
 from billing.reservations.service import settle
 from billing.reservations.types import Settlement, UsageClaim
 from billing.usage import repository as repo
@@ -199,7 +199,7 @@ def _charge(
     are written); user -> new balance. The balances are locked last."""
     if not config.transactions_enabled:
         return {}
-    rollups.record(session, entries)  # same transaction: reports never drift
+    rollup_repository.record(session, entries)  # same transaction: reports never drift
     deltas: dict[str, int] = {}
     for item in accepted:
         user_id = item.event.user_id

@@ -6,5 +6,24 @@ from billing.models.ledger_entry import LedgerEntry
 from billing.models.reservation import Reservation
 from billing.models.usage_event import UsageEvent
 from billing.models.usage_rollup import UsageRollup
+from billing.models.webhook import (
+    WebhookBalanceLow,
+    WebhookDelivery,
+    WebhookEndpoint,
+    WebhookEvent,
+    WebhookUnpricedModel,
+)
 
-__all__ = ["Balance", "Base", "LedgerEntry", "Reservation", "UsageEvent", "UsageRollup"]
+__all__ = [
+    "Balance",
+    "Base",
+    "LedgerEntry",
+    "Reservation",
+    "UsageEvent",
+    "UsageRollup",
+    "WebhookBalanceLow",
+    "WebhookDelivery",
+    "WebhookEndpoint",
+    "WebhookEvent",
+    "WebhookUnpricedModel",
+]

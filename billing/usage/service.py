@@ -24,6 +24,7 @@ from billing.runtime import ConfigSnapshot
 from billing.usage import repository as repo
 from billing.usage.normalize import UsageWarning
 from billing.usage.schemas import QuoteRequest, UsageEventIn
+from billing.webhooks import hooks as webhook_hooks
 
 # Events stamped absurdly far from now are client bugs, not usage.
 MAX_PAST = timedelta(days=366 * 10)
@@ -240,6 +241,7 @@ def record(
 
     balances = _charge(session, snapshot, accepted, entries, now) if accepted else {}
     settlements = _settle_reservations(session, accepted, now)
+    webhook_hooks.after_charge(session, snapshot.config, [i.cost for i in accepted], balances, now)
     outcomes = []
     seen: set[str] = set()
     for item in priced:

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Body, Path, Query, Response
 from billing.api.deps import AdminScope, RuntimeDep, SessionDep
 from billing.api.errors import ERROR_SCHEMA
 from billing.api.json_body import StrictJsonRoute
-from billing.api.schemas import CURSOR_PATTERN
+from billing.api.schemas import CURSOR_PATTERN, ID_PATTERN
 from billing.models.webhook import WebhookEndpoint
 from billing.webhooks import service
 from billing.webhooks.repository import DeliveryView
@@ -33,7 +33,7 @@ WebhookIdPath = Annotated[
     Path(
         min_length=1,
         max_length=40,
-        pattern=r"^[A-Za-z0-9_]+$",
+        pattern=ID_PATTERN,
         description="the id POST /v1/webhooks returned",
         examples=["wh_0123456789abcdef01234567"],
     ),
@@ -141,8 +141,14 @@ def list_deliveries(
 def redeliver(
     webhook_id: WebhookIdPath,
     delivery_id: Annotated[
-        int,
-        Path(ge=1, le=2**63 - 1, description="the id of a delivery of this webhook"),
+        str,
+        Path(
+            min_length=1,
+            max_length=40,
+            pattern=ID_PATTERN,
+            description="the id of a delivery of this webhook (from its deliveries)",
+            examples=["1"],
+        ),
     ],
     runtime: RuntimeDep,
     session: SessionDep,

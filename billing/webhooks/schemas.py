@@ -8,13 +8,14 @@ from typing import Annotated, Literal
 from fastapi.openapi.models import Example
 from pydantic import BaseModel, Field
 
+from billing.api.schemas import StrictModel
 from billing.webhooks.urls import MAX_URL_LENGTH
 
 EventType = Literal["budget.threshold", "budget.exceeded", "balance.low", "pricing.unpriced_model"]
 DeliveryStatus = Literal["pending", "delivered", "failed"]
 
 
-class WebhookIn(BaseModel):
+class WebhookIn(StrictModel):
     url: Annotated[
         str,
         Field(

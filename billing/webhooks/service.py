@@ -75,19 +75,21 @@ def deliveries(
 
 
 def redeliver(
-    session: Session, endpoint_id: str, delivery_id: int, *, give_up_after: timedelta, now: datetime
+    session: Session, endpoint_id: str, delivery_id: str, *, give_up_after: timedelta, now: datetime
 ) -> repo.DeliveryView:
     """Try the delivery again now (the same webhook-id), with a fresh retry window;
     a pending delivery is simply moved up."""
     if repo.get_endpoint(session, endpoint_id) is None:
         raise _not_found(endpoint_id)
-    if repo.get_delivery(session, endpoint_id, delivery_id) is None:
+    number = int(delivery_id) if delivery_id.isascii() and delivery_id.isdigit() else 0
+    if not 0 < number < 2**63 or repo.get_delivery(session, endpoint_id, number) is None:
         raise DeliveryNotFound(
-            f"no delivery {delivery_id} for webhook {endpoint_id!r}", field="delivery_id"
+            f"no delivery {delivery_id!r} for webhook {endpoint_id!r}: its deliveries list them",
+            field="delivery_id",
         )
-    repo.schedule_now(session, delivery_id, now, now + give_up_after)
+    repo.schedule_now(session, number, now, now + give_up_after)
     after_commit(session, wakeup.notify)
-    view = repo.get_delivery(session, endpoint_id, delivery_id)
+    view = repo.get_delivery(session, endpoint_id, number)
     assert view is not None and view.status == PENDING
     return view
 

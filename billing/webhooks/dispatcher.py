@@ -198,6 +198,8 @@ class Dispatcher:
                 if self.run_once():
                     continue  # more may be due
             except Exception:  # the database may be away for a while: keep trying
+                if self._stop.is_set():
+                    break  # close() cut a send short
                 log.exception("webhook dispatcher round failed; retrying in %ss", poll)
             wait = poll
             if self._next_due is not None:
@@ -209,6 +211,8 @@ class Dispatcher:
         """Stop the thread; a send in flight is cut short and retried after its lease."""
         self._stop.set()
         self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout=2)  # a round in progress may finish
         self._client.close()
         if self._thread is not None:
             self._thread.join(timeout=5)

@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from billing import money
 from billing.config.model import AppConfig
 from billing.db import upsert_insert
-from billing.models.webhook import WebhookBalanceLow, WebhookUnpricedModel
+from billing.models import WebhookBalanceLow, WebhookUnpricedModel
 from billing.pricing.types import Cost
 from billing.settings import Settings
 from billing.webhooks import events, outbox

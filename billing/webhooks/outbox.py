@@ -21,7 +21,8 @@ from sqlalchemy.orm import Session
 
 from billing import session_events
 from billing.clock import utc_now
-from billing.models.webhook import PENDING, WebhookDelivery, WebhookEndpoint, WebhookEvent
+from billing.models import WebhookDelivery, WebhookEndpoint, WebhookEvent
+from billing.models.webhook_delivery import PENDING
 from billing.webhooks import events, wakeup
 
 # How long deliveries are retried unless the session says otherwise (billing/webhooks/hooks.py).

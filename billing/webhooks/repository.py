@@ -9,14 +9,8 @@ from typing import Any
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
-from billing.models.webhook import (
-    DELIVERED,
-    FAILED,
-    PENDING,
-    WebhookDelivery,
-    WebhookEndpoint,
-    WebhookEvent,
-)
+from billing.models import WebhookDelivery, WebhookEndpoint, WebhookEvent
+from billing.models.webhook_delivery import DELIVERED, FAILED, PENDING
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,7 +12,7 @@ from billing.api.deps import AdminScope, RuntimeDep, SessionDep
 from billing.api.errors import ERROR_SCHEMA
 from billing.api.json_body import StrictJsonRoute
 from billing.api.schemas import CURSOR_PATTERN, ID_PATTERN
-from billing.models.webhook import WebhookEndpoint
+from billing.models import WebhookEndpoint
 from billing.webhooks import service
 from billing.webhooks.repository import DeliveryView
 from billing.webhooks.schemas import (

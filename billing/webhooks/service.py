@@ -10,7 +10,8 @@ import orjson
 from sqlalchemy.orm import Session
 
 from billing.errors import BillingError, InvalidRequest
-from billing.models.webhook import PENDING, WebhookEndpoint
+from billing.models import WebhookEndpoint
+from billing.models.webhook_delivery import PENDING
 from billing.session_events import after_commit
 from billing.webhooks import repository as repo
 from billing.webhooks import wakeup

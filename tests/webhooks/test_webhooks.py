@@ -8,10 +8,11 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import create_engine, func, select
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
-from billing.models.webhook import WebhookDelivery, WebhookEvent
+from billing.models import WebhookDelivery, WebhookEvent
 from billing.webhooks.dispatcher import retry_delay
 from tests.conftest import AppFactory
 from tests.helpers import CLAUDE_CONFIG, event
@@ -103,6 +104,7 @@ def test_failed_deliveries_are_retried_with_the_same_id_and_signature(
 ) -> None:
     with receiver([500, 503, 200]) as hook:
         client = make_client(CLAUDE_CONFIG, **FAST)
+        before = _attempt_counts(client)
         webhook = _subscribe(client, hook.url, "balance.low")
         _charge(client, event("e1", "alice"))  # 100000 - 11250 < 90000
         requests = hook.wait_for(3)
@@ -121,6 +123,23 @@ def test_failed_deliveries_are_retried_with_the_same_id_and_signature(
         assert delivery["event_id"] == requests[0].webhook_id and delivery["last_error"] is None
         assert delivery["next_attempt_at"] is None and delivery["delivered_at"]
         assert len(hook.requests) == 3
+        after = _attempt_counts(client)
+        assert after["retry"] - before["retry"] == 2
+        assert after["delivered"] - before["delivered"] == 1
+        assert after["failed"] == before["failed"]
+
+
+def _attempt_counts(client: TestClient) -> dict[str, float]:
+    """billing_webhook_deliveries_total{type="balance.low"} by outcome, from /metrics."""
+    counts = {}
+    for family in text_string_to_metric_families(client.get("/metrics").text):
+        for sample in family.samples:
+            if (
+                sample.name == "billing_webhook_deliveries_total"
+                and sample.labels["type"] == "balance.low"
+            ):
+                counts[sample.labels["outcome"]] = sample.value
+    return counts
 
 
 def test_a_tampered_body_fails_verification(make_client: AppFactory) -> None:

@@ -30,6 +30,9 @@ from billing.reservations.router import router as reservations_router
 from billing.runtime import Runtime
 from billing.settings import Settings, get_settings
 from billing.usage.router import router as usage_router
+from billing.webhooks import hooks as webhook_hooks
+from billing.webhooks.dispatcher import Dispatcher
+from billing.webhooks.router import router as webhooks_router
 
 log = logging.getLogger("billing")
 
@@ -53,7 +56,13 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         gc.collect()
         gc.freeze()
         gc.set_threshold(*GC_THRESHOLDS)
+        dispatcher = None
+        if settings.webhook_dispatcher:
+            dispatcher = Dispatcher(runtime.engine, settings, lambda: runtime.clock())
+            dispatcher.start()
         yield
+        if dispatcher is not None:
+            dispatcher.close()
         runtime.close()
 
     # /docs and /redoc load Swagger UI and ReDoc from the installed package, not a CDN,
@@ -67,6 +76,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         redirect_slashes=False,  # StripTrailingSlash below
     )
     app.state.runtime = runtime
+    webhook_hooks.install(runtime.sessions, settings)  # balance.low threshold, retry window
     install_error_handlers(app)
     # Innermost first: strict JSON parsing sees at most max_body_bytes.
     app.add_middleware(StrictJsonBody)
@@ -94,6 +104,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         balances_router,
         reports_router,
         catalog_router,
+        webhooks_router,
     ):
         app.include_router(router)
     return app

@@ -151,6 +151,10 @@ CONFIG_ROLLOUTS = Counter(
     " failure (a new worker did not start; every worker kept the old config)",
     ["result"],
 )
+WORKER_RESTARTS = Counter(
+    "billing_worker_restarts_total",
+    "Workers of billing serve that died and were replaced by the supervisor",
+)
 HTTP_CONNECTIONS = Gauge(
     "billing_http_connections",
     "Open client connections, summed over the workers",
@@ -392,6 +396,16 @@ def _directory_value_class() -> Any:
     return values.MultiProcessValue()
 
 
+def record_worker_restart() -> None:
+    """The supervisor replaced a dead worker (written like record_config_rollout's values)."""
+    value = _directory_value_class()
+    if value is None:
+        WORKER_RESTARTS.inc()
+        return
+    name, help_text = WORKER_RESTARTS._name, WORKER_RESTARTS._documentation
+    value("counter", name, name + "_total", (), (), help_text).inc(1)
+
+
 def record_connection(opened: bool) -> None:
     HTTP_CONNECTIONS.inc(1 if opened else -1)
 
@@ -456,5 +470,6 @@ __all__ = [
     "record_rejected_usage",
     "record_reservation",
     "record_timeout",
+    "record_worker_restart",
     "request_notes",
 ]

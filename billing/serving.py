@@ -306,6 +306,9 @@ class Supervisor:
                 log.warning("worker %s died; starting another (config version %s)",
                             worker.describe(), self.current.version)  # fmt: skip
                 worker.join(0)
+                from billing import metrics  # imported late, as in _roll_out
+
+                metrics.record_worker_restart()
                 self.workers[index] = self._spawn(self.current, hold=False)
 
     def _roll_out(self) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from decimal import Decimal
 from functools import cache
 from pathlib import Path
 
@@ -44,6 +45,18 @@ class Settings(BaseSettings):
     header_timeout_seconds: float = Field(default=10.0, gt=0, le=3600)
     body_timeout_seconds: float = Field(default=30.0, gt=0, le=3600)
     max_connections_per_worker: int = Field(default=1000, ge=1, le=1_000_000)
+    # Webhooks (billing/webhooks/). balance.low fires when a balance falls below this
+    # many credits (unset: never); re-armed when it rises to it or above again.
+    webhook_balance_low_credits: Decimal | None = Field(default=None, ge=0, le=10**12)
+    # Private, loopback and link-local webhook URLs are refused unless this is true.
+    webhook_allow_private_networks: bool = False
+    webhook_dispatcher: bool = True  # false: this process only writes the outbox
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
+    # Retries: exponential from the base (with jitter) up to the max delay, until give-up.
+    webhook_retry_base_seconds: float = Field(default=5.0, gt=0, le=3600)
+    webhook_retry_max_delay_seconds: float = Field(default=3600.0, gt=0, le=86400)
+    webhook_give_up_after_seconds: float = Field(default=86400.0, gt=0, le=30 * 86400)
+    webhook_poll_seconds: float = Field(default=2.0, gt=0, le=3600)
 
     @field_validator("config", mode="before")
     @classmethod

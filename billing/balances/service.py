@@ -17,6 +17,7 @@ from billing.balances.types import BalanceView, Grant, Transaction, TransactionF
 from billing.config.model import AppConfig
 from billing.errors import Conflict, InvalidRequest, UserNotFound
 from billing.ledger import ledger_row
+from billing.webhooks import hooks as webhook_hooks
 
 # Largest |balance| we accept, far inside the signed 64-bit micro-credit column.
 MAX_ABS_MICRO = 10**18
@@ -134,6 +135,7 @@ def _apply_due_refills(session: Session, rows: dict[str, BalanceRow], now: datet
             deltas[row.user_id] = row.refill_amount_micro
             metrics.record_refill(session, row.refill_amount_micro)
     repo.add_to_balances(session, deltas, now)
+    webhook_hooks.balances_rose(session, {user: rows[user].amount_micro for user in deltas})
 
 
 def next_refill_at(row: BalanceRow) -> datetime | None:
@@ -248,6 +250,7 @@ def grant(
     repo.add_to_balances(session, {user_id: amount_micro}, now)
     metrics.record_grant(session, "grant", amount_micro)
     row.amount_micro += amount_micro
+    _balance_moved(session, config, row, amount_micro, now)
     return Grant(_views(session, [row], now)[0], applied=True)
 
 
@@ -286,7 +289,19 @@ def set_balance(
         repo.add_to_balances(session, {user_id: delta}, now)
         metrics.record_grant(session, "set", delta)
         row.amount_micro = target
+        _balance_moved(session, config, row, delta, now)
     return _views(session, [row], now)[0]
+
+
+def _balance_moved(
+    session: Session, config: AppConfig, row: BalanceRow, delta: int, now: datetime
+) -> None:
+    """An admin change of ``delta`` left ``row``: balance.low may fire or re-arm."""
+    balances = {row.user_id: row.amount_micro}
+    if delta > 0:
+        webhook_hooks.balances_rose(session, balances)
+    else:
+        webhook_hooks.balances_fell(session, config, balances, now)
 
 
 @dataclass(frozen=True, slots=True)

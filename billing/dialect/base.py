@@ -84,6 +84,12 @@ class Dialect(Protocol):
         """Insert one row unless its unique ``key`` is taken; whether it was inserted."""
         ...
 
+    def insert_missing(
+        self, session: Session, table: Table, keys: Sequence[str], rows: Sequence[Mapping[str, Any]]
+    ) -> list[tuple[Any, ...]]:
+        """Insert the rows whose unique ``keys`` are free (one statement); the keys inserted."""
+        ...
+
     def add_amounts(
         self,
         session: Session,

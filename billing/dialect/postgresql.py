@@ -158,6 +158,17 @@ class PostgreSQL:
         )
         return session.execute(stmt).first() is not None
 
+    def insert_missing(
+        self, session: Session, table: Table, keys: Sequence[str], rows: Sequence[Mapping[str, Any]]
+    ) -> list[tuple[Any, ...]]:
+        stmt = (
+            pg_insert(table)
+            .values(list(rows))
+            .on_conflict_do_nothing(index_elements=list(keys))
+            .returning(*(table.c[k] for k in keys))
+        )
+        return [tuple(row) for row in session.execute(stmt)]
+
     def add_amounts(
         self,
         session: Session,

@@ -6,5 +6,22 @@ from billing.models.ledger_entry import LedgerEntry
 from billing.models.reservation import Reservation
 from billing.models.usage_event import UsageEvent
 from billing.models.usage_rollup import UsageRollup
+from billing.models.webhook_balance_low import WebhookBalanceLow
+from billing.models.webhook_delivery import WebhookDelivery
+from billing.models.webhook_endpoint import WebhookEndpoint
+from billing.models.webhook_event import WebhookEvent
+from billing.models.webhook_unpriced_model import WebhookUnpricedModel
 
-__all__ = ["Balance", "Base", "LedgerEntry", "Reservation", "UsageEvent", "UsageRollup"]
+__all__ = [
+    "Balance",
+    "Base",
+    "LedgerEntry",
+    "Reservation",
+    "UsageEvent",
+    "UsageRollup",
+    "WebhookBalanceLow",
+    "WebhookDelivery",
+    "WebhookEndpoint",
+    "WebhookEvent",
+    "WebhookUnpricedModel",
+]

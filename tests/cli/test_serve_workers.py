@@ -103,6 +103,8 @@ def test_a_dead_worker_is_replaced_and_sighup_replaces_all(
             show=lambda: (victim, first, _workers(server), server._log_tail()),
         )
         assert httpx.get(f"{server.base}/healthz", timeout=30).status_code == 200
+        exposition = httpx.get(f"{server.base}/metrics", timeout=30).text
+        assert "billing_worker_restarts_total 1.0" in exposition.splitlines()
 
         before = _workers(server)
         server.signal(signal.SIGHUP)

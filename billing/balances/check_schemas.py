@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Literal
 
 from fastapi.openapi.models import Example
@@ -19,6 +20,11 @@ class SpendEstimateIn(StrictModel):
     tokens: TokensIn = Field(default_factory=TokensIn)
     max_completion_tokens: TokenCount | None = Field(
         default=None, description="completion tokens to budget for (the request's max_tokens)"
+    )
+    role: Identifier | None = Field(
+        default=None,
+        description="the user's role (LibreChat's, e.g. USER): stored for the user, so the"
+        " role's policy (billing.roles in the config) applies",
     )
 
     def estimate_counts(self) -> TokenCounts:
@@ -45,6 +51,20 @@ CHECK_EXAMPLES: dict[str, Example] = {
 }
 
 
+class BudgetOut(BaseModel):
+    """A spend limit per calendar period, with the current period's spend."""
+
+    limit_credits: Money
+    period: Literal["day", "week", "month"]
+    tz: str = Field(description="IANA time zone of the calendar periods")
+    source: Literal["user", "role"] = Field(
+        description="user: set for this user; role: the role's default (billing.roles)"
+    )
+    spent_credits: Money = Field(description="usage in the current period")
+    remaining_credits: Money = Field(description="limit minus spent, at least 0")
+    resets_at: datetime = Field(description="end of the current period (UTC)")
+
+
 class CheckOut(BaseModel):
     user_id: str
     allowed: bool
@@ -52,7 +72,13 @@ class CheckOut(BaseModel):
     reserved_credits: Money
     available_credits: Money
     cost: CostOut
-    # Set only on a denial (LibreChat's token_balance violation).
-    error: Literal["token_balance"] | None = None
+    # Set only on a denial: LibreChat's token_balance violation, or the budget's.
+    error: Literal["token_balance", "budget_exceeded"] | None = None
     prompt_tokens: int | None = Field(default=None, description="input tokens of the estimate")
     token_cost: Money | None = Field(default=None, description="estimated cost in credits")
+    resets_at: datetime | None = Field(
+        default=None, description="budget_exceeded: when the budget's period ends (UTC)"
+    )
+    budget: BudgetOut | None = Field(
+        default=None, description="the user's budget (own or role's), when one applies"
+    )

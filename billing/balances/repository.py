@@ -13,9 +13,11 @@ from sqlalchemy.orm import Session
 from billing import bulk
 from billing.balances import known as known_users
 from billing.db import upsert_insert
-from billing.models import Balance, LedgerEntry, Reservation
+from billing.models import Balance, LedgerEntry, Reservation, UserProfile
 from billing.models.base import UTCDateTime
 from billing.models.reservation import ACTIVE
+from billing.users.profile import Profile
+from billing.users.repository import PROFILE_COLUMNS, profile_of
 
 
 @dataclass(slots=True)
@@ -96,6 +98,10 @@ def lock_balances(session: Session, user_ids: Iterable[str]) -> dict[str, Balanc
     return rows
 
 
+def known_user_ids(session: Session) -> set[str] | frozenset[str]:
+    return known_users.known(session)
+
+
 def forget_known_users(session: Session, user_ids: Iterable[str]) -> None:
     known_users.forget(session, user_ids)
 
@@ -115,8 +121,15 @@ def _holds_statement(postgres: bool) -> Any:
         )
         .scalar_subquery()
     )
-    return select(*_BALANCE_COLUMNS, held).where(
-        bulk.values_param(Balance.user_id, "ids", postgres)
+    # The profile (role, own budget) rides along: a user without one costs an
+    # index probe of a small table, not another query.
+    profiles = Balance.__table__.outerjoin(
+        UserProfile.__table__, UserProfile.user_id == Balance.user_id
+    )
+    return (
+        select(*_BALANCE_COLUMNS, held, *PROFILE_COLUMNS)
+        .select_from(profiles)
+        .where(bulk.values_param(Balance.user_id, "ids", postgres))
     )
 
 
@@ -125,14 +138,18 @@ _HOLDS = (_holds_statement(True), _holds_statement(False))
 
 def balances_and_holds(
     session: Session, user_ids: Iterable[str], now: datetime
-) -> dict[str, tuple[BalanceRow, int]]:
-    """user -> (balance, active unexpired holds) for those that have a balance;
-    unlocked, one statement (one consistent snapshot on every database)."""
+) -> dict[str, tuple[BalanceRow, int, Profile | None]]:
+    """user -> (balance, active unexpired holds, profile) for those that have a
+    balance; unlocked, one statement (one consistent snapshot on every database)."""
     ids = sorted(set(user_ids))
     if not ids:
         return {}
     found = bulk.fetch(session, _HOLDS, {"ids": ids, "now": now})
-    return {row[0]: (_balance_row(row[:-1]), int(row[-1])) for row in found}
+    width = len(_BALANCE_COLUMNS)
+    return {
+        row[0]: (_balance_row(row[:width]), int(row[width]), profile_of(row[width + 1 :]))
+        for row in found
+    }
 
 
 def held_micro(session: Session, user_ids: Iterable[str], now: datetime) -> dict[str, int]:

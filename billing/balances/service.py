@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -16,6 +17,8 @@ from billing.balances.refill import add_interval, refill_due
 from billing.balances.repository import BalanceRow
 from billing.config.model import AppConfig
 from billing.errors import Conflict, InvalidRequest, UserNotFound
+from billing.users import repository as users_repo
+from billing.users.profile import refill_settings, start_balance
 
 # Largest |balance| we accept, far inside the signed 64-bit micro-credit column.
 MAX_ABS_MICRO = 10**18
@@ -74,15 +77,18 @@ def touch_users(
 
 def _create_missing(session: Session, ids: list[str], config: AppConfig, now: datetime) -> set[str]:
     cfg = config.balance
-    start_micro = money.micro_from_credits(cfg.start_balance) if cfg.enabled else 0
+    roles = _roles_of_unseen(session, ids, config)
+    starts = {
+        user_id: money.micro_from_credits(start_balance(config, roles.get(user_id)))
+        if cfg.enabled
+        else 0
+        for user_id in ids
+    }
     new_rows = [
         {
             "user_id": user_id,
-            "amount_micro": start_micro,
-            "auto_refill_enabled": cfg.auto_refill_enabled,
-            "refill_interval_value": cfg.refill_interval_value,
-            "refill_interval_unit": cfg.refill_interval_unit,
-            "refill_amount_micro": money.micro_from_credits(cfg.refill_amount),
+            "amount_micro": starts[user_id],
+            **refill_settings(config, roles.get(user_id)),
             "last_refill_at": now,
             "created_at": now,
             "updated_at": now,
@@ -90,24 +96,35 @@ def _create_missing(session: Session, ids: list[str], config: AppConfig, now: da
         for user_id in ids
     ]
     created = repo.insert_missing_balances(session, new_rows)
-    if start_micro:
+    granted = sorted(user_id for user_id in created if starts[user_id])
+    if granted:
         repo.insert_ledger(
             session,
             [
                 ledger_row(
                     user_id,
                     "start_balance",
-                    start_micro,
+                    starts[user_id],
                     now,
                     token_type="credits",
                     idempotency_key=f"start:{user_id}",
                     reason="balance.startBalance",
                 )
-                for user_id in sorted(created)
+                for user_id in granted
             ],
         )
-        metrics.record_grant(session, "start_balance", start_micro, count=len(created))
+        for amount, count in Counter(starts[user_id] for user_id in granted).items():
+            metrics.record_grant(session, "start_balance", amount, count=count)
     return created
+
+
+def _roles_of_unseen(session: Session, ids: list[str], config: AppConfig) -> dict[str, str]:
+    """Roles of users that may be new, when role policies are configured (a user
+    is created with their role's startBalance and refill settings); no query otherwise."""
+    if not config.billing.roles:
+        return {}
+    seen = repo.known_user_ids(session)
+    return users_repo.roles(session, [user_id for user_id in ids if user_id not in seen])
 
 
 def refill_pending(row: BalanceRow, now: datetime) -> bool:

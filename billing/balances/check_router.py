@@ -46,9 +46,7 @@ async def check_balance(
     read = runtime.group_read.submit(checks_without_writing, snapshot, request_item, 1)
     result = await asyncio.wrap_future(read)
     if result is None:
-        result = await in_transaction(
-            runtime, check_spend, snapshot, user_id, cost, now, body.role
-        )
+        result = await in_transaction(runtime, check_spend, snapshot, user_id, cost, now, body.role)
     metrics.record_balance_check(allowed=result.allowed)  # answered from committed state
     out = {
         "user_id": user_id,

@@ -101,4 +101,3 @@ def notify(session: Session, events: list[Event]) -> None:
     for each event (that module is on the webhooks branch); until then a no-op.
     """
     del session, events
-

@@ -65,7 +65,10 @@ def _fields(view: service.View) -> dict[str, Any]:
     responses={
         402: _error(
             "insufficient_balance: the estimate exceeds the available credits;"
-            " the body adds balance, reserved_credits, available_credits, requested_credits"
+            " the body adds balance, reserved_credits, available_credits, requested_credits."
+            " budget_exceeded: the period's spend plus active holds plus the estimate would"
+            " exceed the user's budget; the body adds budget, reserved_credits,"
+            " requested_credits, resets_at"
         ),
         409: _error(
             "idempotency_conflict: the idempotency_key was used with another request;"

@@ -13,7 +13,9 @@ from sqlalchemy.orm import Session
 
 from billing import bulk, idempotency, metrics, money
 from billing.balances import repository as balance_repo
+from billing.balances.roles import assign_roles
 from billing.balances.service import ledger_row, touch_users
+from billing.budgets.alerts import emit_after_spend
 from billing.errors import BillingError, IdempotencyConflict, InvalidRequest
 from billing.pricing.engine import PriceBook
 from billing.pricing.types import CACHE_WRITE_1H, Cost
@@ -341,6 +343,9 @@ def _charge(
     wait on each other only for the lock-update-commit tail.
     """
     config = snapshot.config
+    roles = {e.user_id: e.role for item in accepted if (e := item.event).role is not None}
+    if roles:  # before touch_users: a user first seen with a role gets the role's policy
+        assign_roles(session, config, roles, now)
     if not config.transactions_enabled:
         return {}
     rollups.record(session, entries)  # same transaction: reports never drift
@@ -350,6 +355,7 @@ def _charge(
         deltas[user_id] = deltas.get(user_id, 0) - item.cost.total_micro
     rows = touch_users(session, deltas, config, now)
     balance_repo.add_to_balances(session, deltas, now)
+    emit_after_spend(session, config, deltas, now)  # budget.threshold / budget.exceeded
     return {user_id: row.amount_micro + deltas.get(user_id, 0) for user_id, row in rows.items()}
 
 

@@ -41,9 +41,9 @@ def roles(session: Session, user_ids: Iterable[str]) -> dict[str, str]:
     if not ids:
         return {}
     stmt = select(UserProfile.user_id, UserProfile.role).where(
-        bulk.any_of(session, UserProfile.user_id, ids), UserProfile.role.is_not(None)
+        bulk.any_of(session, UserProfile.user_id, ids)
     )
-    return {user_id: role for user_id, role in session.execute(stmt)}
+    return {user_id: role for user_id, role in session.execute(stmt) if role is not None}
 
 
 def ensure_profiles(session: Session, user_ids: Iterable[str], now: datetime) -> None:

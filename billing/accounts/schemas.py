@@ -15,7 +15,8 @@ BudgetPeriodIn = Literal["day", "week", "month"]
 
 class RoleIn(StrictModel):
     role: Identifier | None = Field(
-        description="the user's role, as LibreChat names it (e.g. USER, ADMIN); null removes it"
+        default=None,
+        description="the user's role, as LibreChat names it (e.g. USER, ADMIN); null removes it",
     )
 
 

@@ -17,7 +17,7 @@ from billing.models import Balance, LedgerEntry, Reservation, UserProfile
 from billing.models.base import UTCDateTime
 from billing.models.reservation import ACTIVE
 from billing.users.profile import Profile
-from billing.users.repository import PROFILE_COLUMNS, profile_of
+from billing.users.repository import SETTINGS, profile_of
 
 
 @dataclass(slots=True)
@@ -121,15 +121,15 @@ def _holds_statement(postgres: bool) -> Any:
         )
         .scalar_subquery()
     )
-    # The profile (role, own budget) rides along: a user without one costs an
-    # index probe of a small table, not another query.
-    profiles = Balance.__table__.outerjoin(
-        UserProfile.__table__, UserProfile.user_id == Balance.user_id
+    # The profile (role, own budget) rides along as correlated lookups: a user
+    # without one costs index probes of a small table, not another query (a
+    # join lets PostgreSQL's generic plan scan the balances instead).
+    profile = tuple(
+        select(column).where(UserProfile.user_id == Balance.user_id).scalar_subquery()
+        for column in SETTINGS
     )
-    return (
-        select(*_BALANCE_COLUMNS, held, *PROFILE_COLUMNS)
-        .select_from(profiles)
-        .where(bulk.values_param(Balance.user_id, "ids", postgres))
+    return select(*_BALANCE_COLUMNS, held, *profile).where(
+        bulk.values_param(Balance.user_id, "ids", postgres)
     )
 
 
@@ -147,7 +147,7 @@ def balances_and_holds(
     found = bulk.fetch(session, _HOLDS, {"ids": ids, "now": now})
     width = len(_BALANCE_COLUMNS)
     return {
-        row[0]: (_balance_row(row[:width]), int(row[width]), profile_of(row[width + 1 :]))
+        row[0]: (_balance_row(row[:width]), int(row[width]), profile_of(row[0], row[width + 1 :]))
         for row in found
     }
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -13,16 +13,18 @@ from billing import bulk
 from billing.models import UserProfile
 from billing.users.profile import Profile
 
-# Core columns in Profile's field order (also joined into the check's read).
+# Core columns in Profile's field order; SETTINGS (all but user_id) also ride
+# along in the check's read of the balance.
 PROFILE_COLUMNS = tuple(
     UserProfile.__table__.c[name]
     for name in ("user_id", "role", "budget_limit_micro", "budget_period", "budget_tz")
 )
+SETTINGS = PROFILE_COLUMNS[1:]
 
 
-def profile_of(values: Any) -> Profile | None:
-    """A Profile from PROFILE_COLUMNS values (None when the outer join found no row)."""
-    return Profile(*values) if values[0] is not None else None
+def profile_of(user_id: str, settings: Sequence[Any]) -> Profile | None:
+    """A Profile from SETTINGS values; None when nothing is set (or there is no row)."""
+    return Profile(user_id, *settings) if any(v is not None for v in settings) else None
 
 
 def profiles(session: Session, user_ids: Iterable[str]) -> dict[str, Profile]:

@@ -36,7 +36,8 @@ def budget_events(
     due: list[Event] = []
     for fraction in sorted(fractions):
         threshold = money.format_decimal(fraction)
-        if f"threshold:{threshold}" not in already and spent >= fraction * limit:
+        # spent > 0: a zero limit (no spending allowed) alerts on spend, not on nothing.
+        if f"threshold:{threshold}" not in already and 0 < spent >= fraction * limit:
             due.append((THRESHOLD, _data(user_id, current, threshold=threshold)))
     if "exceeded" not in already and spent > limit:
         due.append((EXCEEDED, _data(user_id, current)))

@@ -39,6 +39,18 @@ def test_each_threshold_fires_once_its_fraction_is_reached() -> None:
     assert _due(1001) == ["threshold:0.5", "threshold:0.8", "threshold:1", "exceeded"]
 
 
+def test_a_zero_limit_alerts_on_the_first_spend() -> None:
+    state = _state(0, limit_credits=0)
+    assert budget_events("u1", state, DEFAULT_BUDGET_ALERTS, set()) == []
+    events = budget_events("u1", _state(1, limit_credits=0), DEFAULT_BUDGET_ALERTS, set())
+    assert [alert_key(e) for e in events] == [
+        "threshold:0.5",
+        "threshold:0.8",
+        "threshold:1",
+        "exceeded",
+    ]
+
+
 def test_what_was_sent_this_period_is_not_sent_again() -> None:
     sent = {"threshold:0.5", "threshold:0.8"}
     assert _due(900, sent) == []

@@ -161,3 +161,35 @@ def test_budgets_apply_with_balances_off(make_client: AppFactory) -> None:
     refused = client.post("/v1/reservations", json={**estimate(), "user_id": "u1"})
     assert refused.status_code == 402 and refused.json()["error"] == "budget_exceeded"
     assert reconciles(client)
+
+
+def test_spend_is_counted_in_the_budgets_calendar_month(make_client: AppFactory) -> None:
+    client = make_client(CLAUDE_CONFIG)
+    # New York, December: 2026-12-01T05:00Z to 2027-01-01T05:00Z (standard time).
+    set_clock(client, datetime(2026, 12, 31, 23, 0, tzinfo=UTC))
+    put_budget(client, "u1", limit_credits=10**6, period="month", tz="America/New_York")
+    post_usage(
+        client,
+        event("november", occurred_at="2026-12-01T04:59:59Z"),  # 23:59:59 on Nov 30
+        event("first", occurred_at="2026-12-01T05:00:00Z"),  # 00:00 on Dec 1
+        event("last", occurred_at="2027-01-01T04:59:59Z"),  # 23:59:59 on Dec 31
+    )
+    body = get_budget(client, "u1")
+    assert body["spent_credits"] == str(2 * EVENT_CREDITS)
+    assert body["resets_at"] == "2027-01-01T05:00:00Z"
+
+
+def test_a_day_across_the_dst_change_is_25_hours(make_client: AppFactory) -> None:
+    client = make_client(CLAUDE_CONFIG)
+    # Berlin falls back on 2026-10-25: the day runs from 22:00Z on the 24th to 23:00Z.
+    set_clock(client, datetime(2026, 10, 25, 22, 30, tzinfo=UTC))
+    put_budget(client, "u1", limit_credits=10**6, period="day", tz="Europe/Berlin")
+    post_usage(
+        client,
+        event("before", occurred_at="2026-10-24T21:59:59Z"),
+        event("start", occurred_at="2026-10-24T22:00:00Z"),
+        event("hour-25", occurred_at="2026-10-25T22:59:59Z"),
+    )
+    body = get_budget(client, "u1")
+    assert body["spent_credits"] == str(2 * EVENT_CREDITS)
+    assert body["resets_at"] == "2026-10-25T23:00:00Z"

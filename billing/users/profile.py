@@ -63,15 +63,12 @@ def refill_settings(config: AppConfig, role: str | None) -> dict[str, object]:
     """Balance columns of the auto-refill for a user of ``role`` (``balance`` where
     the role's policy says nothing)."""
     cfg, policy = config.balance, role_policy(config, role) or RolePolicy()
-
-    def pick(own: object, default: object) -> object:
-        return default if own is None else own
-
+    amount = cfg.refill_amount if policy.refill_amount is None else policy.refill_amount
     return {
-        "auto_refill_enabled": pick(policy.auto_refill_enabled, cfg.auto_refill_enabled),
-        "refill_interval_value": pick(policy.refill_interval_value, cfg.refill_interval_value),
-        "refill_interval_unit": pick(policy.refill_interval_unit, cfg.refill_interval_unit),
-        "refill_amount_micro": money.micro_from_credits(
-            pick(policy.refill_amount, cfg.refill_amount)  # type: ignore[arg-type]
-        ),
+        "auto_refill_enabled": cfg.auto_refill_enabled
+        if policy.auto_refill_enabled is None
+        else policy.auto_refill_enabled,
+        "refill_interval_value": policy.refill_interval_value or cfg.refill_interval_value,
+        "refill_interval_unit": policy.refill_interval_unit or cfg.refill_interval_unit,
+        "refill_amount_micro": money.micro_from_credits(amount),
     }

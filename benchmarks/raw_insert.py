@@ -17,7 +17,8 @@ from typing import Any
 
 from sqlalchemy import Table
 
-from billing import bulk
+from billing.dialect.postgresql import column_types
+from billing.dialect.rows import layout
 from billing.models import LedgerEntry, UsageEvent
 from billing.runtime import ConfigSnapshot
 from billing.usage.schemas import UsageEventIn
@@ -33,9 +34,9 @@ def build_rows(snapshot: ConfigSnapshot, events: Sequence[dict[str, Any]]) -> La
     for body in events:
         first.setdefault(body["event_id"], UsageEventIn.model_validate(body))
     prepared = prepare_events(snapshot, list(first.values()), datetime.now(UTC))
-    event_columns, event_rows = bulk.layout(_table(UsageEvent), [p.event_row for p in prepared])
+    event_columns, event_rows = layout(_table(UsageEvent), [p.event_row for p in prepared])
     ledger = [row for p in prepared for row in p.ledger_rows]
-    ledger_columns, ledger_rows = bulk.layout(_table(LedgerEntry), ledger)
+    ledger_columns, ledger_rows = layout(_table(LedgerEntry), ledger)
     per_event, start = [], 0
     for event_row, item in zip(event_rows, prepared, strict=True):
         end = start + len(item.ledger_rows)
@@ -96,8 +97,8 @@ def postgres(url: str, layout: Layout, batch_size: int) -> dict[str, float]:
                     for row in batch[1]:
                         cp.write_row(row)
 
-        ev_types = [bulk.column_types(conn, "usage_event")[c] for c in layout.event_columns]
-        led_types = [bulk.column_types(conn, "ledger_entry")[c] for c in layout.ledger_columns]
+        ev_types = [column_types(conn, "usage_event")[c] for c in layout.event_columns]
+        led_types = [column_types(conn, "ledger_entry")[c] for c in layout.ledger_columns]
 
         def copy_binary(batch: Rows) -> None:
             with conn.transaction(), conn.cursor() as cur:

@@ -154,7 +154,7 @@ def load_sqlite(path: str, count: int) -> None:
 def rebuild_rollups(url: str) -> None:
     """Rollups follow the ledger in production; here they are rebuilt after the load."""
     try:
-        from billing.reports.rollups import rebuild_rollups as rebuild
+        from billing.reports.rollup_repository import rebuild_rollups as rebuild
     except ImportError:
         return
     engine = create_engine(url)

@@ -176,14 +176,14 @@ def rebuild_rollups(
 ) -> None:
     """Recompute the cost-report rollups from the ledger (all of them by default)."""
     from billing.db import make_engine
-    from billing.reports.rollups import rebuild_all
+    from billing.reports import service as reports
 
     def aware(value: datetime | None) -> datetime | None:
         return value if value is None or value.tzinfo else value.replace(tzinfo=UTC)
 
     engine = make_engine(get_settings().database_url)
     try:
-        written = rebuild_all(engine, aware(since), aware(until))
+        written = reports.rebuild_rollups(engine, aware(since), aware(until))
     finally:
         engine.dispose()
     typer.echo(f"rollups rebuilt: {written} row(s) written")

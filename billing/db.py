@@ -8,6 +8,8 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, event, exc
 from sqlalchemy.orm import Session, sessionmaker
 
+from billing.dialect import Dialect, for_engine, session_info
+
 
 def make_engine(url: str, *, pool_size: int = 10) -> Engine:
     if url.startswith("sqlite"):
@@ -70,16 +72,8 @@ def _sqlite_begin_immediate(connection: Any) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def make_session_factory(engine: Engine) -> sessionmaker[Session]:
-    return sessionmaker(bind=engine, expire_on_commit=False, autoflush=False)
-
-
-def upsert_insert(session: Session) -> Any:
-    """The dialect's ``insert`` that supports ON CONFLICT (PostgreSQL and SQLite)."""
-    if session.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-        return pg_insert
-    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-    return sqlite_insert
+def make_session_factory(engine: Engine, dialect: Dialect | None = None) -> sessionmaker[Session]:
+    """Sessions that carry the database's writer (``billing.dialect.of``), chosen
+    here from the engine unless given."""
+    info = session_info(dialect or for_engine(engine))
+    return sessionmaker(bind=engine, expire_on_commit=False, autoflush=False, info=info)

@@ -15,7 +15,7 @@ from billing.accounts.router import router as accounts_router
 from billing.admin.router import router as admin_router
 from billing.api.body_timeout import BodyTimeout
 from billing.api.config_version import ConfigVersion
-from billing.api.errors import ERROR_SCHEMA, install_error_handlers
+from billing.api.errors import COMMON_ERRORS, install_error_handlers
 from billing.api.json_body import StrictJsonBody
 from billing.api.limits import BodySizeLimit
 from billing.api.metrics_http import HttpMetrics
@@ -36,19 +36,6 @@ log = logging.getLogger("billing")
 
 # Python's default is (700, 10, 10).
 GC_THRESHOLDS = (20_000, 20, 50)
-
-_ERROR_RESPONSES = {
-    status: {"description": description, "content": {"application/json": {"schema": ERROR_SCHEMA}}}
-    for status, description in (
-        (401, "missing or invalid API key (unauthorized)"),
-        (403, "the key lacks the scope (forbidden)"),
-        (408, "the body stopped arriving (request_timeout)"),
-        (413, "body too large (payload_too_large)"),
-        (415, "the body is not application/json (invalid_request)"),
-        (422, "invalid input (invalid_request, unknown_endpoint)"),
-        (503, "database unavailable (unavailable)"),
-    )
-}
 
 
 def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> FastAPI:
@@ -77,7 +64,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         version=__version__,
         description="Token usage and billing for LibreChat-style LLM chat platforms.",
         lifespan=lifespan,
-        responses=_ERROR_RESPONSES,
+        responses=COMMON_ERRORS,
         redirect_slashes=False,  # StripTrailingSlash below
     )
     app.state.runtime = runtime

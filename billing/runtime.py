@@ -21,6 +21,7 @@ from billing.config.loader import load_config_file, parse_config
 from billing.config.model import AppConfig, default_config
 from billing.config.version import config_version
 from billing.db import READ_ONLY, make_engine, make_session_factory
+from billing.dialect import Dialect, for_engine
 from billing.group_commit import GroupCommitter
 from billing.logging_setup import config_secrets, secrets
 from billing.pricing.engine import PriceBook
@@ -65,10 +66,12 @@ class Runtime:
         self.settings = settings
         self.snapshot = snapshot or load_snapshot(settings)
         self.engine: Engine = make_engine(settings.database_url, pool_size=settings.db_pool_size)
-        self.sessions: sessionmaker[Session] = make_session_factory(self.engine)
+        # The database's writer (billing/dialect), chosen once; every session carries it.
+        self.dialect: Dialect = for_engine(self.engine)
+        self.sessions: sessionmaker[Session] = make_session_factory(self.engine, self.dialect)
         # For transactions that only read: on SQLite they do not take the write lock.
         self.read_sessions: sessionmaker[Session] = make_session_factory(
-            self.engine.execution_options(**{READ_ONLY: True})
+            self.engine.execution_options(**{READ_ONLY: True}), self.dialect
         )
         # Deferred-until-commit work and transaction timing, for these sessions only.
         for sessions in (self.sessions, self.read_sessions):

@@ -1,4 +1,6 @@
-"""Structure rules: imports change no process-wide state, and the packages form no cycle.
+"""Structure rules: imports change no process-wide state, the packages form no cycle,
+and the layers hold (routers and commands reach the database only through services;
+the app commits in its two commit points only).
 
 The import graph is read from the source (module-level imports; imports inside
 functions are deliberate late imports), so a new cycle fails here, not as an
@@ -54,6 +56,18 @@ def _imports(module: str) -> frozenset[str]:
             found.update(f"{node.module}.{alias.name}" for alias in node.names)
         pending.extend(ast.iter_child_nodes(node))
     return frozenset(name for name in found if name in MODULES and name != module)
+
+
+def _every_import(module: str) -> set[str]:
+    """Every module ``module`` names in an import, late imports inside functions included."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(MODULES[module].read_text())):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            found.add(node.module)
+            found.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return found
 
 
 def _loaded_with(module: str) -> set[str]:
@@ -134,3 +148,49 @@ def test_a_test_not_marked_e2e_may_not_start_a_process(tmp_path: Path) -> None:
         live.Server(f"sqlite:///{tmp_path / 'never.db'}")
     with pytest.raises(RuntimeError, match="not marked e2e"):
         live.run_billing("reconcile", database_url=f"sqlite:///{tmp_path / 'never.db'}")
+
+
+# The HTTP and command-line front ends: they parse, call a service, and map its result.
+FRONT_ENDS = sorted(
+    name
+    for name in MODULES
+    if name.rsplit(".", 1)[-1].endswith("router")
+    or name.startswith("billing.commands")
+    or name in ("billing.cli", "billing.health", "billing.api.metrics_http")
+)
+
+
+def _builds_queries(name: str) -> bool:
+    """Modules that build or run queries: repositories, the tables, the database writers."""
+    return (
+        name.rsplit(".", 1)[-1] == "repository"
+        or name.startswith("billing.models")
+        or name.startswith("billing.dialect")
+        or name == "billing.usage.ingest"
+    )
+
+
+def test_routers_and_commands_reach_the_database_only_through_services() -> None:
+    assert "billing.balances.router" in FRONT_ENDS and "billing.commands.balance" in FRONT_ENDS
+    reaching = {
+        module: sorted(name for name in _every_import(module) if _builds_queries(name))
+        for module in FRONT_ENDS
+    }
+    assert {module: names for module, names in reaching.items() if names} == {}
+
+
+def _commits(module: str) -> bool:
+    """Does the module call ``.commit()`` on anything?"""
+    return any(
+        isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr == "commit"
+        for node in ast.walk(ast.parse(MODULES[module].read_text()))
+    )
+
+
+def test_the_app_commits_in_its_two_commit_points_only() -> None:
+    """The session dependency of ordinary routes and the group committer of the hot
+    paths (README "Layout"); a service, repository or router never commits."""
+    committing = sorted(name for name in _loaded_with("billing.main") if _commits(name))
+    assert committing == ["billing.api.deps", "billing.group_commit"]

@@ -20,7 +20,7 @@ from billing.api.errors import documented_errors
 from billing.api.json_body import StrictJsonRoute
 from billing.balances.check_schemas import BudgetOut
 from billing.balances.router import UserIdPath
-from billing.budgets.rules import BudgetState
+from billing.budgets.types import BudgetState
 from billing.budgets.view import budget_json
 
 router = APIRouter(tags=["users"], route_class=StrictJsonRoute)

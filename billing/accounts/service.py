@@ -14,9 +14,9 @@ from decimal import Decimal
 from sqlalchemy.orm import Session
 
 from billing import money
-from billing.balances.roles import assign_roles
 from billing.balances.service import MAX_ABS_MICRO, touch_users
-from billing.budgets.rules import BudgetState, state
+from billing.budgets.rules import state
+from billing.budgets.types import BudgetState
 from billing.config.model import AppConfig
 from billing.errors import InvalidRequest, NotFound, UserNotFound
 from billing.reports.timezones import parse_zone
@@ -47,9 +47,9 @@ def _budget_state(
 def set_role(
     session: Session, config: AppConfig, user_id: str, role: str | None, now: datetime
 ) -> UserView:
-    assign_roles(session, config, {user_id: role}, now)
     users_repo.ensure_profiles(session, [user_id], now)
-    touch_users(session, [user_id], config, now)
+    # The role is stored first: a new user's balance starts with the role's policy.
+    touch_users(session, [user_id], config, now, {user_id: role})
     return UserView(user_id, role, _budget_state(session, config, user_id, now))
 
 

@@ -8,7 +8,7 @@ from billing.admin import service
 from billing.admin.schemas import ReloadOut
 from billing.api.config_version import pin_snapshot
 from billing.api.deps import AdminScope, RuntimeDep
-from billing.api.errors import ERROR_SCHEMA
+from billing.api.errors import documented_errors
 
 router = APIRouter(tags=["admin"])
 
@@ -17,13 +17,12 @@ router = APIRouter(tags=["admin"])
     "/v1/admin/reload",
     response_model=ReloadOut,
     dependencies=[AdminScope],
-    responses={
-        422: {
-            "description": "invalid_request: the file is invalid, the old config stays; the"
-            " body adds problems (every problem found)",
-            "content": {"application/json": {"schema": ERROR_SCHEMA}},
+    responses=documented_errors(
+        {
+            422: "invalid_request: the file is invalid, the old config stays; the"
+            " body adds problems (every problem found)"
         }
-    },
+    ),
 )
 def reload_config(request: Request, runtime: RuntimeDep) -> ReloadOut:
     """Re-read the config file. With several workers this reaches the one that

@@ -1,4 +1,4 @@
-"""FastAPI dependencies: runtime, database session (the one place that commits), auth."""
+"""FastAPI dependencies: runtime, database session (a commit point), auth."""
 
 from __future__ import annotations
 
@@ -6,16 +6,14 @@ import hmac
 import ipaddress
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
-from typing import Annotated, Any, TypeVar
+from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
-from starlette.concurrency import run_in_threadpool
 
 from billing.api.config_version import pinned_snapshot
 from billing.errors import Forbidden, Unauthorized
-from billing.group_commit import run_transaction
 from billing.runtime import ConfigSnapshot, Runtime
 
 _bearer = HTTPBearer(auto_error=False, description="API key with ingest, read or admin scope")
@@ -39,7 +37,8 @@ SnapshotDep = Annotated[ConfigSnapshot, Depends(get_snapshot)]
 
 
 def get_session(runtime: RuntimeDep) -> Iterator[Session]:
-    """One transaction per request, committed here and nowhere else.
+    """One transaction per request, committed here (the other commit point is the
+    group committer of the hot paths, billing/group_commit.py).
 
     ``scope="function"`` (below) runs this exit code before the response is
     sent, so a failed commit can never be answered with a 200.
@@ -54,17 +53,6 @@ def get_session(runtime: RuntimeDep) -> Iterator[Session]:
 
 
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
-
-T = TypeVar("T")
-
-
-async def in_transaction(runtime: Runtime, work: Callable[..., T], *args: Any) -> T:
-    """``work(session, *args)`` in one transaction, committed here: for ``async``
-    routes, which pay one thread hop per request instead of the three a sync
-    route with ``SessionDep`` costs (make bench)."""
-    return await run_in_threadpool(
-        run_transaction, runtime.sessions, lambda session: work(session, *args)
-    )
 
 
 def _is_remote(client_host: str | None) -> bool:

@@ -38,7 +38,7 @@ _STATUS_CODES = {
     503: "unavailable",
 }
 
-# Documented in OpenAPI for every route (see billing/main.py).
+# The error body's schema in OpenAPI: use documented_errors, not this directly.
 ERROR_SCHEMA: dict[str, Any] = {
     "type": "object",
     "required": ["error", "detail"],
@@ -62,7 +62,9 @@ ERROR_SCHEMA: dict[str, Any] = {
 
 
 def documented_errors(errors: dict[int, str]) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI ``responses`` for a route's own errors: {404: "user_not_found"} and so on."""
+    """OpenAPI ``responses`` for errors: {404: "no balance (user_not_found)"} and so on.
+
+    The one place that writes an error response's OpenAPI entry."""
     return {
         status: {
             "description": description,
@@ -70,6 +72,21 @@ def documented_errors(errors: dict[int, str]) -> dict[int | str, dict[str, Any]]
         }
         for status, description in errors.items()
     }
+
+
+# Errors any route may answer (auth, body limits, validation, database), documented
+# once for the whole app (billing/main.py); routes document their own with documented_errors.
+COMMON_ERRORS = documented_errors(
+    {
+        401: "missing or invalid API key (unauthorized)",
+        403: "the key lacks the scope (forbidden)",
+        408: "the body stopped arriving (request_timeout)",
+        413: "body too large (payload_too_large)",
+        415: "the body is not application/json (invalid_request)",
+        422: "invalid input (invalid_request, unknown_endpoint)",
+        503: "database unavailable (unavailable)",
+    }
+)
 
 
 def error_body(code: str, detail: str, **extra: Any) -> dict[str, Any]:

@@ -9,46 +9,30 @@ active holds plus the cost at most the limit (billing/budgets/rules.py).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import asyncio
+from collections.abc import Iterable
+from dataclasses import replace
 from datetime import datetime
 
 from sqlalchemy.orm import Session
 
+from billing import metrics
 from billing.balances import repository as balance_repo
 from billing.balances.check_schemas import SpendEstimateIn
-from billing.balances.roles import assign_roles, roles_differ
+from billing.balances.roles import roles_differ
 from billing.balances.service import refill_pending, touch_users
-from billing.budgets.rules import BudgetState
+from billing.balances.types import CheckResult
 from billing.budgets.rules import state as budget_state
+from billing.budgets.types import BudgetState
 from billing.config.model import AppConfig
 from billing.pricing.engine import PriceBook
 from billing.pricing.types import Cost
-from billing.runtime import ConfigSnapshot
+from billing.runtime import ConfigSnapshot, Runtime
 from billing.users import repository as users_repo
-from billing.users.profile import Profile, effective_budget
+from billing.users.profile import Budget, Profile, effective_budget
 
-
-@dataclass(frozen=True, slots=True)
-class CheckResult:
-    user_id: str
-    allowed: bool
-    balance_micro: int
-    reserved_micro: int
-    cost: Cost
-    budget: BudgetState | None = None  # set when a budget applies to the user
-    balance_allowed: bool = True  # the balance alone would allow the call
-
-    @property
-    def budget_allowed(self) -> bool:
-        return self.budget is None or self.budget.fits(self.reserved_micro, self.cost.total_micro)
-
-    @property
-    def available_micro(self) -> int:
-        return self.balance_micro - self.reserved_micro
-
-    @property
-    def input_tokens(self) -> int:
-        return sum(line.tokens for line in self.cost.lines if line.token_type != "completion")
+# One check: the user, the estimated cost, the role sent with it (None: not sent).
+CheckRequest = tuple[str, Cost, str | None]
 
 
 def estimate_cost(prices: PriceBook, request: SpendEstimateIn) -> Cost:
@@ -58,7 +42,7 @@ def estimate_cost(prices: PriceBook, request: SpendEstimateIn) -> Cost:
 def checks_without_writing(
     session: Session,
     snapshot: ConfigSnapshot,
-    requests: list[tuple[str, Cost, str | None]],
+    requests: list[CheckRequest],
     now: datetime,
 ) -> list[CheckResult | None]:
     """Several checks (user_id, estimated cost, role sent) answered by one unlocked read.
@@ -66,8 +50,8 @@ def checks_without_writing(
     The common case, a known user with no refill due, needs nothing else (a
     user with a budget: one more indexed read, the period's spend).
     None for a check that needs a write first (a new user gets startBalance,
-    a due refill is applied, a new role is stored): ``check_spend`` does
-    those under the row lock.
+    a due refill is applied, a new role is stored): ``checks_with_writing``
+    does those under the row lock.
     Reading without the lock is as good as with it for a check, which only
     reads; reservations are what hold credit against concurrent spending.
     """
@@ -103,6 +87,93 @@ def _budget_state(
     return budget_state(session, user_id, budget, now) if budget is not None else None
 
 
+async def check(
+    runtime: Runtime, snapshot: ConfigSnapshot, user_id: str, estimate: SpendEstimateIn
+) -> CheckResult:
+    """POST /v1/balances/{user_id}/check: may the user spend the estimate's cost?
+
+    One unlocked read answers the common case, and concurrent checks of this
+    worker share it (``runtime.group_read``). First sight and a due refill
+    write first (so does a role sent that is not stored yet): those checks go
+    to the worker's group committer, the commit
+    point of the hot paths, where the ones arriving together share one
+    transaction.
+    """
+    cost = estimate_cost(snapshot.prices, estimate)  # an unknown endpoint: refused before any I/O
+    request: CheckRequest = (user_id, cost, estimate.role)
+    read = runtime.group_read.submit(checks_without_writing, snapshot, request, 1)
+    result = await asyncio.wrap_future(read)
+    if result is None:
+        write = runtime.group_commit.submit(checks_with_writing, snapshot, request, 1)
+        result = await asyncio.wrap_future(write)
+    metrics.record_balance_check(allowed=result.allowed)  # answered from committed state
+    return result
+
+
+def checks_with_writing(
+    session: Session,
+    snapshot: ConfigSnapshot,
+    requests: list[CheckRequest],
+    now: datetime,
+) -> list[CheckResult]:
+    """Checks (user_id, cost, role sent) with their writes: roles sent, first sight
+    and due refills, under the row locks (taken in user id order, all at once: no
+    deadlock in a group). A budget's spend is read after the locks: every hold and
+    usage committed before them counts, and holds against one budget are
+    serialised by the same lock."""
+    config = snapshot.config
+    roles = {user_id: role for user_id, _, role in requests if role is not None}
+    user_ids = sorted({user_id for user_id, _, _ in requests})
+    budgets = _budgets(session, config, user_ids, roles)
+    # A user with a profile always has a balance row: the unlocked read finds it through it.
+    locked = [u for u in user_ids if config.balance.enabled or u in budgets or u in roles]
+    balances = _balances(session, snapshot, locked, user_ids, roles, now)
+    held = balance_repo.held_micro(session, user_ids, now)
+    states = {u: budget_state(session, u, budget, now) for u, budget in budgets.items()}
+    return [
+        _result(
+            snapshot,
+            user_id,
+            cost,
+            balances.get(user_id, 0),
+            held.get(user_id, 0),
+            states.get(user_id),
+        )
+        for user_id, cost, _ in requests
+    ]
+
+
+def _budgets(
+    session: Session, config: AppConfig, user_ids: list[str], roles: dict[str, str]
+) -> dict[str, Budget]:
+    """user -> the budget that applies, with the roles sent (stored under the lock) counted."""
+    stored = users_repo.profiles(session, user_ids)
+    budgets = {}
+    for user_id in user_ids:
+        profile, role = stored.get(user_id), roles.get(user_id)
+        if role is not None:
+            profile = replace(profile, role=role) if profile else Profile(user_id, role)
+        budget = effective_budget(config, profile)
+        if budget is not None:
+            budgets[user_id] = budget
+    return budgets
+
+
+def _balances(
+    session: Session,
+    snapshot: ConfigSnapshot,
+    locked: list[str],
+    user_ids: Iterable[str],
+    roles: dict[str, str],
+    now: datetime,
+) -> dict[str, int]:
+    # Creates the balance (startBalance) and applies a due refill, once, under the row lock.
+    rows = touch_users(session, locked, snapshot.config, now, roles) if locked else {}
+    amounts = {user_id: row.amount_micro for user_id, row in rows.items()}
+    rest = [user_id for user_id in user_ids if user_id not in rows]
+    return amounts | balance_repo.balance_amounts(session, rest) if rest else amounts
+
+
 def check_spend(
     session: Session,
     snapshot: ConfigSnapshot,
@@ -111,31 +182,16 @@ def check_spend(
     now: datetime,
     role: str | None = None,
 ) -> CheckResult:
-    """The check with its writes: a role sent, first sight and due refills, under
-    the row lock.
+    """One check with its writes, in the caller's transaction (a reservation's).
 
-    ``request`` is the estimate, or its cost when the caller has priced it
-    already (then ``role`` is the role sent with it).
+    ``request`` is the estimate (with its role), or its cost when the caller has
+    priced it already (then ``role`` is the role sent with it).
     """
-    cost = request if isinstance(request, Cost) else estimate_cost(snapshot.prices, request)
-    config = snapshot.config
     if isinstance(request, SpendEstimateIn):
-        role = request.role
-    if role is not None:  # stored first: a new user starts with the role's policy
-        assign_roles(session, config, {user_id: role}, now)
-    budget = effective_budget(config, users_repo.profiles(session, [user_id]).get(user_id))
-    if config.balance.enabled or budget is not None or role is not None:
-        # Creates the balance (startBalance) and applies a due refill, once, under the
-        # row lock; a budget's holds are serialised by the same lock. A user with a
-        # profile always has a balance row: the unlocked read finds the profile through it.
-        balance_micro = touch_users(session, [user_id], config, now)[user_id].amount_micro
+        cost, role = estimate_cost(snapshot.prices, request), request.role
     else:
-        row = balance_repo.get_balance(session, user_id)
-        balance_micro = row.amount_micro if row is not None else 0
-    reserved = balance_repo.held_micro(session, [user_id], now).get(user_id, 0)
-    # Read after the row lock: every hold and usage committed before it counts.
-    state = budget_state(session, user_id, budget, now) if budget is not None else None
-    return _result(snapshot, user_id, cost, balance_micro, reserved, state)
+        cost = request
+    return checks_with_writing(session, snapshot, [(user_id, cost, role)], now)[0]
 
 
 def _result(

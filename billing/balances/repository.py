@@ -7,12 +7,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Table, bindparam, func, select, text, update
+from sqlalchemy import Table, bindparam, func, select, update
 from sqlalchemy.orm import Session
 
-from billing import bulk
+from billing import dialect
 from billing.balances import known as known_users
-from billing.db import upsert_insert
+from billing.dialect import InList, StaticQuery
 from billing.models import Balance, LedgerEntry, Reservation, UserProfile
 from billing.models.base import UTCDateTime
 from billing.models.reservation import ACTIVE
@@ -63,22 +63,23 @@ def insert_missing_balances(session: Session, rows: Sequence[Mapping[str, Any]])
     table = Balance.__table__
     assert isinstance(table, Table)
     wanted = [row["user_id"] for row in rows]
-    query = select(table.c.user_id).where(bulk.any_of(session, table.c.user_id, wanted))
+    writer = dialect.of(session)
+    query = select(table.c.user_id).where(writer.any_of(table.c.user_id, wanted))
     existing = set(session.scalars(query))
     missing = [row for row in rows if row["user_id"] not in existing]
-    return bulk.insert_new(session, table, "user_id", missing)
+    return writer.insert_new(session, table, "user_id", missing)
 
 
-def _lock_statement(postgres: bool) -> Any:
+def _lock_statement(ids: InList) -> Any:
     return (
         select(*_BALANCE_COLUMNS)
-        .where(bulk.values_param(Balance.user_id, "ids", postgres))
+        .where(ids(Balance.user_id, "ids"))
         .order_by(Balance.user_id)
         .with_for_update()
     )
 
 
-_LOCK = (_lock_statement(True), _lock_statement(False))
+_LOCK = StaticQuery(_lock_statement)
 
 
 def _balance_row(values: Sequence[Any]) -> BalanceRow:
@@ -93,7 +94,8 @@ def lock_balances(session: Session, user_ids: Iterable[str]) -> dict[str, Balanc
     ordered = sorted(set(user_ids))
     if not ordered:
         return {}
-    rows = {row[0]: _balance_row(row) for row in bulk.fetch(session, _LOCK, {"ids": ordered})}
+    found = dialect.of(session).fetch(session, _LOCK, {"ids": ordered})
+    rows = {row[0]: _balance_row(row) for row in found}
     known_users.remember(session, rows)  # they exist once this transaction commits
     return rows
 
@@ -111,7 +113,7 @@ def get_balance(session: Session, user_id: str) -> BalanceRow | None:
     return BalanceRow(*row) if row else None
 
 
-def _holds_statement(postgres: bool) -> Any:
+def _holds_statement(ids: InList) -> Any:
     held = (
         select(func.coalesce(func.sum(Reservation.amount_micro), 0))
         .where(
@@ -128,12 +130,10 @@ def _holds_statement(postgres: bool) -> Any:
         select(column).where(UserProfile.user_id == Balance.user_id).scalar_subquery()
         for column in SETTINGS
     )
-    return select(*_BALANCE_COLUMNS, held, *profile).where(
-        bulk.values_param(Balance.user_id, "ids", postgres)
-    )
+    return select(*_BALANCE_COLUMNS, held, *profile).where(ids(Balance.user_id, "ids"))
 
 
-_HOLDS = (_holds_statement(True), _holds_statement(False))
+_HOLDS = StaticQuery(_holds_statement)
 
 
 def balances_and_holds(
@@ -144,7 +144,7 @@ def balances_and_holds(
     ids = sorted(set(user_ids))
     if not ids:
         return {}
-    found = bulk.fetch(session, _HOLDS, {"ids": ids, "now": now})
+    found = dialect.of(session).fetch(session, _HOLDS, {"ids": ids, "now": now})
     width = len(_BALANCE_COLUMNS)
     return {
         row[0]: (_balance_row(row[:width]), int(row[width]), profile_of(row[0], row[width + 1 :]))
@@ -179,36 +179,31 @@ def list_balances(session: Session, *, after: str | None, limit: int) -> list[Ba
 def insert_ledger(session: Session, entries: Sequence[Mapping[str, Any]]) -> None:
     table = LedgerEntry.__table__
     assert isinstance(table, Table)
-    bulk.insert_rows(session, table, entries)  # COPY on PostgreSQL
+    dialect.of(session).insert_rows(session, table, entries)  # COPY on PostgreSQL
 
 
-def delete_usage_rows_written_here(session: Session, events: Mapping[str, str]) -> None:
+def delete_usage_rows_written_here(session: Session, events: Mapping[str, str]) -> int:
     """Remove the usage rows this transaction wrote for these events (event_id ->
-    user_id: another transaction recorded them first). Rows of other
-    transactions stay: on PostgreSQL a row's ``xmin`` is the id of the
-    transaction that wrote it. Found through the user's index."""
-    if session.get_bind().dialect.name != "postgresql":
-        # SQLite has one writer at a time: an event cannot be committed meanwhile.
-        raise RuntimeError("concurrent duplicate events on a single-writer database")
-    session.execute(
-        text(
-            "DELETE FROM ledger_entry WHERE user_id = ANY(:users) AND kind = 'usage'"
-            " AND event_id = ANY(:ids) AND xmin::text::bigint = txid_current() % 4294967296"
-        ),
-        {"users": sorted(set(events.values())), "ids": sorted(events)},
+    user_id: another transaction recorded them first); how many. Rows of other
+    transactions stay (the dialect's delete_written_here). Found through the
+    user's index."""
+    table = LedgerEntry.__table__
+    assert isinstance(table, Table)
+    writer = dialect.of(session)
+    return writer.delete_written_here(
+        session,
+        table,
+        writer.any_of(table.c.user_id, sorted(set(events.values()))),
+        table.c.kind == "usage",
+        writer.any_of(table.c.event_id, sorted(events)),
     )
 
 
 def insert_ledger_once(session: Session, entry: Mapping[str, Any]) -> bool:
     """Insert a row with an idempotency key; False when that key already exists."""
-    dialect_insert = upsert_insert(session)
-    stmt = (
-        dialect_insert(LedgerEntry)
-        .values(**entry)
-        .on_conflict_do_nothing(index_elements=["idempotency_key"])
-        .returning(LedgerEntry.id)
-    )
-    return session.scalar(stmt) is not None
+    table = LedgerEntry.__table__
+    assert isinstance(table, Table)
+    return dialect.of(session).insert_once(session, table, "idempotency_key", entry)
 
 
 def ledger_row_by_key(session: Session, idempotency_key: str) -> LedgerEntry | None:
@@ -221,7 +216,8 @@ def add_to_balances(session: Session, deltas: Mapping[str, int], now: datetime) 
     """Relative updates (amount = amount + delta) in user id order, one statement."""
     table = Balance.__table__
     assert isinstance(table, Table)
-    bulk.add_amounts(session, table, "user_id", "amount_micro", deltas, {"updated_at": now})
+    writer = dialect.of(session)
+    writer.add_amounts(session, table, "user_id", "amount_micro", deltas, {"updated_at": now})
 
 
 def mark_refilled(session: Session, user_id: str, at: datetime) -> None:
@@ -244,7 +240,7 @@ def ledger_sums(session: Session) -> dict[str, int]:
 def balance_amounts(session: Session, user_ids: Iterable[str]) -> dict[str, int]:
     """user_id -> amount for those of ``user_ids`` that have a balance (one query)."""
     stmt = select(Balance.user_id, Balance.amount_micro).where(
-        bulk.any_of(session, Balance.user_id, sorted(set(user_ids)))
+        dialect.of(session).any_of(Balance.user_id, sorted(set(user_ids)))
     )
     return {user_id: amount for user_id, amount in session.execute(stmt)}
 

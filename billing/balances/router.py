@@ -7,18 +7,14 @@ from typing import Annotated
 
 from fastapi import APIRouter, Body, Path, Query
 
-from billing import money
 from billing.api.deps import AdminScope, ReadScope, RuntimeDep, SessionDep, SnapshotDep
 from billing.api.errors import documented_errors
 from billing.api.json_body import StrictJsonRoute
 from billing.api.schemas import CURSOR_PATTERN, ID_PATTERN
-from billing.balances import repository as repo
 from billing.balances import service
-from billing.balances.repository import BalanceRow
 from billing.balances.schemas import (
     GRANT_EXAMPLES,
     SET_BALANCE_EXAMPLES,
-    AutoRefillOut,
     BalanceOut,
     BalancePage,
     GrantIn,
@@ -26,8 +22,7 @@ from billing.balances.schemas import (
     TransactionOut,
     TransactionPage,
 )
-from billing.errors import InvalidRequest
-from billing.models import LedgerEntry
+from billing.balances.types import TransactionFilter
 
 router = APIRouter(tags=["balances"], route_class=StrictJsonRoute)
 UserIdPath = Annotated[
@@ -43,24 +38,6 @@ UserIdPath = Annotated[
 LimitParam = Annotated[int, Query(ge=1, le=1000, description="rows per page")]
 
 
-def balance_out(row: BalanceRow, reserved_micro: int = 0) -> BalanceOut:
-    return BalanceOut(
-        user_id=row.user_id,
-        credits=money.credits_str(row.amount_micro),
-        usd=money.usd_str(row.amount_micro),
-        reserved_credits=money.credits_str(reserved_micro),
-        available_credits=money.credits_str(row.amount_micro - reserved_micro),
-        auto_refill=AutoRefillOut(
-            enabled=row.auto_refill_enabled,
-            interval_value=row.refill_interval_value,
-            interval_unit=row.refill_interval_unit,
-            amount=money.credits_str(row.refill_amount_micro),
-            last_refill_at=row.last_refill_at,
-            next_refill_at=service.next_refill_at(row),
-        ),
-    )
-
-
 @router.get(
     "/v1/balances/{user_id}",
     response_model=BalanceOut,
@@ -68,14 +45,7 @@ def balance_out(row: BalanceRow, reserved_micro: int = 0) -> BalanceOut:
     responses=documented_errors({404: "no balance for this user (user_not_found)"}),
 )
 def get_balance(user_id: UserIdPath, runtime: RuntimeDep, session: SessionDep) -> BalanceOut:
-    row = service.get_balance(session, user_id)
-    return _with_holds(session, [row], runtime.clock())[0]
-
-
-def _with_holds(session: SessionDep, rows: list[BalanceRow], now: datetime) -> list[BalanceOut]:
-    """Balances with reserved/available credits from active, unexpired holds."""
-    held = service.held_micro(session, (row.user_id for row in rows), now)
-    return [balance_out(row, held.get(row.user_id, 0)) for row in rows]
+    return BalanceOut.of(service.get_balance(session, user_id, runtime.clock()))
 
 
 @router.get("/v1/balances", response_model=BalancePage, dependencies=[ReadScope])
@@ -88,10 +58,10 @@ def list_balances(
     ] = None,
     limit: LimitParam = 100,
 ) -> BalancePage:
-    rows = repo.list_balances(session, after=cursor, limit=limit)
+    views = service.list_balances(session, after=cursor, limit=limit, now=runtime.clock())
     return BalancePage(
-        balances=_with_holds(session, rows, runtime.clock()),
-        next_cursor=rows[-1].user_id if len(rows) == limit else None,
+        balances=[BalanceOut.of(view) for view in views],
+        next_cursor=views[-1].user_id if len(views) == limit else None,
     )
 
 
@@ -109,7 +79,7 @@ def grant_credits(
     session: SessionDep,
 ) -> BalanceOut:
     """Grant (positive) or deduct (negative) credits, idempotent by idempotency_key."""
-    row, _ = service.grant(
+    granted = service.grant(
         session,
         snapshot.config,
         user_id,
@@ -118,7 +88,7 @@ def grant_credits(
         idempotency_key=body.idempotency_key,
         now=runtime.clock(),
     )
-    return _with_holds(session, [row], runtime.clock())[0]
+    return BalanceOut.of(granted.balance)
 
 
 @router.put("/v1/balances/{user_id}", response_model=BalanceOut, dependencies=[AdminScope])
@@ -130,7 +100,7 @@ def set_balance(
     session: SessionDep,
 ) -> BalanceOut:
     """Set the balance; the difference is recorded as one ledger row."""
-    row = service.set_balance(
+    view = service.set_balance(
         session,
         snapshot.config,
         user_id,
@@ -138,30 +108,7 @@ def set_balance(
         reason=body.reason,
         now=runtime.clock(),
     )
-    return _with_holds(session, [row], runtime.clock())[0]
-
-
-def transaction_out(entry: LedgerEntry) -> TransactionOut:
-    return TransactionOut(
-        id=entry.id,
-        user_id=entry.user_id,
-        kind=entry.kind,
-        token_type=entry.token_type,
-        tokens=entry.tokens,
-        rate=entry.rate,
-        credits=money.credits_str(entry.amount_micro),
-        usd=money.usd_str(entry.amount_micro),
-        value_key=entry.value_key,
-        priced_by=entry.priced_by,
-        context=entry.context,
-        endpoint=entry.endpoint,
-        model=entry.model,
-        conversation_id=entry.conversation_id,
-        message_id=entry.message_id,
-        event_id=entry.event_id,
-        reason=entry.reason,
-        created_at=entry.created_at,
-    )
+    return BalanceOut.of(view)
 
 
 @router.get("/v1/transactions", response_model=TransactionPage, dependencies=[ReadScope])
@@ -187,19 +134,11 @@ def list_transactions(
     limit: LimitParam = 100,
 ) -> TransactionPage:
     """Ledger rows, newest first; pass next_cursor back as cursor for the next page."""
-    for name, value in (("since", since), ("until", until)):
-        if value is not None and value.tzinfo is None:
-            raise InvalidRequest(f"{name}: needs a time zone (e.g. Z)")
-    entries = repo.list_ledger(
-        session,
-        user_id=user_id,
-        conversation_id=conversation_id,
-        since=since,
-        until=until,
-        after_id=int(cursor) if cursor else None,
-        limit=limit,
+    which = TransactionFilter(user_id, conversation_id, since, until)
+    rows = service.list_transactions(
+        session, which, after_id=int(cursor) if cursor else None, limit=limit
     )
     return TransactionPage(
-        transactions=[transaction_out(e) for e in entries],
-        next_cursor=str(entries[-1].id) if len(entries) == limit else None,
+        transactions=[TransactionOut.of(row) for row in rows],
+        next_cursor=str(rows[-1].id) if len(rows) == limit else None,
     )

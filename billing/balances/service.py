@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, fields
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -15,8 +14,11 @@ from billing import metrics, money
 from billing.balances import repository as repo
 from billing.balances.refill import add_interval, refill_due
 from billing.balances.repository import BalanceRow
+from billing.balances.roles import assign_roles, role_refills
+from billing.balances.types import BalanceView, Grant, Transaction, TransactionFilter
 from billing.config.model import AppConfig
 from billing.errors import Conflict, InvalidRequest, UserNotFound
+from billing.ledger import ledger_row
 from billing.users import repository as users_repo
 from billing.users.profile import refill_settings, start_balance
 
@@ -24,43 +26,25 @@ from billing.users.profile import refill_settings, start_balance
 MAX_ABS_MICRO = 10**18
 
 
-def ledger_row(user_id: str, kind: str, amount_micro: int, now: datetime, **fields: Any) -> dict:
-    """A ledger row as a plain mapping (bulk-insertable); unset columns are NULL."""
-    row: dict[str, Any] = dict.fromkeys(_LEDGER_OPTIONAL)
-    row.update(user_id=user_id, kind=kind, amount_micro=amount_micro, created_at=now)
-    row.update(fields)
-    return row
-
-
-_LEDGER_OPTIONAL = (
-    "token_type",
-    "tokens",
-    "rate",
-    "value_key",
-    "priced_by",
-    "context",
-    "endpoint",
-    "model",
-    "conversation_id",
-    "message_id",
-    "event_id",
-    "idempotency_key",
-    "reason",
-)
-
-
 def touch_users(
-    session: Session, user_ids: Iterable[str], config: AppConfig, now: datetime
+    session: Session,
+    user_ids: Iterable[str],
+    config: AppConfig,
+    now: datetime,
+    roles: Mapping[str, str | None] | None = None,
 ) -> dict[str, BalanceRow]:
     """Lock the users' balances (creating them on first sight) and apply due refills.
 
     Must run inside the request's transaction before any change to these
     balances. Locks are taken in user id order, so concurrent batches over
     overlapping users cannot deadlock. Returns the locked rows, current.
+    ``roles`` (user -> role sent) are stored first, so a new user starts with
+    the role's policy and a changed role's refill settings apply under the lock.
     """
     ids = sorted(set(user_ids))
     if not ids:
         return {}
+    changed = assign_roles(session, roles, now) if roles else {}
     created = _create_missing(session, ids, config, now)
     rows = repo.lock_balances(session, ids)
     lost = [user_id for user_id in ids if user_id not in rows]
@@ -70,9 +54,31 @@ def touch_users(
         rows.update(repo.lock_balances(session, lost))
     for user_id in created:
         rows[user_id].created = True
+    for user_id, settings in role_refills(config, changed).items():
+        row = rows.get(user_id)
+        if row is not None and not row.created:  # created with the role's settings already
+            repo.set_refill_settings(session, user_id, settings)
+            for name, value in settings.items():
+                setattr(row, name, value)
     if config.balance.enabled:
         _apply_due_refills(session, rows, now)
     return rows
+
+
+def charge(
+    session: Session,
+    config: AppConfig,
+    deltas: Mapping[str, int],
+    now: datetime,
+    roles: Mapping[str, str | None] | None = None,
+) -> dict[str, int]:
+    """Apply changes (user -> micro-credits) whose ledger rows the caller has written in
+    this transaction: lock the balances (``touch_users``: in user id order, created
+    on first sight, due refills first; ``roles`` stored before), then one relative
+    update; user -> new balance."""
+    rows = touch_users(session, deltas, config, now, roles)
+    repo.add_to_balances(session, deltas, now)
+    return {user_id: row.amount_micro + deltas.get(user_id, 0) for user_id, row in rows.items()}
 
 
 def _create_missing(session: Session, ids: list[str], config: AppConfig, now: datetime) -> set[str]:
@@ -172,16 +178,60 @@ def next_refill_at(row: BalanceRow) -> datetime | None:
     return add_interval(row.last_refill_at, row.refill_interval_value, row.refill_interval_unit)
 
 
-def held_micro(session: Session, user_ids: Iterable[str], now: datetime) -> dict[str, int]:
-    """user -> credit held by active, unexpired reservations (not part of the balance)."""
-    return repo.held_micro(session, user_ids, now)
+def _views(session: Session, rows: Sequence[BalanceRow], now: datetime) -> list[BalanceView]:
+    """The balances as clients see them, with the credit active, unexpired holds take."""
+    held = repo.held_micro(session, (row.user_id for row in rows), now)
+    return [
+        BalanceView(
+            user_id=row.user_id,
+            amount_micro=row.amount_micro,
+            reserved_micro=held.get(row.user_id, 0),
+            auto_refill_enabled=row.auto_refill_enabled,
+            refill_interval_value=row.refill_interval_value,
+            refill_interval_unit=row.refill_interval_unit,
+            refill_amount_micro=row.refill_amount_micro,
+            last_refill_at=row.last_refill_at,
+            next_refill_at=next_refill_at(row),
+        )
+        for row in rows
+    ]
 
 
-def get_balance(session: Session, user_id: str) -> BalanceRow:
+def get_balance(session: Session, user_id: str, now: datetime) -> BalanceView:
     row = repo.get_balance(session, user_id)
     if row is None:
         raise UserNotFound(f"no balance for user_id {user_id!r}")
-    return row
+    return _views(session, [row], now)[0]
+
+
+def list_balances(
+    session: Session, *, after: str | None, limit: int, now: datetime
+) -> list[BalanceView]:
+    """Balances in user id order, starting after the user id ``after``."""
+    return _views(session, repo.list_balances(session, after=after, limit=limit), now)
+
+
+def list_transactions(
+    session: Session, which: TransactionFilter, *, after_id: int | None, limit: int
+) -> list[Transaction]:
+    """Ledger rows newest first, keyset-paged: pass the last row's id as ``after_id``."""
+    for name, value in (("since", which.since), ("until", which.until)):
+        if value is not None and value.tzinfo is None:
+            raise InvalidRequest(f"{name}: needs a time zone (e.g. Z)")
+    entries = repo.list_ledger(
+        session,
+        user_id=which.user_id,
+        conversation_id=which.conversation_id,
+        since=which.since,
+        until=which.until,
+        after_id=after_id,
+        limit=limit,
+    )
+    # A Transaction's fields are named after the ledger's columns.
+    return [Transaction(*(getattr(e, name) for name in _TRANSACTION_FIELDS)) for e in entries]
+
+
+_TRANSACTION_FIELDS = tuple(field.name for field in fields(Transaction))
 
 
 def _check_range(amount_micro: int, field: str) -> None:
@@ -198,8 +248,8 @@ def grant(
     reason: str | None,
     idempotency_key: str | None,
     now: datetime,
-) -> tuple[BalanceRow, bool]:
-    """Add (or, negative, remove) credits; returns (balance, applied_now).
+) -> Grant:
+    """Add (or, negative, remove) credits; ``applied`` is False for a repeat.
 
     Repeating a request with the same idempotency key applies it once; the
     same key with a different user or amount is a conflict.
@@ -211,7 +261,7 @@ def grant(
     row = rows[user_id]
     key = f"grant:{idempotency_key}" if idempotency_key else None
     if key is not None and _already_granted(session, key, user_id, amount_micro):
-        return row, False
+        return Grant(_views(session, [row], now)[0], applied=False)
     _check_range(row.amount_micro + amount_micro, "amount")
     entry = ledger_row(
         user_id,
@@ -229,12 +279,12 @@ def grant(
         # A concurrent request with this key committed first (for another user,
         # since this user's row is locked): decide against what it wrote.
         if _already_granted(session, key, user_id, amount_micro):
-            return row, False
+            return Grant(_views(session, [row], now)[0], applied=False)
         raise Conflict("idempotency_key: a concurrent grant with this key is in progress")
     repo.add_to_balances(session, {user_id: amount_micro}, now)
     metrics.record_grant(session, "grant", amount_micro)
     row.amount_micro += amount_micro
-    return row, True
+    return Grant(_views(session, [row], now)[0], applied=True)
 
 
 def _already_granted(session: Session, key: str, user_id: str, amount_micro: int) -> bool:
@@ -254,7 +304,7 @@ def set_balance(
     *,
     reason: str | None,
     now: datetime,
-) -> BalanceRow:
+) -> BalanceView:
     """Set the balance to ``credits``, recorded as one ledger row of the difference."""
     target = money.micro_from_credits(credits)
     _check_range(target, "credits")
@@ -272,7 +322,7 @@ def set_balance(
         repo.add_to_balances(session, {user_id: delta}, now)
         metrics.record_grant(session, "set", delta)
         row.amount_micro = target
-    return row
+    return _views(session, [row], now)[0]
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,7 +17,8 @@ from sqlalchemy.orm import Session
 
 from billing import money
 from billing.budgets import repository as repo
-from billing.budgets.rules import BudgetState, state
+from billing.budgets.rules import state
+from billing.budgets.types import BudgetState
 from billing.config.model import AppConfig
 from billing.users import repository as users_repo
 from billing.users.profile import effective_budget

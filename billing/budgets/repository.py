@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import Table, bindparam, func, select
 from sqlalchemy.orm import Session
 
-from billing.db import upsert_insert
+from billing import dialect
 from billing.models import BudgetAlert, UsageEvent
 from billing.models.base import UTCDateTime
 
@@ -45,12 +45,11 @@ def claim_alerts(session: Session, rows: Sequence[Mapping[str, Any]]) -> set[tup
         return set()
     table = BudgetAlert.__table__
     assert isinstance(table, Table)
-    stmt = (
-        upsert_insert(session)(table)
-        .on_conflict_do_nothing(index_elements=["user_id", "period_start", "alert"])
-        .returning(table.c.user_id, table.c.alert)
-    )
-    claimed: set[tuple[str, str]] = set()
-    for row in rows:  # a handful per spend at most (one per threshold crossed)
-        claimed.update((user, alert) for user, alert in session.execute(stmt, dict(row)))
-    return claimed
+    writer = dialect.of(session)
+    key = ("user_id", "period_start", "alert")
+    # A handful per spend at most (one per threshold crossed).
+    return {
+        (row["user_id"], row["alert"])
+        for row in rows
+        if writer.insert_once(session, table, key, row)
+    }

@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from billing import money
-from billing.budgets.rules import BudgetState
+from billing.budgets.types import BudgetState
 
 
 def utc_text(when: datetime) -> str:

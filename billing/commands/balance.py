@@ -7,10 +7,9 @@ from typing import Annotated, Any
 
 import typer
 
-from billing import money
-from billing.balances import repository as repo
 from billing.balances import service
-from billing.balances.repository import BalanceRow
+from billing.balances.schemas import BalanceOut
+from billing.balances.types import BalanceView
 from billing.commands.common import (
     Format,
     TakesNegativeAmount,
@@ -41,16 +40,19 @@ FormatOpt = Annotated[Format, typer.Option("--format", help="output format")]
 ReasonOpt = Annotated[str | None, typer.Option(help="why, stored on the ledger row")]
 
 
-def balance_dict(row: BalanceRow) -> dict[str, Any]:
+def balance_dict(view: BalanceView) -> dict[str, Any]:
+    """GET /v1/balances/{user_id}'s answer, flattened to the command's columns."""
+    out = BalanceOut.of(view)
+    refill = out.auto_refill
     return {
-        "user_id": row.user_id,
-        "credits": money.credits_str(row.amount_micro),
-        "usd": money.usd_str(row.amount_micro),
-        "auto_refill": row.auto_refill_enabled,
-        "refill_amount": money.credits_str(row.refill_amount_micro),
-        "refill_every": f"{row.refill_interval_value} {row.refill_interval_unit}",
-        "last_refill_at": row.last_refill_at,
-        "next_refill_at": service.next_refill_at(row),
+        "user_id": out.user_id,
+        "credits": out.credits,
+        "usd": out.usd,
+        "auto_refill": refill.enabled,
+        "refill_amount": refill.amount,
+        "refill_every": f"{refill.interval_value} {refill.interval_unit}",
+        "last_refill_at": refill.last_refill_at,
+        "next_refill_at": refill.next_refill_at,
     }
 
 
@@ -59,10 +61,10 @@ def get(user_id: UserArg, fmt: FormatOpt = Format.table) -> None:
     """Show one user's balance; exit 1 when the user has none."""
     with open_runtime() as runtime, transaction(runtime) as session:
         try:
-            row = service.get_balance(session, user_id)
+            view = service.get_balance(session, user_id, runtime.clock())
         except BillingError as exc:
             raise fail(exc) from None
-    emit([balance_dict(row)], COLUMNS, fmt)
+    emit([balance_dict(view)], COLUMNS, fmt)
 
 
 @app.command("list")
@@ -77,8 +79,10 @@ def list_balances(
         with open_runtime() as runtime, runtime.sessions() as session:
             cursor, left = after, limit
             while left > 0:
-                page = repo.list_balances(session, after=cursor, limit=min(left, 1000))
-                yield from (balance_dict(row) for row in page)
+                page = service.list_balances(
+                    session, after=cursor, limit=min(left, 1000), now=runtime.clock()
+                )
+                yield from (balance_dict(view) for view in page)
                 if len(page) < min(left, 1000):
                     return
                 cursor, left = page[-1].user_id, left - len(page)
@@ -102,7 +106,7 @@ def add(
     credits = parse_amount(amount, "AMOUNT")
     with open_runtime() as runtime, transaction(runtime) as session:
         try:
-            row, applied = service.grant(
+            granted = service.grant(
                 session,
                 runtime.snapshot.config,
                 user_id,
@@ -113,9 +117,9 @@ def add(
             )
         except BillingError as exc:
             raise fail(exc) from None
-    if not applied:
+    if not granted.applied:
         typer.echo("already applied (same idempotency key): nothing changed", err=True)
-    emit([balance_dict(row)], COLUMNS, fmt)
+    emit([balance_dict(granted.balance)], COLUMNS, fmt)
 
 
 @app.command("set", cls=TakesNegativeAmount)
@@ -129,7 +133,7 @@ def set_(
     target = parse_amount(credits, "CREDITS")
     with open_runtime() as runtime, transaction(runtime) as session:
         try:
-            row = service.set_balance(
+            view = service.set_balance(
                 session,
                 runtime.snapshot.config,
                 user_id,
@@ -139,4 +143,4 @@ def set_(
             )
         except BillingError as exc:
             raise fail(exc) from None
-    emit([balance_dict(row)], COLUMNS, fmt)
+    emit([balance_dict(view)], COLUMNS, fmt)

@@ -7,11 +7,11 @@ from typing import Annotated, Any
 
 import typer
 
-from billing import money
-from billing.balances import repository as repo
+from billing.balances import service
+from billing.balances.schemas import TransactionOut
+from billing.balances.types import TransactionFilter
 from billing.commands.common import Format, open_runtime, parse_when
 from billing.commands.output import emit
-from billing.models import LedgerEntry
 
 COLUMNS = (
     "id",
@@ -35,30 +35,6 @@ COLUMNS = (
 PAGE = 1000
 
 
-def transaction_dict(entry: LedgerEntry) -> dict[str, Any]:
-    """The same fields as GET /v1/transactions."""
-    return {
-        "id": entry.id,
-        "created_at": entry.created_at,
-        "user_id": entry.user_id,
-        "kind": entry.kind,
-        "token_type": entry.token_type,
-        "tokens": entry.tokens,
-        "rate": entry.rate,
-        "credits": money.credits_str(entry.amount_micro),
-        "usd": money.usd_str(entry.amount_micro),
-        "model": entry.model,
-        "value_key": entry.value_key,
-        "priced_by": entry.priced_by,
-        "context": entry.context,
-        "endpoint": entry.endpoint,
-        "conversation_id": entry.conversation_id,
-        "message_id": entry.message_id,
-        "event_id": entry.event_id,
-        "reason": entry.reason,
-    }
-
-
 def transactions(
     user: Annotated[str | None, typer.Option(help="only this user id")] = None,
     conversation: Annotated[str | None, typer.Option(help="only this conversation id")] = None,
@@ -70,23 +46,18 @@ def transactions(
     fmt: Annotated[Format, typer.Option("--format", help="output format")] = Format.table,
 ) -> None:
     """List ledger rows (usage, grants, refills, imports), newest first."""
-    start, end = parse_when(since, "--since"), parse_when(until, "--until")
+    which = TransactionFilter(
+        user, conversation, parse_when(since, "--since"), parse_when(until, "--until")
+    )
 
     def rows() -> Iterator[dict[str, Any]]:
         with open_runtime() as runtime, runtime.sessions() as session:
             after_id, left = None, limit
             while left > 0:
                 size = min(left, PAGE)
-                page = repo.list_ledger(
-                    session,
-                    user_id=user,
-                    conversation_id=conversation,
-                    since=start,
-                    until=end,
-                    after_id=after_id,
-                    limit=size,
-                )
-                yield from (transaction_dict(entry) for entry in page)
+                page = service.list_transactions(session, which, after_id=after_id, limit=size)
+                # The same objects as GET /v1/transactions (one mapping, TransactionOut.of).
+                yield from (TransactionOut.of(row).model_dump() for row in page)
                 if len(page) < size:
                     return
                 after_id, left = page[-1].id, left - len(page)

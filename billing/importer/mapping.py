@@ -16,7 +16,7 @@ from decimal import Decimal
 from typing import Any
 
 from billing import money
-from billing.balances.service import MAX_ABS_MICRO, ledger_row
+from billing.balances.service import MAX_ABS_MICRO
 from billing.importer.extjson import (
     ValueProblem,
     date_value,
@@ -27,6 +27,7 @@ from billing.importer.extjson import (
     optional_text,
     whole_number,
 )
+from billing.ledger import ledger_row
 
 TOKEN_TYPES = ("prompt", "completion", "credits")
 REFILL_UNITS = ("seconds", "minutes", "hours", "days", "weeks", "months")

@@ -1,51 +1,31 @@
 """Queries of the import (set-based: a batch is a few statements).
 
 Ledger rows, the bulk of an import, skip SQLAlchemy's per-row parameter
-processing: on PostgreSQL they go through ``COPY`` (billing.bulk) and the
-existing-key lookup is one ``= ANY(array)`` parameter; on SQLite both run on
-the raw sqlite3 connection (billing.importer.sqlite_rows). Either way they
-stay in the session's one transaction.
+processing: the database's writer (billing/dialect) loads them (``COPY`` on
+PostgreSQL, multi-row VALUES on the raw sqlite3 connection) and looks up the
+keys already present, in the session's one transaction.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from typing import Any, cast
 
-import orjson
-from sqlalchemy import Table, and_, bindparam, func, or_, select, update
+from sqlalchemy import Table, bindparam, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from billing import bulk
-from billing.importer import sqlite_rows
+from billing import dialect
 from billing.models import Balance, LedgerEntry
-from billing.reports import rollups
+from billing.reports import rollup_repository
 
 IMPORTED_KINDS = ("import", "opening")
 _LEDGER = cast(Table, LedgerEntry.__table__)
-# SQLite page cache while importing: bounded (memory stays flat), but large
-# enough to hold the hot pages of the ledger's indexes.
-SQLITE_IMPORT_CACHE_KIB = 64 * 1024
 
 
-@contextmanager
-def roomy_page_cache(session: Session) -> Iterator[None]:
-    """SQLite: a larger page cache for the import, then the previous size again.
-
-    The user and conversation indexes take inserts all over; with SQLite's
-    default 2 MiB cache most inserts re-read a page and spill another to the WAL.
-    """
-    if _is_postgres(session):
-        yield
-        return
-    driver = _driver(session)
-    (previous,) = driver.execute("PRAGMA cache_size").fetchone()
-    driver.execute(f"PRAGMA cache_size = -{SQLITE_IMPORT_CACHE_KIB}")
-    try:
-        yield
-    finally:
-        driver.execute(f"PRAGMA cache_size = {int(previous)}")
+def roomy_page_cache(session: Session) -> AbstractContextManager[None]:
+    """The database's tuning for a long load (SQLite: a larger page cache)."""
+    return dialect.of(session).bulk_load(session)
 
 
 def insert_new_ledger_rows(
@@ -63,51 +43,14 @@ def insert_new_ledger_rows(
         unique.setdefault(row["idempotency_key"], row)
     if not unique:
         return []
-    present = _present_keys(session, list(unique))
+    writer = dialect.of(session)
+    present = writer.present_keys(session, _LEDGER.c.idempotency_key, list(unique))
     new = [row for key, row in unique.items() if key not in present]
     if not new:
         return new
-    if _is_postgres(session):
-        bulk.insert_rows(session, _LEDGER, new)
-    else:
-        sqlite_rows.insert_rows(session, _LEDGER, new)
-    rollups.record(session, new)  # imported spend shows in /v1/costs like our own
+    writer.load_rows(session, _LEDGER, new)
+    rollup_repository.record(session, new)  # imported spend shows in /v1/costs like our own
     return new
-
-
-def _is_postgres(session: Session) -> bool:
-    return session.get_bind().dialect.name == "postgresql"
-
-
-def _driver(session: Session) -> Any:
-    """The DB-API connection under the session's current transaction."""
-    return session.connection().connection.driver_connection
-
-
-def _present_keys(session: Session, keys: list[str]) -> set[str]:
-    cursor = _driver(session).cursor()
-    try:
-        if _is_postgres(session):
-            # One array parameter: the same short SQL text for every batch.
-            cursor.execute(
-                "SELECT idempotency_key FROM ledger_entry WHERE idempotency_key = ANY(%s)", [keys]
-            )
-            return {key for (key,) in cursor.fetchall()}
-        # One row holding a JSON array: sqlite3 gives up the GIL for every row
-        # fetched, and the reading thread then keeps it for a while each time.
-        cursor.execute(
-            "SELECT json_group_array(idempotency_key) FROM ledger_entry "
-            f"WHERE idempotency_key IN ({_marks(keys)})",
-            keys,
-        )
-        (found,) = cursor.fetchone()
-        return set(orjson.loads(found))
-    finally:
-        cursor.close()
-
-
-def _marks(values: Sequence[Any]) -> str:
-    return ",".join("?" * len(values))
 
 
 def anything_imported(session: Session) -> bool:
@@ -118,14 +61,8 @@ def anything_imported(session: Session) -> bool:
     no index). A grant that merely uses such a key makes this True, which is
     only slower, never wrong.
     """
-    key = LedgerEntry.idempotency_key
-    if _is_postgres(session):
-        # LIKE, not a range: under a linguistic collation ':' may not sort bytewise.
-        match = or_(key.like("import:%"), key.like("opening:%"))
-    else:  # SQLite compares text bytewise (BINARY); its LIKE ignores case and the index
-        match = or_(
-            and_(key >= "import:", key < "import;"), and_(key >= "opening:", key < "opening;")
-        )
+    key, writer = LedgerEntry.idempotency_key, dialect.of(session)
+    match = or_(writer.starts_with(key, "import:"), writer.starts_with(key, "opening:"))
     return session.scalar(select(LedgerEntry.id).where(match).limit(1)) is not None
 
 

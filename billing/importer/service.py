@@ -31,7 +31,6 @@ from sqlalchemy.orm import Session
 
 from billing import money
 from billing.balances import repository as balance_repo
-from billing.balances.service import ledger_row
 from billing.config.model import AppConfig
 from billing.errors import BillingError
 from billing.importer import repository as repo
@@ -39,6 +38,7 @@ from billing.importer.extjson import ValueProblem
 from billing.importer.mapping import BalanceDoc, balance_doc, transaction_row
 from billing.importer.reader import Item, read_documents
 from billing.importer.writer import BackgroundWriter
+from billing.ledger import ledger_row
 
 BATCH_ROWS = 5000
 MAX_LISTED_PROBLEMS = 1000

@@ -33,7 +33,7 @@ class UsageEvent(Base):
     total_micro: Mapped[int] = mapped_column(BigInteger)
     # The cost object as answered, so a duplicate gets the very same answer.
     cost_json: Mapped[str] = mapped_column(Text)
-    # blake2b of the billing-relevant content (billing/usage/service.py CONTENT):
+    # blake2b of the billing-relevant content (billing/usage/rows.py CONTENT):
     # a repeated event_id is a duplicate only with the same content. NULL for
     # events recorded before migration 0004 (their columns are compared instead).
     fingerprint: Mapped[bytes | None] = mapped_column(LargeBinary)

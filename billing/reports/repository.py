@@ -17,10 +17,11 @@ from typing import Any
 from sqlalchemy import BigInteger, ColumnElement, case, func, literal, literal_column, select
 from sqlalchemy.orm import Session
 
+from billing import dialect
 from billing.models import LedgerEntry, UsageRollup
 from billing.models.usage_rollup import SLOT_SECONDS
 from billing.pricing.types import TOKEN_TYPES
-from billing.reports.rollups import epoch_seconds, slot_number
+from billing.reports.slots import slot_number
 from billing.reports.spend import REPORTED_AS, spend_clause
 from billing.reports.timezones import OffsetSegment
 
@@ -129,10 +130,9 @@ def cost_groups(
     session: Session, flt: CostFilter, columns: Sequence[str], bucket: TimeBucket | None
 ) -> list[CostGroup]:
     """Sum tokens and cost of usage ledger rows by ``columns``, bucket and token type."""
-    dialect = session.get_bind().dialect.name
     keys: list[Any] = [getattr(LedgerEntry, name).label(name) for name in columns]
     keys.append(LedgerEntry.token_type.label("token_type"))
-    keys += _time_keys(bucket, epoch_seconds(dialect, LedgerEntry.created_at))
+    keys += _time_keys(bucket, dialect.of(session).epoch_seconds(LedgerEntry.created_at))
     stmt = select(
         *keys,
         func.coalesce(func.sum(LedgerEntry.tokens), 0).label("tokens"),

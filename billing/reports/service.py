@@ -6,17 +6,19 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
+from billing import dialect
 from billing.config.model import CurrencyConfig
 from billing.errors import InvalidRequest, NotFound
 from billing.models.usage_rollup import SLOT_SECONDS
 from billing.money import format_decimal
 from billing.pricing.types import TOKEN_TYPES
 from billing.reports import repository as repo
+from billing.reports import rollup_repository
 from billing.reports.money_view import DisplayCurrency, Tally, display_currency
 from billing.reports.repository import UNIT_SECONDS
-from billing.reports.rollups import slot_ceil, slot_floor
 from billing.reports.schemas import (
     ConversationCostOut,
     ConversationEventOut,
@@ -24,6 +26,7 @@ from billing.reports.schemas import (
     CostRow,
     CostsOut,
 )
+from billing.reports.slots import slot_ceil, slot_floor
 from billing.reports.timezones import format_offset, offset_segments, parse_zone
 
 GROUP_DIMENSIONS = ("user_id", "endpoint", "model", "token_type", "context", "day", "hour")
@@ -280,3 +283,13 @@ def conversation_cost(
         messages=messages,
         total=total.to_spend(currency),
     )
+
+
+def rebuild_rollups(
+    engine: Engine, start: datetime | None = None, end: datetime | None = None
+) -> int:
+    """Recompute the rollups of [start, end) from the ledger in one transaction (one
+    snapshot on PostgreSQL, so deleted deltas and re-read rows agree); rows written."""
+    options = dialect.for_engine(engine).snapshot_options
+    with engine.connect().execution_options(**options) as connection, connection.begin():
+        return rollup_repository.rebuild_rollups(connection, start, end)

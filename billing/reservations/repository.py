@@ -7,10 +7,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import Table, insert, select, update
 from sqlalchemy.orm import Session
 
-from billing.db import upsert_insert
+from billing import dialect
 from billing.models import Reservation, UsageEvent
 from billing.models.reservation import ACTIVE, EXPIRED
 
@@ -52,13 +52,9 @@ def add(session: Session, row: Mapping[str, Any]) -> None:
 def add_once(session: Session, row: Mapping[str, Any]) -> bool:
     """Insert a hold with an idempotency key; False when the key is taken (a
     concurrent request with that key committed first: PostgreSQL waits for it)."""
-    stmt = (
-        upsert_insert(session)(Reservation)
-        .values(**row)
-        .on_conflict_do_nothing(index_elements=["idempotency_key"])
-        .returning(Reservation.id)
-    )
-    return session.scalar(stmt) is not None
+    table = Reservation.__table__
+    assert isinstance(table, Table)
+    return dialect.of(session).insert_once(session, table, "idempotency_key", row)
 
 
 @dataclass(slots=True)

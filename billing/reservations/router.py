@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Body, Path, Query
 
-from billing import money
 from billing.api.deps import IngestOrReadScope, IngestScope, RuntimeDep, SessionDep, SnapshotDep
-from billing.api.errors import ERROR_SCHEMA
+from billing.api.errors import documented_errors
 from billing.api.json_body import StrictJsonRoute
-from billing.api.schemas import ID_PATTERN, CostOut
+from billing.api.schemas import ID_PATTERN
 from billing.reservations import service
 from billing.reservations.schemas import (
     RESERVATION_EXAMPLES,
@@ -33,48 +32,22 @@ ReservationIdPath = Annotated[
 ]
 
 
-def _error(description: str) -> dict[str, Any]:
-    return {"description": description, "content": {"application/json": {"schema": ERROR_SCHEMA}}}
-
-
-def _fields(view: service.View) -> dict[str, Any]:
-    row = view.row
-    return {
-        "reservation_id": row.id,
-        "user_id": row.user_id,
-        "endpoint": row.endpoint,
-        "model": row.model,
-        "amount_credits": money.credits_str(row.amount_micro),
-        "status": view.status,
-        "created_at": row.created_at,
-        "expires_at": row.expires_at,
-        "closed_at": row.closed_at,
-        "settled_event_id": row.settled_event_id,
-        "settled_credits": None
-        if view.settled_micro is None
-        else money.credits_str(view.settled_micro),
-        "idempotency_key": row.idempotency_key,
-    }
-
-
 @router.post(
     "/v1/reservations",
     status_code=201,
     response_model=ReservationCreated,
     dependencies=[IngestScope],
-    responses={
-        402: _error(
-            "insufficient_balance: the estimate exceeds the available credits;"
+    responses=documented_errors(
+        {
+            402: "insufficient_balance: the estimate exceeds the available credits;"
             " the body adds balance, reserved_credits, available_credits, requested_credits."
             " budget_exceeded: the period's spend plus active holds plus the estimate would"
             " exceed the user's budget; the body adds budget, reserved_credits,"
-            " requested_credits, resets_at"
-        ),
-        409: _error(
-            "idempotency_conflict: the idempotency_key was used with another request;"
-            " the body adds idempotency_key and differing_fields (names only)"
-        ),
-    },
+            " requested_credits, resets_at",
+            409: "idempotency_conflict: the idempotency_key was used with another request;"
+            " the body adds idempotency_key and differing_fields (names only)",
+        }
+    ),
 )
 def create_reservation(
     body: Annotated[ReservationIn, Body(openapi_examples=RESERVATION_EXAMPLES)],
@@ -91,13 +64,7 @@ def create_reservation(
     created = service.create(
         session, snapshot, body.user_id, body, ttl, runtime.clock(), body.idempotency_key
     )
-    return ReservationCreated(
-        **_fields(created.view),
-        balance=money.credits_str(created.balance_micro),
-        available_credits=money.credits_str(created.available_micro),
-        cost=CostOut.model_validate(created.cost),
-        replayed=created.replayed,
-    )
+    return ReservationCreated.of_created(created)
 
 
 @router.get("/v1/reservations", response_model=ReservationPage, dependencies=[IngestOrReadScope])
@@ -131,7 +98,7 @@ def list_reservations(
         session, user_id=user_id, status=status, now=runtime.clock(), after=cursor, limit=limit
     )
     return ReservationPage(
-        reservations=[ReservationOut(**_fields(view)) for view in views],
+        reservations=[ReservationOut.of(view) for view in views],
         next_cursor=views[-1].row.id if len(views) == limit else None,
     )
 
@@ -140,28 +107,29 @@ def list_reservations(
     "/v1/reservations/{reservation_id}",
     response_model=ReservationOut,
     dependencies=[IngestScope],
-    responses={404: _error("reservation_not_found")},
+    responses=documented_errors({404: "reservation_not_found"}),
 )
 def get_reservation(
     reservation_id: ReservationIdPath, runtime: RuntimeDep, session: SessionDep
 ) -> ReservationOut:
-    return ReservationOut(**_fields(service.get(session, reservation_id, runtime.clock())))
+    return ReservationOut.of(service.get(session, reservation_id, runtime.clock()))
 
 
 @router.post(
     "/v1/reservations/{reservation_id}/release",
     response_model=ReservationOut,
     dependencies=[IngestScope],
-    responses={
-        404: _error("reservation_not_found"),
-        409: _error(
-            "conflict (already settled by a usage event) or reservation_expired"
-            " (past expires_at, holds nothing); the body adds reservation_id and reservation_status"
-        ),
-    },
+    responses=documented_errors(
+        {
+            404: "reservation_not_found",
+            409: "conflict (already settled by a usage event) or reservation_expired"
+            " (past expires_at, holds nothing);"
+            " the body adds reservation_id and reservation_status",
+        }
+    ),
 )
 def release_reservation(
     reservation_id: ReservationIdPath, runtime: RuntimeDep, session: SessionDep
 ) -> ReservationOut:
     """Free an unused hold; releasing an already released hold answers 200 again."""
-    return ReservationOut(**_fields(service.release(session, reservation_id, runtime.clock())))
+    return ReservationOut.of(service.release(session, reservation_id, runtime.clock()))

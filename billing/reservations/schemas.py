@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from fastapi.openapi.models import Example
 from pydantic import BaseModel, Field, StrictInt
@@ -12,6 +12,9 @@ from billing import money
 from billing.api.schemas import CostOut, Identifier, Money
 from billing.balances.check_schemas import ESTIMATE_EXAMPLE, SpendEstimateIn
 from billing.reservations.types import MAX_TTL_SECONDS, MIN_TTL_SECONDS, Settlement
+
+if TYPE_CHECKING:  # the service's results; importing a schema must not load the service
+    from billing.reservations.service import Created, View
 
 ReservationStatus = Literal["active", "settled", "released", "expired"]
 SettlementOutcome = Literal[
@@ -58,6 +61,30 @@ class ReservationOut(BaseModel):
     settled_credits: Money | None = Field(description="real cost of the settling event")
     idempotency_key: str | None = Field(default=None, description="as sent when created")
 
+    @classmethod
+    def of(cls, view: View) -> ReservationOut:
+        return cls(**_reservation_fields(view))
+
+
+def _reservation_fields(view: View) -> dict[str, Any]:
+    row = view.row
+    return {
+        "reservation_id": row.id,
+        "user_id": row.user_id,
+        "endpoint": row.endpoint,
+        "model": row.model,
+        "amount_credits": money.credits_str(row.amount_micro),
+        "status": view.status,
+        "created_at": row.created_at,
+        "expires_at": row.expires_at,
+        "closed_at": row.closed_at,
+        "settled_event_id": row.settled_event_id,
+        "settled_credits": None
+        if view.settled_micro is None
+        else money.credits_str(view.settled_micro),
+        "idempotency_key": row.idempotency_key,
+    }
+
 
 class ReservationCreated(ReservationOut):
     balance: Money
@@ -68,6 +95,16 @@ class ReservationCreated(ReservationOut):
         description="true when a retry's idempotency_key found the hold created earlier"
         " (shown as it is now); nothing new was held",
     )
+
+    @classmethod
+    def of_created(cls, created: Created) -> ReservationCreated:
+        return cls(
+            **_reservation_fields(created.view),
+            balance=money.credits_str(created.balance_micro),
+            available_credits=money.credits_str(created.available_micro),
+            cost=CostOut.model_validate(created.cost),
+            replayed=created.replayed,
+        )
 
 
 class ReservationPage(BaseModel):

@@ -20,8 +20,9 @@ from sqlalchemy.orm import Session
 
 from billing import idempotency, metrics, money
 from billing.balances import repository as balance_repo
-from billing.balances.check import CheckResult, check_spend
-from billing.balances.check_schemas import SpendEstimateIn
+from billing.balances.check import check_spend
+from billing.balances.check_schemas import SpendEstimateIn, credit_fields
+from billing.balances.types import CheckResult
 from billing.budgets.view import budget_json, utc_text
 from billing.errors import (
     BudgetExceeded,
@@ -95,9 +96,7 @@ def create(
         raise InsufficientBalance(
             f"user {user_id!r} has {money.credits_str(check.available_micro)} credits available,"
             f" the estimate is {money.credits_str(amount)}",
-            balance=money.credits_str(check.balance_micro),
-            reserved_credits=money.credits_str(check.reserved_micro),
-            available_credits=money.credits_str(check.available_micro),
+            **credit_fields(check),
             requested_credits=money.credits_str(amount),
         )
     row = ReservationRow(

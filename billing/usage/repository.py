@@ -8,7 +8,8 @@ from typing import Any
 from sqlalchemy import Table, select
 from sqlalchemy.orm import Session
 
-from billing import bulk
+from billing import dialect
+from billing.dialect import StaticQuery
 from billing.models import UsageEvent
 
 
@@ -21,18 +22,15 @@ def insert_new_events(session: Session, rows: Sequence[Mapping[str, Any]]) -> se
     """
     table = UsageEvent.__table__
     assert isinstance(table, Table)
-    # One statement for the batch; sorted so that two batches sharing ids wait
-    # on each other's unique-index entries in the same order (no deadlock).
-    return bulk.insert_new(session, table, "event_id", sorted(rows, key=lambda r: r["event_id"]))
+    # One statement for the batch, inserting in event_id order (billing/usage/ingest.py).
+    return dialect.of(session).insert_new(session, table, "event_id", rows)
 
 
-def _stored_statement(postgres: bool) -> Any:
-    return select(
+_STORED = StaticQuery(
+    lambda ids: select(
         UsageEvent.event_id, UsageEvent.user_id, UsageEvent.cost_json, UsageEvent.fingerprint
-    ).where(bulk.values_param(UsageEvent.event_id, "ids", postgres))
-
-
-_STORED = (_stored_statement(True), _stored_statement(False))
+    ).where(ids(UsageEvent.event_id, "ids"))
+)
 
 
 def stored_events(
@@ -42,7 +40,7 @@ def stored_events(
     ids = sorted(set(event_ids))
     if not ids:
         return {}
-    rows = bulk.fetch(session, _STORED, {"ids": ids})
+    rows = dialect.of(session).fetch(session, _STORED, {"ids": ids})
     return {event_id: (user_id, cost, fp) for event_id, user_id, cost, fp in rows}
 
 

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import Table, select, update
 from sqlalchemy.orm import Session
 
-from billing import bulk
+from billing import dialect
 from billing.models import UserProfile
 from billing.users.profile import Profile
 
@@ -32,7 +32,7 @@ def profiles(session: Session, user_ids: Iterable[str]) -> dict[str, Profile]:
     if not ids:
         return {}
     rows = session.execute(
-        select(*PROFILE_COLUMNS).where(bulk.any_of(session, UserProfile.user_id, ids))
+        select(*PROFILE_COLUMNS).where(dialect.of(session).any_of(UserProfile.user_id, ids))
     )
     return {row[0]: Profile(*row) for row in rows}
 
@@ -43,7 +43,7 @@ def roles(session: Session, user_ids: Iterable[str]) -> dict[str, str]:
     if not ids:
         return {}
     stmt = select(UserProfile.user_id, UserProfile.role).where(
-        bulk.any_of(session, UserProfile.user_id, ids)
+        dialect.of(session).any_of(UserProfile.user_id, ids)
     )
     return {user_id: role for user_id, role in session.execute(stmt) if role is not None}
 
@@ -53,19 +53,29 @@ def ensure_profiles(session: Session, user_ids: Iterable[str], now: datetime) ->
     table = UserProfile.__table__
     assert isinstance(table, Table)
     rows = [{"user_id": u, "created_at": now, "updated_at": now} for u in sorted(set(user_ids))]
-    bulk.insert_new(session, table, "user_id", rows)
+    dialect.of(session).insert_new(session, table, "user_id", rows)
 
 
 def set_roles(session: Session, roles_by_user: Mapping[str, str | None], now: datetime) -> None:
-    """Store these users' roles: one insert of missing profiles, one update per role."""
+    """Store these users' roles: one insert of missing profiles, one update per role.
+
+    The rows are locked first, in user id order (one statement): the updates per
+    role would otherwise lock them in another order than a concurrent call's."""
     ensure_profiles(session, roles_by_user, now)
+    ids = sorted(roles_by_user)
+    session.execute(
+        select(UserProfile.user_id)
+        .where(dialect.of(session).any_of(UserProfile.user_id, ids))
+        .order_by(UserProfile.user_id)
+        .with_for_update()
+    )
     by_role: dict[str | None, list[str]] = {}
     for user_id, role in roles_by_user.items():
         by_role.setdefault(role, []).append(user_id)
     for role, users in sorted(by_role.items(), key=lambda item: item[0] or ""):
         session.execute(
             update(UserProfile)
-            .where(bulk.any_of(session, UserProfile.user_id, sorted(users)))
+            .where(dialect.of(session).any_of(UserProfile.user_id, sorted(users)))
             .values(role=role, updated_at=now)
         )
 

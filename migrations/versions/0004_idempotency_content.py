@@ -3,7 +3,7 @@
 A repeated event_id is a duplicate only with the same billing-relevant
 content; ``fingerprint`` (blake2b) makes that comparison cheap. Events
 recorded before this migration keep NULL: their stored columns hold the same
-content and are compared instead (billing/usage/service.py), so nothing needs
+content and are compared instead (billing/usage/rows.py), so nothing needs
 backfilling and the column is added without rewriting the table.
 
 Reservations gain an optional client ``idempotency_key`` (unique), with the

@@ -99,6 +99,30 @@ def test_balances_disabled_always_allows_and_writes_nothing(make_client: AppFact
     assert client.get("/v1/balances/u1").status_code == 404
 
 
+def test_concurrent_first_checks_of_many_users_each_start_once(make_client: AppFactory) -> None:
+    """First sight writes in the group committer, where checks arriving together
+    share a transaction: every new user still gets startBalance exactly once."""
+    client = make_client(CLAUDE_CONFIG)
+    users = [f"fresh-{i}" for i in range(8)]
+    start = threading.Barrier(24)
+
+    def check(index: int) -> dict[str, Any]:
+        start.wait()
+        response = client.post(f"/v1/balances/{users[index % 8]}/check", json=estimate())
+        assert response.status_code == 200, response.text
+        body: dict[str, Any] = response.json()
+        return body
+
+    with ThreadPoolExecutor(24) as pool:
+        answers = list(pool.map(check, range(24)))
+    assert {(a["user_id"], a["balance"], a["allowed"]) for a in answers} == {
+        (user, "100000", True) for user in users
+    }
+    rows = client.get("/v1/transactions", params={"limit": 1000}).json()["transactions"]
+    assert sorted(r["user_id"] for r in rows if r["kind"] == "start_balance") == sorted(users)
+    assert reconciles(client)
+
+
 def test_due_refill_is_applied_before_deciding(make_client: AppFactory) -> None:
     client = make_client(_refill_config(1, "hours"))
     set_clock(client, T0)

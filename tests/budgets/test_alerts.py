@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 from billing.budgets.alerts import EXCEEDED, THRESHOLD, alert_key, budget_events
-from billing.budgets.rules import BudgetState
+from billing.budgets.types import BudgetState
 from billing.config.model import DEFAULT_BUDGET_ALERTS
 from billing.users.profile import Budget
 from tests.budgets.support import EVENT_CREDITS, alerts_sent, post_usage, put_budget, with_billing

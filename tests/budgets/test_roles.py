@@ -119,3 +119,23 @@ def test_a_role_is_refused_when_it_is_not_text(make_client: AppFactory) -> None:
     assert response.status_code == 422 and "role" in response.json()["detail"]
     response = client.post("/v1/usage", json=event("e1", role=7))
     assert response.status_code == 422 and "role" in response.json()["detail"]
+
+
+def test_a_first_check_with_a_role_is_refused_by_the_role_budget(make_client: AppFactory) -> None:
+    """First sight goes through the writing path (the group committer): the role is
+    stored and its budget applies there, under the row lock, as on the read path."""
+    client = make_client(ROLES)
+    set_clock(client, T0)
+    # 10,000 x 3 + 2,000 x 15 = 60,000 credits: within the start balance, over the budget.
+    big = estimate(tokens={"prompt": 10000}, max_completion_tokens=2000, role="USER")
+    first = client.post("/v1/balances/new-user/check", json=big).json()
+    assert (first["allowed"], first["error"], first["balance"]) == (
+        False,
+        "budget_exceeded",
+        "100000",
+    )
+    assert first["resets_at"] == "2026-12-31T23:00:00Z"
+    assert first["budget"]["source"] == "role" and first["budget"]["spent_credits"] == "0"
+    # The role is stored: the next check is answered by the unlocked read, alike.
+    again = client.post("/v1/balances/new-user/check", json=big).json()
+    assert again == first

@@ -9,7 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine
 
-from billing.reports.rollups import rebuild_all
+from billing.reports.service import rebuild_rollups as rebuild_all
 from tests.conftest import AppFactory
 from tests.reports.support import (
     REPORT_CONFIG,

@@ -54,14 +54,22 @@ def test_batch_over_the_limit(make_client: AppFactory) -> None:
     client = make_client(CLAUDE_CONFIG, max_batch_events=5)
     response = client.post("/v1/usage", json={"events": [event(f"e{i}") for i in range(6)]})
     assert response.status_code == 422
-    assert response.json()["error"] == "invalid_request"
-    assert "events" in response.json()["detail"]
+    assert response.json() == {
+        "error": "invalid_request",
+        "detail": "events: a batch holds at most 5 events, got 6",
+    }
+    # The events are checked before their count: a bad one is named first.
+    bad = [*(event(f"e{i}") for i in range(5)), event("e5", tokens={"prompt": -1})]
+    fields = client.post("/v1/usage", json={"events": bad}).json()["fields"]
+    assert [f["loc"] for f in fields] == ["events[5].tokens.prompt"]
+    assert client.get("/v1/transactions").json()["transactions"] == []
 
 
 def test_empty_batch(make_client: AppFactory) -> None:
     client = make_client(CLAUDE_CONFIG)
     response = client.post("/v1/usage", json={"events": []})
     assert response.status_code == 422
+    assert response.json() == {"error": "invalid_request", "detail": "events: must not be empty"}
 
 
 def test_occurred_at_far_future(make_client: AppFactory) -> None:

@@ -13,14 +13,13 @@ import pytest
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
-from billing import bulk
 from billing.balances.service import reconcile
 from billing.errors import Unavailable
 from billing.group_commit import GroupCommitter
 from billing.models import LedgerEntry, UsageEvent
 from billing.runtime import Runtime
 from billing.settings import Settings
-from billing.usage import service
+from billing.usage import ingest, service
 from billing.usage.schemas import UsageEventIn
 from testkit.databases import empty_tables
 from tests.helpers import CLAUDE_CONFIG, event
@@ -50,7 +49,7 @@ def _prepared(runtime: Runtime, *bodies: dict[str, Any]) -> list[service.PricedE
 
 
 @pytest.mark.postgres
-@pytest.mark.parametrize("others", [1, bulk.COPY_MIN_ROWS])  # events-first, ledger-first
+@pytest.mark.parametrize("others", [1, ingest.LEDGER_FIRST_MIN_EVENTS])  # events, ledger first
 def test_an_event_committed_by_another_transaction_meanwhile_is_a_duplicate(
     postgres_url: str, make_runtime: MakeRuntime, others: int
 ) -> None:

@@ -20,7 +20,6 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from billing import bulk
 from billing.balances.repository import ledger_sums
 from billing.balances.service import reconcile
 from billing.errors import IdempotencyConflict
@@ -28,7 +27,7 @@ from billing.group_commit import GroupCommitter
 from billing.models import LedgerEntry, UsageEvent
 from billing.runtime import Runtime
 from billing.settings import Settings
-from billing.usage import service
+from billing.usage import ingest, service
 from billing.usage.schemas import UsageEventIn
 from testkit.databases import empty_tables
 from tests.conftest import AppFactory, LiveServer
@@ -147,7 +146,7 @@ def test_a_batch_with_a_conflict_is_refused_whole(make_client: AppFactory, db_ur
 
     # An id already recorded with other content: the whole batch is refused, small
     # batches (events inserted first) and large ones (ledger rows first) alike.
-    for size in (3, bulk.COPY_MIN_ROWS + 5):
+    for size in (3, ingest.LEDGER_FIRST_MIN_EVENTS + 5):
         batch = [event(f"n{size}-{i}", "carol") for i in range(size)]
         batch[1] = event("taken", "carol")
         body = _conflict(client.post("/v1/usage", json={"events": batch}), "taken", ["user_id"])
@@ -275,7 +274,7 @@ def test_in_a_group_commit_a_later_request_reusing_an_id_is_refused_alone(
 
 
 @pytest.mark.postgres
-@pytest.mark.parametrize("others", [1, bulk.COPY_MIN_ROWS])  # events-first, ledger-first
+@pytest.mark.parametrize("others", [1, ingest.LEDGER_FIRST_MIN_EVENTS])  # events, ledger first
 def test_a_race_with_other_content_ends_in_one_accepted_and_one_conflict(
     postgres_url: str, write_config: Any, others: int
 ) -> None:

@@ -13,7 +13,7 @@ from typing import Any
 from fastapi.testclient import TestClient
 
 from billing.balances.service import reconcile
-from billing.reports.rollups import rebuild_rollups
+from billing.reports.rollup_repository import rebuild_rollups
 from tests.conftest import AppFactory
 from tests.helpers import CLAUDE_CONFIG, event
 from tests.metrics.scrape import delta, parse, total

@@ -1,4 +1,4 @@
-"""Usage rollups: writes at ingest and rebuilds from the ledger (queries live here).
+"""Usage rollup queries: writes at ingest and rebuilds from the ledger.
 
 At ingest, the batch's usage ledger rows become one insert of delta rows, one
 per (15-minute slot, endpoint, model, context), in the same transaction as the
@@ -10,49 +10,22 @@ the ledger (the source of truth) and merges the deltas as it goes.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import (
-    BigInteger,
-    Connection,
-    Engine,
-    Table,
-    case,
-    cast,
-    delete,
-    func,
-    insert,
-    literal_column,
-    select,
-)
+from sqlalchemy import Connection, Table, case, delete, func, insert, literal_column, select
 from sqlalchemy.orm import Session
 
-from billing import bulk
+from billing import dialect
 from billing.models import LedgerEntry, UsageRollup
 from billing.models.usage_rollup import SLOT_SECONDS
 from billing.pricing.types import TOKEN_TYPES
+from billing.reports.slots import slot_ceil, slot_floor, slot_number
 from billing.reports.spend import REPORT_INDEX, is_spend, ledger_types, spend_clause
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_SLOT = timedelta(seconds=SLOT_SECONDS)
 _VALUE_COLUMNS = tuple(f"{t}_tokens" for t in TOKEN_TYPES) + tuple(
     f"{t}_micro" for t in TOKEN_TYPES
 )
-
-
-def slot_number(when: datetime) -> int:
-    """The 15-minute slot holding ``when`` (aware), counted from 1970-01-01 UTC."""
-    return int((when - _EPOCH).total_seconds() // SLOT_SECONDS)
-
-
-def slot_floor(when: datetime) -> datetime:
-    return _EPOCH + timedelta(seconds=slot_number(when) * SLOT_SECONDS)
-
-
-def slot_ceil(when: datetime) -> datetime:
-    floor = slot_floor(when)
-    return floor if floor == when else floor + _SLOT
 
 
 def record(session: Session, entries: Sequence[Mapping[str, Any]]) -> None:
@@ -92,14 +65,7 @@ def record(session: Session, entries: Sequence[Mapping[str, Any]]) -> None:
     ]
     table = UsageRollup.__table__
     assert isinstance(table, Table)
-    bulk.insert_rows(session, table, rows)  # COPY or one unnest insert on PostgreSQL
-
-
-def epoch_seconds(dialect: str, when: Any) -> Any:
-    """Whole seconds since 1970-01-01 UTC of a UTC datetime column, as an integer."""
-    if dialect == "postgresql":
-        return cast(func.floor(func.extract("epoch", when)), BigInteger)
-    return cast(func.strftime("%s", when), BigInteger)
+    dialect.of(session).insert_rows(session, table, rows)  # COPY or one unnest insert on PostgreSQL
 
 
 def rebuild_rollups(
@@ -107,16 +73,20 @@ def rebuild_rollups(
 ) -> int:
     """Recompute rollups of the slots in [start, end) (all when None) from the ledger.
 
-    Run it in one transaction; on PostgreSQL under REPEATABLE READ (or with
-    ingest paused), so the deleted deltas and the re-read ledger rows come
-    from the same snapshot. Returns the number of rollup rows written.
+    Run it in one transaction (``reports.service.rebuild_rollups`` opens one); on
+    PostgreSQL under REPEATABLE READ (or with ingest paused), so the deleted
+    deltas and the re-read ledger rows come from the same snapshot. Returns the
+    number of rollup rows written.
     """
     lower = slot_floor(start) if start is not None else None
     upper = slot_ceil(end) if end is not None else None
     first = slot_number(lower) if lower is not None else None
     stop = slot_number(upper) if upper is not None else None
-    bind = connection.get_bind() if isinstance(connection, Session) else connection
-    dialect = bind.dialect.name
+    writer = (
+        dialect.of(connection)
+        if isinstance(connection, Session)
+        else dialect.for_engine(connection)
+    )
     doomed = delete(UsageRollup)
     if first is not None:
         doomed = doomed.where(UsageRollup.slot >= first)
@@ -124,7 +94,7 @@ def rebuild_rollups(
         doomed = doomed.where(UsageRollup.slot < stop)
     connection.execute(doomed)
 
-    slot = (epoch_seconds(dialect, LedgerEntry.created_at) // SLOT_SECONDS).label("slot")
+    slot = (writer.epoch_seconds(LedgerEntry.created_at) // SLOT_SECONDS).label("slot")
     sums = []
     for token_type in TOKEN_TYPES:
         mine = LedgerEntry.token_type.in_(ledger_types(token_type))
@@ -153,10 +123,3 @@ def rebuild_rollups(
     if stop is not None:
         written = written.where(UsageRollup.slot < stop)
     return int(connection.execute(written).scalar_one())
-
-
-def rebuild_all(engine: Engine, start: datetime | None = None, end: datetime | None = None) -> int:
-    """``rebuild_rollups`` in its own transaction, one snapshot on PostgreSQL."""
-    options = {"isolation_level": "REPEATABLE READ"} if engine.dialect.name == "postgresql" else {}
-    with engine.connect().execution_options(**options) as connection, connection.begin():
-        return rebuild_rollups(connection, start, end)

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy.dialects import sqlite
 
-from billing.importer.sqlite_rows import utc_text
+from billing.dialect.sqlite_rows import utc_text
 from billing.models import LedgerEntry
 
 STAMPS = [

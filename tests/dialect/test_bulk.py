@@ -1,4 +1,5 @@
-"""billing.bulk on both databases: small (multi-row VALUES) and large (COPY) batches."""
+"""The database writers (billing/dialect) on both databases: small (unnest) and large (COPY)
+batches on PostgreSQL, executemany on SQLite."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ from sqlalchemy import Table, create_engine, func, select, text
 from sqlalchemy.exc import StatementError
 from sqlalchemy.orm import Session
 
-from billing import bulk
+from billing import dialect
+from billing.dialect.postgresql import COPY_MIN_ROWS
 from billing.models import Balance, LedgerEntry
 from testkit.databases import empty_tables, postgres_database
 
@@ -37,7 +39,7 @@ def _balance(user_id: str) -> dict[str, object]:
     }
 
 
-@pytest.mark.parametrize("size", [3, bulk.COPY_MIN_ROWS + 7])
+@pytest.mark.parametrize("size", [3, COPY_MIN_ROWS + 7])
 def test_insert_new_returns_only_new_keys_and_add_amounts_is_relative(
     db_url: str, size: int
 ) -> None:
@@ -45,13 +47,17 @@ def test_insert_new_returns_only_new_keys_and_add_amounts_is_relative(
     table = _table(Balance)
     first = [_balance(f"u{i:03d}") for i in range(size)]
     with Session(engine) as session:
-        assert bulk.insert_new(session, table, "user_id", first) == {r["user_id"] for r in first}
+        assert dialect.of(session).insert_new(session, table, "user_id", first) == {
+            r["user_id"] for r in first
+        }
         session.commit()
     again = [_balance(f"u{i:03d}") for i in range(size - 1, size + 2)]  # one old, two new
     with Session(engine) as session:
-        inserted = bulk.insert_new(session, table, "user_id", again)
+        inserted = dialect.of(session).insert_new(session, table, "user_id", again)
         assert inserted == {f"u{size:03d}", f"u{size + 1:03d}"}
-        bulk.add_amounts(session, table, "user_id", "amount_micro", {"u000": -250, "u001": 0}, {})
+        dialect.of(session).add_amounts(
+            session, table, "user_id", "amount_micro", {"u000": -250, "u001": 0}, {}
+        )
         session.commit()
     with Session(engine) as session:
         amounts = dict(session.execute(select(Balance.user_id, Balance.amount_micro)).all())
@@ -62,7 +68,7 @@ def test_insert_new_returns_only_new_keys_and_add_amounts_is_relative(
     assert stamp == NOW
 
 
-@pytest.mark.parametrize("size", [2, bulk.COPY_MIN_ROWS + 1])
+@pytest.mark.parametrize("size", [2, COPY_MIN_ROWS + 1])
 def test_insert_rows_writes_every_row_with_nulls_for_missing_columns(
     db_url: str, size: int
 ) -> None:
@@ -72,7 +78,7 @@ def test_insert_rows_writes_every_row_with_nulls_for_missing_columns(
         for i in range(size)
     ]
     with Session(engine) as session:
-        bulk.insert_rows(session, _table(LedgerEntry), rows)
+        dialect.of(session).insert_rows(session, _table(LedgerEntry), rows)
         session.commit()
         stored = session.execute(
             select(LedgerEntry.amount_micro, LedgerEntry.reason, LedgerEntry.token_type)
@@ -90,11 +96,11 @@ def test_naive_datetimes_are_refused(db_url: str) -> None:
         Session(engine) as session,
         pytest.raises((ValueError, StatementError), match="naive datetime"),
     ):
-        bulk.insert_rows(session, _table(LedgerEntry), [row] * (bulk.COPY_MIN_ROWS + 1))
+        dialect.of(session).insert_rows(session, _table(LedgerEntry), [row] * (COPY_MIN_ROWS + 1))
     engine.dispose()
 
 
-@pytest.mark.parametrize("size", [2, bulk.COPY_MIN_ROWS + 1])
+@pytest.mark.parametrize("size", [2, COPY_MIN_ROWS + 1])
 def test_rows_with_as_many_but_other_keys_get_nulls_where_they_lack_one(
     db_url: str, size: int
 ) -> None:
@@ -107,12 +113,12 @@ def test_rows_with_as_many_but_other_keys_get_nulls_where_they_lack_one(
         for i in range(size)
     ]
     with Session(engine) as session:
-        bulk.insert_rows(session, _table(LedgerEntry), rows)
+        dialect.of(session).insert_rows(session, _table(LedgerEntry), rows)
         session.commit()
         stored = session.execute(select(LedgerEntry.reason, LedgerEntry.token_type)).all()
     with Session(engine) as session, pytest.raises((ValueError, StatementError)):
         late_naive = [*rows[:-1], {**rows[-1], "created_at": datetime(2026, 1, 1)}]
-        bulk.insert_rows(session, _table(LedgerEntry), late_naive)
+        dialect.of(session).insert_rows(session, _table(LedgerEntry), late_naive)
     engine.dispose()
     assert sorted(stored, key=str) == sorted(
         [("r", None) if i % 2 == 0 else (None, "credits") for i in range(size)], key=str
@@ -126,7 +132,7 @@ def test_copy_sends_each_database_its_own_column_types(postgres_url: str) -> Non
     empty_tables(postgres_url)
     rows = [
         {"user_id": "u", "kind": "grant", "amount_micro": i, "created_at": NOW}
-        for i in range(bulk.COPY_MIN_ROWS)
+        for i in range(COPY_MIN_ROWS)
     ]
     with postgres_database("billing_test_types") as narrower:
         engine = create_engine(narrower)
@@ -136,8 +142,8 @@ def test_copy_sends_each_database_its_own_column_types(postgres_url: str) -> Non
         for url in (postgres_url, narrower):
             engine = create_engine(url)
             with Session(engine) as session:
-                bulk.insert_rows(session, _table(LedgerEntry), rows)
+                dialect.of(session).insert_rows(session, _table(LedgerEntry), rows)
                 session.commit()
                 stored = session.scalar(select(func.sum(LedgerEntry.amount_micro)))
             engine.dispose()
-            assert stored == sum(range(bulk.COPY_MIN_ROWS)), url
+            assert stored == sum(range(COPY_MIN_ROWS)), url

@@ -1,0 +1,113 @@
+"""The interface every database's writer implements, and the static reads it runs."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager
+from typing import Any, Protocol
+
+from sqlalchemy import ColumnElement, Table
+from sqlalchemy.orm import Session
+
+# ``in_list(column, name)``: ``column`` is one of the values of the list parameter ``name``.
+InList = Callable[[Any, str], ColumnElement[bool]]
+
+
+class StaticQuery:
+    """A read of the hot path whose SQL never changes, written once for every database.
+
+    ``build(in_list)`` returns the statement, using ``in_list(column, name)``
+    for each list parameter; each dialect builds (and compiles) it once, with
+    its own form of the list: ``= ANY(:name)`` on PostgreSQL (one array
+    parameter, so one SQL text for any length), an expanding IN on SQLite.
+    """
+
+    __slots__ = ("build",)
+
+    def __init__(self, build: Callable[[InList], Any]) -> None:
+        self.build = build
+
+
+class Dialect(Protocol):
+    """What differs between the databases, once per database (postgresql.py, sqlite.py).
+
+    Writers run in the session's current transaction and never commit. Rows
+    are mappings of column name -> value (billing/dialect/rows.py).
+    """
+
+    name: str  # SQLAlchemy's name of the database: "postgresql" or "sqlite"
+    # One write transaction at a time (SQLite's BEGIN IMMEDIATE): nothing another
+    # transaction writes can appear while one runs, so there are no races to undo.
+    single_writer: bool
+    # Execution options of a transaction whose reads must all see one snapshot.
+    snapshot_options: Mapping[str, Any]
+
+    # -- reads ---------------------------------------------------------------
+    def any_of(self, column: Any, values: Sequence[Any]) -> ColumnElement[bool]:
+        """``column IN (values)`` in this database's cheapest form for the count."""
+        ...
+
+    def fetch(
+        self, session: Session, query: StaticQuery, params: Mapping[str, Any]
+    ) -> Sequence[Sequence[Any]]:
+        """The rows of a static read, as plain tuples (datetimes aware)."""
+        ...
+
+    def epoch_seconds(self, when: Any) -> ColumnElement[int]:
+        """Whole seconds since 1970-01-01 UTC of a UTC datetime column."""
+        ...
+
+    def starts_with(self, column: Any, prefix: str) -> ColumnElement[bool]:
+        """``column`` begins with ``prefix`` (compared bytewise), answerable by its index."""
+        ...
+
+    # -- writes --------------------------------------------------------------
+    def insert_rows(
+        self, session: Session, table: Table, rows: Sequence[Mapping[str, Any]]
+    ) -> None:
+        """Plain insert of many rows, one statement (or COPY) per batch."""
+        ...
+
+    def load_rows(self, session: Session, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Plain insert of a large load whose rows all set the same columns (the import)."""
+        ...
+
+    def insert_new(
+        self, session: Session, table: Table, key: str, rows: Sequence[Mapping[str, Any]]
+    ) -> set[Any]:
+        """Insert the rows whose unique ``key`` is not taken (ON CONFLICT DO NOTHING), in
+        ``key`` order; the keys inserted. A key another open transaction has inserted
+        waits for it to end: then it is taken (it committed) or free (rolled back)."""
+        ...
+
+    def insert_once(
+        self, session: Session, table: Table, key: str | tuple[str, ...], row: Mapping[str, Any]
+    ) -> bool:
+        """Insert one row unless its unique ``key`` (a column, or the columns of a
+        unique constraint) is taken; whether it was inserted."""
+        ...
+
+    def add_amounts(
+        self,
+        session: Session,
+        table: Table,
+        key: str,
+        amount: str,
+        deltas: Mapping[Any, int],
+        extra: Mapping[str, Any],
+    ) -> None:
+        """``amount = amount + delta`` per key (and ``extra`` columns set), in key order."""
+        ...
+
+    def delete_written_here(self, session: Session, table: Table, *where: Any) -> int:
+        """Delete the rows matching ``where`` that this transaction wrote (rows of other
+        transactions stay); the number deleted. Single-writer databases raise."""
+        ...
+
+    def present_keys(self, session: Session, column: Any, keys: Sequence[Any]) -> set[Any]:
+        """Which of ``keys`` are values of the (indexed) ``column``."""
+        ...
+
+    def bulk_load(self, session: Session) -> AbstractContextManager[None]:
+        """Around a long load into this session's transaction: the database's tuning for it."""
+        ...

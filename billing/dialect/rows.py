@@ -1,0 +1,82 @@
+"""Rows for the set-based writers: checked and laid out once, whatever the database.
+
+Rows are mappings of column name -> value; columns a row lacks are NULL.
+Datetimes must be timezone-aware (the UTCDateTime rule of the models). The
+writers (postgresql.py, sqlite.py) send the value tuples ``layout`` returns.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
+from functools import cache
+from operator import attrgetter, itemgetter
+from typing import Any
+
+from sqlalchemy import DateTime, Table
+
+
+def layout(table: Table, rows: Sequence[Mapping[str, Any]]) -> tuple[list[str], list[Any]]:
+    """The columns the rows set (table order) and the rows as value tuples in that
+    order; a column some rows lack is NULL there. Datetimes must be aware."""
+    first = rows[0]
+    columns = [column.name for column in table.c if column.name in first]
+    values: list[Any] | None = None
+    if len(columns) == len(first) > 1 and set(map(len, rows)) == {len(columns)}:
+        # The usual case, every row with the first row's keys: pick the values
+        # in C, ~3x cheaper per row than a comprehension (micro-benchmark). A
+        # row as long with other keys fails the pick: then the general case.
+        try:
+            values = list(map(itemgetter(*columns), rows))
+            _checked_columns(table, set(columns))
+        except KeyError:
+            values = None
+    if values is None:
+        present: set[str] = set()
+        for row in rows:
+            present.update(row)
+        columns = _checked_columns(table, present)
+        values = [[row.get(name) for name in columns] for row in rows]
+    for i, name in enumerate(columns):
+        if name in _datetime_columns(table):
+            _require_aware(map(itemgetter(i), values))
+    return columns, values
+
+
+def _checked_columns(table: Table, present: set[str]) -> list[str]:
+    unknown = present - set(table.c.keys())
+    if unknown:
+        raise ValueError(f"{table.name}: unknown column(s) {sorted(unknown)}")
+    if _python_defaults(table).keys() - present:
+        raise ValueError(f"{table.name}: rows must set every column with a Python default")
+    return [column.name for column in table.c if column.name in present]
+
+
+@cache
+def _python_defaults(table: Table) -> dict[str, Any]:
+    """Columns whose default SQLAlchemy fills in Python (COPY and raw SQL would skip it)."""
+    return {c.name: c.default for c in table.c if c.default is not None}
+
+
+@cache
+def _datetime_columns(table: Table) -> frozenset[str]:
+    def is_datetime(kind: Any) -> bool:
+        return isinstance(kind, DateTime) or isinstance(getattr(kind, "impl", None), DateTime)
+
+    return frozenset(c.name for c in table.c if is_datetime(c.type))
+
+
+def _require_aware(stamps: Iterable[Any]) -> None:
+    values = [stamp for stamp in stamps if stamp is not None]
+    if None in set(map(_TZINFO, values)):
+        raise ValueError("naive datetime given to a UTC column")
+
+
+_TZINFO = attrgetter("tzinfo")
+
+
+def aware(value: Any) -> Any:
+    """``value``, refused if it is a naive datetime (for values sent as raw parameters)."""
+    if isinstance(value, datetime) and value.tzinfo is None:
+        raise ValueError("naive datetime given to a UTC column")
+    return value

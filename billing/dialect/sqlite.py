@@ -1,0 +1,155 @@
+"""The SQLite writer: Core executemany (its driver runs it in C), one writer at a time.
+
+Every write transaction starts with BEGIN IMMEDIATE (billing/db.py), so
+transactions that write never overlap: nothing can be inserted by another
+transaction while one runs, and row locks (FOR UPDATE, which SQLite's
+compiler leaves out) are not needed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import orjson
+from sqlalchemy import BigInteger, ColumnElement, Table, and_, bindparam, cast, func, update
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from billing.dialect import sqlite_rows
+from billing.dialect.base import StaticQuery
+from billing.dialect.rows import layout
+
+# Page cache while loading (the import): bounded (memory stays flat), but large
+# enough to hold the hot pages of the ledger's indexes.
+LOAD_CACHE_KIB = 64 * 1024
+
+
+class SQLite:
+    name = "sqlite"
+    single_writer = True
+    # A SQLite transaction reads one snapshot already (WAL).
+    snapshot_options: Mapping[str, Any] = {}
+
+    def __init__(self) -> None:
+        self._built: dict[StaticQuery, Any] = {}
+
+    def any_of(self, column: Any, values: Sequence[Any]) -> ColumnElement[bool]:
+        result: ColumnElement[bool] = column.in_(list(values))
+        return result
+
+    def fetch(
+        self, session: Session, query: StaticQuery, params: Mapping[str, Any]
+    ) -> Sequence[Sequence[Any]]:
+        statement = self._built.get(query)
+        if statement is None:
+            statement = self._built[query] = query.build(_in_list)
+        return list(session.connection().execute(statement, dict(params)))
+
+    def epoch_seconds(self, when: Any) -> ColumnElement[int]:
+        return cast(func.strftime("%s", when), BigInteger)
+
+    def starts_with(self, column: Any, prefix: str) -> ColumnElement[bool]:
+        # A range: SQLite compares text bytewise (BINARY), and its LIKE ignores
+        # case and so cannot use the index.
+        after = prefix[:-1] + chr(ord(prefix[-1]) + 1)
+        return and_(column >= prefix, column < after)
+
+    def insert_rows(
+        self, session: Session, table: Table, rows: Sequence[Mapping[str, Any]]
+    ) -> None:
+        if not rows:
+            return
+        columns, values = layout(table, rows)
+        session.execute(table.insert(), [dict(zip(columns, row, strict=True)) for row in values])
+
+    def load_rows(self, session: Session, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
+        sqlite_rows.insert_rows(session, table, rows)
+
+    def insert_new(
+        self, session: Session, table: Table, key: str, rows: Sequence[Mapping[str, Any]]
+    ) -> set[Any]:
+        if not rows:
+            return set()
+        stmt = (
+            sqlite_insert(table)
+            .on_conflict_do_nothing(index_elements=[key])
+            .returning(table.c[key])
+        )
+        return set(session.scalars(stmt, list(rows)))
+
+    def insert_once(
+        self, session: Session, table: Table, key: str | tuple[str, ...], row: Mapping[str, Any]
+    ) -> bool:
+        keys = [key] if isinstance(key, str) else list(key)
+        stmt = (
+            sqlite_insert(table)
+            .values(**row)
+            .on_conflict_do_nothing(index_elements=keys)
+            .returning(table.c[keys[0]])
+        )
+        return session.execute(stmt).first() is not None
+
+    def add_amounts(
+        self,
+        session: Session,
+        table: Table,
+        key: str,
+        amount: str,
+        deltas: Mapping[Any, int],
+        extra: Mapping[str, Any],
+    ) -> None:
+        items = sorted((k, d) for k, d in deltas.items() if d)
+        if not items:
+            return
+        stmt = (
+            update(table)
+            .where(table.c[key] == bindparam("bulk_key"))
+            .values({amount: table.c[amount] + bindparam("bulk_delta"), **extra})
+        )
+        keyed = [{"bulk_key": k, "bulk_delta": d} for k, d in items]
+        session.execute(stmt, keyed, execution_options={"synchronize_session": False})
+
+    def delete_written_here(self, session: Session, table: Table, *where: Any) -> int:
+        # One writer at a time: no other transaction can have written these rows
+        # meanwhile, so a caller asking has lost track of what it wrote.
+        raise RuntimeError("a concurrent write on a single-writer database (SQLite)")
+
+    def present_keys(self, session: Session, column: Any, keys: Sequence[Any]) -> set[Any]:
+        cursor = _driver(session).cursor()
+        try:
+            # One row holding a JSON array: sqlite3 gives up the GIL for every row
+            # fetched, and the reading thread then keeps it for a while each time.
+            cursor.execute(
+                f"SELECT json_group_array({column.name}) FROM {column.table.name} "
+                f"WHERE {column.name} IN ({','.join('?' * len(keys))})",
+                list(keys),
+            )
+            (found,) = cursor.fetchone()
+            return set(orjson.loads(found))
+        finally:
+            cursor.close()
+
+    @contextmanager
+    def bulk_load(self, session: Session) -> Iterator[None]:
+        """A larger page cache, then the previous size again. The user and
+        conversation indexes take inserts all over; with SQLite's default 2 MiB
+        cache most inserts re-read a page and spill another to the WAL."""
+        driver = _driver(session)
+        (previous,) = driver.execute("PRAGMA cache_size").fetchone()
+        driver.execute(f"PRAGMA cache_size = -{LOAD_CACHE_KIB}")
+        try:
+            yield
+        finally:
+            driver.execute(f"PRAGMA cache_size = {int(previous)}")
+
+
+def _driver(session: Session) -> Any:
+    """The sqlite3 connection under the session's current transaction."""
+    return session.connection().connection.driver_connection
+
+
+def _in_list(column: Any, name: str) -> ColumnElement[bool]:
+    result: ColumnElement[bool] = column.in_(bindparam(name, expanding=True))
+    return result

@@ -1,0 +1,146 @@
+"""What a usage event writes: its usage_event row, its ledger rows, its content fingerprint.
+
+Built by the request (``priced_event``), outside the transaction, so the
+group commit spends its time on the database, not on Python; the ingest core
+(billing/usage/ingest.py) writes them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from operator import itemgetter
+from typing import Any
+
+import orjson
+
+from billing import idempotency, money
+from billing.ledger import ledger_row
+from billing.pricing.types import CACHE_WRITE_1H, Cost
+from billing.usage.normalize import UsageWarning
+from billing.usage.schemas import UsageEventIn
+
+# An event's billing-relevant content (usage_event column -> the name an
+# idempotency conflict reports): a repeated event_id is a duplicate only with
+# all of these equal. Token counts are the disjoint counts, whether sent as
+# ``tokens`` or derived from ``provider_usage``. occurred_at is not content: a
+# retry may stamp it anew.
+CONTENT = {
+    "user_id": "user_id",
+    "endpoint": "endpoint",
+    "model": "model",
+    "context": "context",
+    "conversation_id": "conversation_id",
+    "message_id": "message_id",
+    "reservation_id": "reservation_id",
+    "prompt_tokens": "tokens.prompt",
+    "completion_tokens": "tokens.completion",
+    "cache_write_tokens": "tokens.cache_write",
+    "cache_read_tokens": "tokens.cache_read",
+}
+CONTENT_COLUMNS = tuple(CONTENT)
+CONTENT_FIELDS = tuple(CONTENT.values())
+content = itemgetter(*CONTENT_COLUMNS)  # an event row's content, as a tuple
+
+
+@dataclass(frozen=True, slots=True)
+class PricedEvent:
+    """An event priced, with every row it will write built in advance."""
+
+    event: UsageEventIn
+    cost: Cost
+    occurred_at: datetime
+    cost_json: dict[str, Any]
+    event_row: dict[str, Any]
+    ledger_rows: list[dict[str, Any]]  # empty when transactions are off
+    warnings: tuple[UsageWarning, ...] = ()  # about the provider's usage numbers
+
+    @property
+    def fingerprint(self) -> bytes:
+        fingerprint: bytes = self.event_row["fingerprint"]
+        return fingerprint
+
+
+def priced_event(
+    event: UsageEventIn,
+    cost: Cost,
+    occurred_at: datetime,
+    warnings: tuple[UsageWarning, ...],
+    now: datetime,
+    *,
+    charged: bool,
+) -> PricedEvent:
+    """The event received at ``now`` with its rows; ``charged``: transactions are on."""
+    cost_json = cost.to_json()
+    return PricedEvent(
+        event,
+        cost,
+        occurred_at,
+        cost_json,
+        _event_row(event, cost, cost_json, occurred_at, now),
+        _ledger_rows(event, cost, occurred_at) if charged else [],
+        warnings,
+    )
+
+
+def _ledger_rows(event: UsageEventIn, cost: Cost, occurred_at: datetime) -> list[dict[str, Any]]:
+    """One usage row per non-empty line; copies of one template (C-level dict copy,
+    ~3x cheaper than building each row from keywords: make bench)."""
+    template = ledger_row(
+        event.user_id,
+        "usage",
+        0,
+        occurred_at,
+        value_key=cost.value_key,
+        priced_by=cost.priced_by,
+        context=event.context,
+        endpoint=event.endpoint,
+        model=event.model,
+        conversation_id=event.conversation_id,
+        message_id=event.message_id,
+        event_id=event.event_id,
+    )
+    rows = []
+    for line in cost.lines:
+        if line.tokens or line.micro:
+            row = template.copy()
+            row["amount_micro"] = -line.micro
+            row["token_type"] = line.token_type
+            row["tokens"] = line.tokens
+            row["rate"] = money.rate_str(line.rate)
+            rows.append(row)
+    return rows
+
+
+def _event_row(
+    event: UsageEventIn,
+    cost: Cost,
+    cost_json: dict[str, Any],
+    occurred_at: datetime,
+    now: datetime,
+) -> dict[str, Any]:
+    lines = {line.token_type: line.tokens for line in cost.lines}
+    row: dict[str, Any] = {
+        "event_id": event.event_id,
+        "user_id": event.user_id,
+        "endpoint": event.endpoint,
+        "model": event.model,
+        "context": event.context,
+        "conversation_id": event.conversation_id,
+        "message_id": event.message_id,
+        "reservation_id": event.reservation_id,
+        "prompt_tokens": lines["prompt"],
+        "completion_tokens": lines["completion"],
+        "cache_write_tokens": lines["cache_write"] + lines.get(CACHE_WRITE_1H, 0),  # both TTLs
+        "cache_read_tokens": lines["cache_read"],
+        "value_key": cost.value_key,
+        "priced_by": cost.priced_by,
+        "total_micro": cost.total_micro,
+        "cost_json": orjson.dumps(cost_json).decode(),  # compact, like json.dumps(separators)
+        "occurred_at": occurred_at,
+        "received_at": now,
+    }
+    # The 1-hour cache writes are content too, but not a column of their own
+    # (cache_write_tokens holds both TTLs): the fingerprint covers the split.
+    row["fingerprint"] = idempotency.fingerprint((*content(row), lines.get(CACHE_WRITE_1H, 0)))
+    return row

@@ -1,0 +1,79 @@
+"""One writer per database, chosen with the engine and carried by the sessions."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import create_engine, select
+from sqlalchemy.orm import Session
+
+from billing import dialect
+from billing.dialect import StaticQuery
+from billing.dialect.postgresql import PostgreSQL
+from billing.dialect.sqlite import SQLite
+from billing.models import Balance
+from billing.runtime import Runtime
+from billing.settings import Settings
+
+NOW = datetime(2026, 1, 2, tzinfo=UTC)
+WRITERS = {"sqlite": SQLite, "postgresql": PostgreSQL}
+
+
+def test_the_runtime_chooses_its_databases_writer_once_and_its_sessions_carry_it(
+    db_url: str,
+) -> None:
+    runtime = Runtime(Settings(database_url=db_url))
+    try:
+        expected = WRITERS[runtime.engine.dialect.name]
+        assert isinstance(runtime.dialect, expected)
+        for sessions in (runtime.sessions, runtime.read_sessions):
+            with sessions() as session:
+                assert dialect.of(session) is runtime.dialect
+    finally:
+        runtime.close()
+
+
+def test_a_session_made_elsewhere_gets_its_engines_writer(db_url: str) -> None:
+    engine = create_engine(db_url)
+    try:
+        with Session(engine) as session:
+            found = dialect.of(session)
+            assert isinstance(found, WRITERS[engine.dialect.name])
+            assert dialect.of(session) is found is dialect.for_engine(engine)
+    finally:
+        engine.dispose()
+
+
+_BY_IDS = StaticQuery(
+    lambda ids: select(Balance.user_id).where(ids(Balance.user_id, "ids")).order_by(Balance.user_id)
+)
+
+
+@pytest.mark.parametrize("count", [1, 120])
+def test_a_static_query_reads_the_same_rows_through_either_writer(db_url: str, count: int) -> None:
+    """Written once, built per database (an array parameter on PostgreSQL, an
+    expanding IN on SQLite), for any number of values."""
+    rows_in = [
+        {
+            "user_id": f"s{i:03d}",
+            "amount_micro": 0,
+            "auto_refill_enabled": False,
+            "refill_interval_value": 30,
+            "refill_interval_unit": "days",
+            "refill_amount_micro": 0,
+            "created_at": NOW,
+            "updated_at": NOW,
+        }
+        for i in range(count + 5)
+    ]
+    engine = create_engine(db_url)
+    try:
+        with Session(engine) as session:
+            session.execute(Balance.__table__.insert(), rows_in)  # type: ignore[attr-defined]
+            wanted = [f"s{i:03d}" for i in range(count)] + ["nobody"]
+            rows = dialect.of(session).fetch(session, _BY_IDS, {"ids": wanted})
+            session.rollback()
+    finally:
+        engine.dispose()
+    assert [row[0] for row in rows] == wanted[:-1]

@@ -74,6 +74,13 @@ class InsufficientBalance(BillingError):
     status_code = 402
 
 
+class BudgetExceeded(BillingError):
+    """The call would take the period's spend plus active holds above the user's budget."""
+
+    code = "budget_exceeded"
+    status_code = 402
+
+
 class ReservationNotFound(BillingError):
     code = "reservation_not_found"
     status_code = 404

@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
 
 from billing import __version__, metrics
+from billing.accounts.router import router as accounts_router
 from billing.admin.router import router as admin_router
 from billing.api.body_timeout import BodyTimeout
 from billing.api.config_version import ConfigVersion
@@ -105,6 +106,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         reports_router,
         catalog_router,
         webhooks_router,
+        accounts_router,
     ):
         app.include_router(router)
     return app

@@ -2,13 +2,16 @@
 
 LibreChat semantics (due auto-refill first, a new user gets startBalance,
 allowed when the cost fits), except that active reservations are subtracted:
-"fits" means cost <= balance - active unexpired holds.
+"fits" means cost <= balance - active unexpired holds. A user with a budget
+(their own or their role's) must also stay within it: the period's spend plus
+active holds plus the cost at most the limit (billing/budgets/rules.py).
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable
+from dataclasses import replace
 from datetime import datetime
 
 from sqlalchemy.orm import Session
@@ -16,11 +19,20 @@ from sqlalchemy.orm import Session
 from billing import metrics
 from billing.balances import repository as balance_repo
 from billing.balances.check_schemas import SpendEstimateIn
+from billing.balances.roles import roles_differ
 from billing.balances.service import refill_pending, touch_users
 from billing.balances.types import CheckResult
+from billing.budgets.rules import state as budget_state
+from billing.budgets.types import BudgetState
+from billing.config.model import AppConfig
 from billing.pricing.engine import PriceBook
 from billing.pricing.types import Cost
 from billing.runtime import ConfigSnapshot, Runtime
+from billing.users import repository as users_repo
+from billing.users.profile import Budget, Profile, effective_budget
+
+# One check: the user, the estimated cost, the role sent with it (None: not sent).
+CheckRequest = tuple[str, Cost, str | None]
 
 
 def estimate_cost(prices: PriceBook, request: SpendEstimateIn) -> Cost:
@@ -30,31 +42,49 @@ def estimate_cost(prices: PriceBook, request: SpendEstimateIn) -> Cost:
 def checks_without_writing(
     session: Session,
     snapshot: ConfigSnapshot,
-    requests: list[tuple[str, Cost]],
+    requests: list[CheckRequest],
     now: datetime,
 ) -> list[CheckResult | None]:
-    """Several checks (user_id, estimated cost) answered by one unlocked read.
+    """Several checks (user_id, estimated cost, role sent) answered by one unlocked read.
 
-    The common case, a known user with no refill due, needs nothing else.
+    The common case, a known user with no refill due, needs nothing else (a
+    user with a budget: one more indexed read, the period's spend).
     None for a check that needs a write first (a new user gets startBalance,
-    a due refill is applied): ``checks_with_writing`` does those under the row lock.
+    a due refill is applied, a new role is stored): ``checks_with_writing``
+    does those under the row lock.
     Reading without the lock is as good as with it for a check, which only
     reads; reservations are what hold credit against concurrent spending.
     """
     config = snapshot.config
-    found = balance_repo.balances_and_holds(session, (user_id for user_id, _ in requests), now)
+    found = balance_repo.balances_and_holds(session, (request[0] for request in requests), now)
     results: list[CheckResult | None] = []
-    for user_id, cost in requests:
+    for user_id, cost, role in requests:
         seen = found.get(user_id)
-        if seen is None:
+        if role is not None and (seen is None or roles_differ(_role(seen[2]), role)):
+            results.append(None)
+        elif seen is None:
+            # No balance row, so no profile either (setting one creates the balance).
             results.append(
                 None if config.balance.enabled else _result(snapshot, user_id, cost, 0, 0)
             )
         elif config.balance.enabled and refill_pending(seen[0], now):
             results.append(None)
         else:
-            results.append(_result(snapshot, user_id, cost, seen[0].amount_micro, seen[1]))
+            row, held, profile = seen
+            budget = _budget_state(session, config, user_id, profile, now)
+            results.append(_result(snapshot, user_id, cost, row.amount_micro, held, budget))
     return results
+
+
+def _role(profile: Profile | None) -> str | None:
+    return profile.role if profile is not None else None
+
+
+def _budget_state(
+    session: Session, config: AppConfig, user_id: str, profile: Profile | None, now: datetime
+) -> BudgetState | None:
+    budget = effective_budget(config, profile)
+    return budget_state(session, user_id, budget, now) if budget is not None else None
 
 
 async def check(
@@ -64,15 +94,17 @@ async def check(
 
     One unlocked read answers the common case, and concurrent checks of this
     worker share it (``runtime.group_read``). First sight and a due refill
-    write first: those checks go to the worker's group committer, the commit
+    write first (so does a role sent that is not stored yet): those checks go
+    to the worker's group committer, the commit
     point of the hot paths, where the ones arriving together share one
     transaction.
     """
     cost = estimate_cost(snapshot.prices, estimate)  # an unknown endpoint: refused before any I/O
-    read = runtime.group_read.submit(checks_without_writing, snapshot, (user_id, cost), 1)
+    request: CheckRequest = (user_id, cost, estimate.role)
+    read = runtime.group_read.submit(checks_without_writing, snapshot, request, 1)
     result = await asyncio.wrap_future(read)
     if result is None:
-        write = runtime.group_commit.submit(checks_with_writing, snapshot, (user_id, cost), 1)
+        write = runtime.group_commit.submit(checks_with_writing, snapshot, request, 1)
         result = await asyncio.wrap_future(write)
     metrics.record_balance_check(allowed=result.allowed)  # answered from committed state
     return result
@@ -81,28 +113,65 @@ async def check(
 def checks_with_writing(
     session: Session,
     snapshot: ConfigSnapshot,
-    requests: list[tuple[str, Cost]],
+    requests: list[CheckRequest],
     now: datetime,
 ) -> list[CheckResult]:
-    """Checks (user_id, cost) with their writes: first sight and due refills, under
-    the row locks (taken in user id order, all at once: no deadlock in a group)."""
-    user_ids = {user_id for user_id, _ in requests}
-    balances = _balances(session, snapshot, user_ids, now)
+    """Checks (user_id, cost, role sent) with their writes: roles sent, first sight
+    and due refills, under the row locks (taken in user id order, all at once: no
+    deadlock in a group). A budget's spend is read after the locks: every hold and
+    usage committed before them counts, and holds against one budget are
+    serialised by the same lock."""
+    config = snapshot.config
+    roles = {user_id: role for user_id, _, role in requests if role is not None}
+    user_ids = sorted({user_id for user_id, _, _ in requests})
+    budgets = _budgets(session, config, user_ids, roles)
+    # A user with a profile always has a balance row: the unlocked read finds it through it.
+    locked = [u for u in user_ids if config.balance.enabled or u in budgets or u in roles]
+    balances = _balances(session, snapshot, locked, user_ids, roles, now)
     held = balance_repo.held_micro(session, user_ids, now)
+    states = {u: budget_state(session, u, budget, now) for u, budget in budgets.items()}
     return [
-        _result(snapshot, user_id, cost, balances.get(user_id, 0), held.get(user_id, 0))
-        for user_id, cost in requests
+        _result(
+            snapshot,
+            user_id,
+            cost,
+            balances.get(user_id, 0),
+            held.get(user_id, 0),
+            states.get(user_id),
+        )
+        for user_id, cost, _ in requests
     ]
 
 
+def _budgets(
+    session: Session, config: AppConfig, user_ids: list[str], roles: dict[str, str]
+) -> dict[str, Budget]:
+    """user -> the budget that applies, with the roles sent (stored under the lock) counted."""
+    stored = users_repo.profiles(session, user_ids)
+    budgets = {}
+    for user_id in user_ids:
+        profile, role = stored.get(user_id), roles.get(user_id)
+        if role is not None:
+            profile = replace(profile, role=role) if profile else Profile(user_id, role)
+        budget = effective_budget(config, profile)
+        if budget is not None:
+            budgets[user_id] = budget
+    return budgets
+
+
 def _balances(
-    session: Session, snapshot: ConfigSnapshot, user_ids: Iterable[str], now: datetime
+    session: Session,
+    snapshot: ConfigSnapshot,
+    locked: list[str],
+    user_ids: Iterable[str],
+    roles: dict[str, str],
+    now: datetime,
 ) -> dict[str, int]:
-    if snapshot.config.balance.enabled:
-        # Creates the balance (startBalance) and applies a due refill, once, under the row lock.
-        rows = touch_users(session, user_ids, snapshot.config, now)
-        return {user_id: row.amount_micro for user_id, row in rows.items()}
-    return balance_repo.balance_amounts(session, user_ids)
+    # Creates the balance (startBalance) and applies a due refill, once, under the row lock.
+    rows = touch_users(session, locked, snapshot.config, now, roles) if locked else {}
+    amounts = {user_id: row.amount_micro for user_id, row in rows.items()}
+    rest = [user_id for user_id in user_ids if user_id not in rows]
+    return amounts | balance_repo.balance_amounts(session, rest) if rest else amounts
 
 
 def check_spend(
@@ -111,13 +180,18 @@ def check_spend(
     user_id: str,
     request: SpendEstimateIn | Cost,
     now: datetime,
+    role: str | None = None,
 ) -> CheckResult:
     """One check with its writes, in the caller's transaction (a reservation's).
 
-    ``request`` is the estimate, or its cost when the caller has priced it already.
+    ``request`` is the estimate (with its role), or its cost when the caller has
+    priced it already (then ``role`` is the role sent with it).
     """
-    cost = request if isinstance(request, Cost) else estimate_cost(snapshot.prices, request)
-    return checks_with_writing(session, snapshot, [(user_id, cost)], now)[0]
+    if isinstance(request, SpendEstimateIn):
+        cost, role = estimate_cost(snapshot.prices, request), request.role
+    else:
+        cost = request
+    return checks_with_writing(session, snapshot, [(user_id, cost, role)], now)[0]
 
 
 def _result(
@@ -126,8 +200,13 @@ def _result(
     cost: Cost,
     balance_micro: int,
     reserved_micro: int,
+    budget: BudgetState | None = None,
 ) -> CheckResult:
-    # Balances disabled: LibreChat never refuses.
+    # Balances disabled: LibreChat never refuses (a budget still may).
     enabled = snapshot.config.balance.enabled
-    allowed = not enabled or cost.total_micro <= balance_micro - reserved_micro
-    return CheckResult(user_id, allowed, balance_micro, reserved_micro, cost)
+    balance_allowed = not enabled or cost.total_micro <= balance_micro - reserved_micro
+    within_budget = budget is None or budget.fits(reserved_micro, cost.total_micro)
+    allowed = balance_allowed and within_budget
+    return CheckResult(
+        user_id, allowed, balance_micro, reserved_micro, cost, budget, balance_allowed
+    )

@@ -30,7 +30,8 @@ async def check_balance(
     request: Request,
     context: IngestContext,
 ) -> Response:
-    """May this user spend the estimated cost? A denial adds error=token_balance."""
+    """May this user spend the estimated cost? A denial adds error=token_balance, or
+    error=budget_exceeded with resets_at when the user's budget would be exceeded."""
     body = validated_body(request.scope, _estimate)
     result = await check(context.runtime, context.snapshot, user_id, body)
     return Response(orjson.dumps(check_answer(result)), media_type="application/json")

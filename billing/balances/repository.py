@@ -13,9 +13,11 @@ from sqlalchemy.orm import Session
 from billing import dialect
 from billing.balances import known as known_users
 from billing.dialect import InList, StaticQuery
-from billing.models import Balance, LedgerEntry, Reservation
+from billing.models import Balance, LedgerEntry, Reservation, UserProfile
 from billing.models.base import UTCDateTime
 from billing.models.reservation import ACTIVE
+from billing.users.profile import Profile
+from billing.users.repository import SETTINGS, profile_of
 
 
 @dataclass(slots=True)
@@ -98,6 +100,10 @@ def lock_balances(session: Session, user_ids: Iterable[str]) -> dict[str, Balanc
     return rows
 
 
+def known_user_ids(session: Session) -> set[str] | frozenset[str]:
+    return known_users.known(session)
+
+
 def forget_known_users(session: Session, user_ids: Iterable[str]) -> None:
     known_users.forget(session, user_ids)
 
@@ -117,7 +123,14 @@ def _holds_statement(ids: InList) -> Any:
         )
         .scalar_subquery()
     )
-    return select(*_BALANCE_COLUMNS, held).where(ids(Balance.user_id, "ids"))
+    # The profile (role, own budget) rides along as correlated lookups: a user
+    # without one costs index probes of a small table, not another query (a
+    # join lets PostgreSQL's generic plan scan the balances instead).
+    profile = tuple(
+        select(column).where(UserProfile.user_id == Balance.user_id).scalar_subquery()
+        for column in SETTINGS
+    )
+    return select(*_BALANCE_COLUMNS, held, *profile).where(ids(Balance.user_id, "ids"))
 
 
 _HOLDS = StaticQuery(_holds_statement)
@@ -125,14 +138,18 @@ _HOLDS = StaticQuery(_holds_statement)
 
 def balances_and_holds(
     session: Session, user_ids: Iterable[str], now: datetime
-) -> dict[str, tuple[BalanceRow, int]]:
-    """user -> (balance, active unexpired holds) for those that have a balance;
-    unlocked, one statement (one consistent snapshot on every database)."""
+) -> dict[str, tuple[BalanceRow, int, Profile | None]]:
+    """user -> (balance, active unexpired holds, profile) for those that have a
+    balance; unlocked, one statement (one consistent snapshot on every database)."""
     ids = sorted(set(user_ids))
     if not ids:
         return {}
     found = dialect.of(session).fetch(session, _HOLDS, {"ids": ids, "now": now})
-    return {row[0]: (_balance_row(row[:-1]), int(row[-1])) for row in found}
+    width = len(_BALANCE_COLUMNS)
+    return {
+        row[0]: (_balance_row(row[:width]), int(row[width]), profile_of(row[0], row[width + 1 :]))
+        for row in found
+    }
 
 
 def held_micro(session: Session, user_ids: Iterable[str], now: datetime) -> dict[str, int]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime
@@ -13,10 +14,13 @@ from billing import metrics, money
 from billing.balances import repository as repo
 from billing.balances.refill import add_interval, refill_due
 from billing.balances.repository import BalanceRow
+from billing.balances.roles import assign_roles, role_refills
 from billing.balances.types import BalanceView, Grant, Transaction, TransactionFilter
 from billing.config.model import AppConfig
 from billing.errors import Conflict, InvalidRequest, UserNotFound
 from billing.ledger import ledger_row
+from billing.users import repository as users_repo
+from billing.users.profile import refill_settings, start_balance
 from billing.webhooks import hooks as webhook_hooks
 
 # Largest |balance| we accept, far inside the signed 64-bit micro-credit column.
@@ -24,17 +28,24 @@ MAX_ABS_MICRO = 10**18
 
 
 def touch_users(
-    session: Session, user_ids: Iterable[str], config: AppConfig, now: datetime
+    session: Session,
+    user_ids: Iterable[str],
+    config: AppConfig,
+    now: datetime,
+    roles: Mapping[str, str | None] | None = None,
 ) -> dict[str, BalanceRow]:
     """Lock the users' balances (creating them on first sight) and apply due refills.
 
     Must run inside the request's transaction before any change to these
     balances. Locks are taken in user id order, so concurrent batches over
     overlapping users cannot deadlock. Returns the locked rows, current.
+    ``roles`` (user -> role sent) are stored first, so a new user starts with
+    the role's policy and a changed role's refill settings apply under the lock.
     """
     ids = sorted(set(user_ids))
     if not ids:
         return {}
+    changed = assign_roles(session, roles, now) if roles else {}
     created = _create_missing(session, ids, config, now)
     rows = repo.lock_balances(session, ids)
     lost = [user_id for user_id in ids if user_id not in rows]
@@ -44,33 +55,47 @@ def touch_users(
         rows.update(repo.lock_balances(session, lost))
     for user_id in created:
         rows[user_id].created = True
+    for user_id, settings in role_refills(config, changed).items():
+        row = rows.get(user_id)
+        if row is not None and not row.created:  # created with the role's settings already
+            repo.set_refill_settings(session, user_id, settings)
+            for name, value in settings.items():
+                setattr(row, name, value)
     if config.balance.enabled:
         _apply_due_refills(session, rows, now)
     return rows
 
 
 def charge(
-    session: Session, config: AppConfig, deltas: Mapping[str, int], now: datetime
+    session: Session,
+    config: AppConfig,
+    deltas: Mapping[str, int],
+    now: datetime,
+    roles: Mapping[str, str | None] | None = None,
 ) -> dict[str, int]:
     """Apply changes (user -> micro-credits) whose ledger rows the caller has written in
     this transaction: lock the balances (``touch_users``: in user id order, created
-    on first sight, due refills first), then one relative update; user -> new balance."""
-    rows = touch_users(session, deltas, config, now)
+    on first sight, due refills first; ``roles`` stored before), then one relative
+    update; user -> new balance."""
+    rows = touch_users(session, deltas, config, now, roles)
     repo.add_to_balances(session, deltas, now)
     return {user_id: row.amount_micro + deltas.get(user_id, 0) for user_id, row in rows.items()}
 
 
 def _create_missing(session: Session, ids: list[str], config: AppConfig, now: datetime) -> set[str]:
     cfg = config.balance
-    start_micro = money.micro_from_credits(cfg.start_balance) if cfg.enabled else 0
+    roles = _roles_of_unseen(session, ids, config)
+    starts = {
+        user_id: money.micro_from_credits(start_balance(config, roles.get(user_id)))
+        if cfg.enabled
+        else 0
+        for user_id in ids
+    }
     new_rows = [
         {
             "user_id": user_id,
-            "amount_micro": start_micro,
-            "auto_refill_enabled": cfg.auto_refill_enabled,
-            "refill_interval_value": cfg.refill_interval_value,
-            "refill_interval_unit": cfg.refill_interval_unit,
-            "refill_amount_micro": money.micro_from_credits(cfg.refill_amount),
+            "amount_micro": starts[user_id],
+            **refill_settings(config, roles.get(user_id)),
             "last_refill_at": now,
             "created_at": now,
             "updated_at": now,
@@ -78,24 +103,35 @@ def _create_missing(session: Session, ids: list[str], config: AppConfig, now: da
         for user_id in ids
     ]
     created = repo.insert_missing_balances(session, new_rows)
-    if start_micro:
+    granted = sorted(user_id for user_id in created if starts[user_id])
+    if granted:
         repo.insert_ledger(
             session,
             [
                 ledger_row(
                     user_id,
                     "start_balance",
-                    start_micro,
+                    starts[user_id],
                     now,
                     token_type="credits",
                     idempotency_key=f"start:{user_id}",
                     reason="balance.startBalance",
                 )
-                for user_id in sorted(created)
+                for user_id in granted
             ],
         )
-        metrics.record_grant(session, "start_balance", start_micro, count=len(created))
+        for amount, count in Counter(starts[user_id] for user_id in granted).items():
+            metrics.record_grant(session, "start_balance", amount, count=count)
     return created
+
+
+def _roles_of_unseen(session: Session, ids: list[str], config: AppConfig) -> dict[str, str]:
+    """Roles of users that may be new, when role policies are configured (a user
+    is created with their role's startBalance and refill settings); no query otherwise."""
+    if not config.billing.roles:
+        return {}
+    seen = repo.known_user_ids(session)
+    return users_repo.roles(session, [user_id for user_id in ids if user_id not in seen])
 
 
 def refill_pending(row: BalanceRow, now: datetime) -> bool:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from billing.budgets.types import BudgetState
 from billing.pricing.types import Cost
 
 
@@ -73,13 +74,20 @@ class TransactionFilter:
 
 @dataclass(frozen=True, slots=True)
 class CheckResult:
-    """A pre-flight check's answer: may the user spend the estimated cost?"""
+    """A pre-flight check's answer: may the user spend the estimated cost (within
+    the balance and, when one applies, the budget)?"""
 
     user_id: str
     allowed: bool
     balance_micro: int
     reserved_micro: int
     cost: Cost
+    budget: BudgetState | None = None  # set when a budget applies to the user
+    balance_allowed: bool = True  # the balance alone would allow the call
+
+    @property
+    def budget_allowed(self) -> bool:
+        return self.budget is None or self.budget.fits(self.reserved_micro, self.cost.total_micro)
 
     @property
     def available_micro(self) -> int:

@@ -10,6 +10,7 @@ from types import MappingProxyType
 from typing import Any
 
 from billing import money
+from billing.config.billing_section import read_billing
 from billing.config.endpoints import read_endpoints
 from billing.config.issues import Path
 from billing.config.model import REFILL_UNITS, AppConfig, BalanceConfig, CurrencyConfig
@@ -26,7 +27,7 @@ LIBRECHAT_TOP_LEVEL_KEYS = frozenset(
         "actions", "webSearch", "ocr", "turnstile", "fileConfig", "ci", "scheduledTasks",
     }
 )  # fmt: skip
-_READ_KEYS = frozenset({"endpoints", "balance", "transactions", "interface"})
+_READ_KEYS = frozenset({"endpoints", "balance", "transactions", "interface", "billing"})
 
 # Credits per grant: 1e12 credits (1M USD) keeps micro-credits inside BIGINT.
 MAX_CREDITS = Decimal(10) ** 12
@@ -49,6 +50,9 @@ def build_config(c: Checker, document: Any) -> AppConfig:
         balance=balance,
         transactions_enabled=_transactions(c, document.get("transactions"), balance.enabled),
         currency=_currency(c, document.get("interface"), ("interface",)),
+        billing=read_billing(
+            c, document.get("billing"), ("billing",), _credits, MAX_REFILL_INTERVAL
+        ),
     )
 
 

@@ -85,6 +85,42 @@ class BalanceConfig:
     refill_amount: Decimal = Decimal(10000)
 
 
+BudgetPeriod = Literal["day", "week", "month"]
+BUDGET_PERIODS: tuple[str, ...] = ("day", "week", "month")
+DEFAULT_BUDGET_ALERTS: tuple[Decimal, ...] = (Decimal("0.5"), Decimal("0.8"), Decimal(1))
+
+
+@dataclass(frozen=True, slots=True)
+class BudgetPolicy:
+    """A spend limit per calendar period in a time zone (IANA name)."""
+
+    limit_credits: Decimal
+    period: str
+    tz: str = "UTC"
+
+
+@dataclass(frozen=True, slots=True)
+class RolePolicy:
+    """``billing.roles.<role>``: what differs from ``balance`` for users of a role
+    (None: as ``balance`` says), and the role's default budget."""
+
+    start_balance: Decimal | None = None
+    auto_refill_enabled: bool | None = None
+    refill_interval_value: int | None = None
+    refill_interval_unit: str | None = None
+    refill_amount: Decimal | None = None
+    budget: BudgetPolicy | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class BillingSection:
+    """The ``billing:`` section of librechat.yaml (LibreChat ignores it)."""
+
+    roles: Mapping[str, RolePolicy] = field(default_factory=lambda: MappingProxyType({}))
+    # Fractions of a budget at which a budget.threshold event fires (once per period).
+    budget_alerts: tuple[Decimal, ...] = DEFAULT_BUDGET_ALERTS
+
+
 @dataclass(frozen=True, slots=True)
 class CurrencyConfig:
     code: str = "USD"
@@ -97,6 +133,7 @@ class AppConfig:
     balance: BalanceConfig = BalanceConfig()
     transactions_enabled: bool = True
     currency: CurrencyConfig = CurrencyConfig()
+    billing: BillingSection = BillingSection()
     warnings: tuple[str, ...] = ()
     source: str | None = None  # file path, for logs and /readyz
 

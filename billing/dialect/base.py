@@ -80,8 +80,11 @@ class Dialect(Protocol):
         waits for it to end: then it is taken (it committed) or free (rolled back)."""
         ...
 
-    def insert_once(self, session: Session, table: Table, key: str, row: Mapping[str, Any]) -> bool:
-        """Insert one row unless its unique ``key`` is taken; whether it was inserted."""
+    def insert_once(
+        self, session: Session, table: Table, key: str | tuple[str, ...], row: Mapping[str, Any]
+    ) -> bool:
+        """Insert one row unless its unique ``key`` (a column, or the columns of a
+        unique constraint) is taken; whether it was inserted."""
         ...
 
     def insert_missing(

@@ -79,12 +79,15 @@ class SQLite:
         )
         return set(session.scalars(stmt, list(rows)))
 
-    def insert_once(self, session: Session, table: Table, key: str, row: Mapping[str, Any]) -> bool:
+    def insert_once(
+        self, session: Session, table: Table, key: str | tuple[str, ...], row: Mapping[str, Any]
+    ) -> bool:
+        keys = [key] if isinstance(key, str) else list(key)
         stmt = (
             sqlite_insert(table)
             .values(**row)
-            .on_conflict_do_nothing(index_elements=[key])
-            .returning(table.c[key])
+            .on_conflict_do_nothing(index_elements=keys)
+            .returning(table.c[keys[0]])
         )
         return session.execute(stmt).first() is not None
 

@@ -2,10 +2,12 @@
 
 from billing.models.balance import Balance
 from billing.models.base import Base
+from billing.models.budget_alert import BudgetAlert
 from billing.models.ledger_entry import LedgerEntry
 from billing.models.reservation import Reservation
 from billing.models.usage_event import UsageEvent
 from billing.models.usage_rollup import UsageRollup
+from billing.models.user_profile import UserProfile
 from billing.models.webhook_balance_low import WebhookBalanceLow
 from billing.models.webhook_delivery import WebhookDelivery
 from billing.models.webhook_endpoint import WebhookEndpoint
@@ -15,10 +17,12 @@ from billing.models.webhook_unpriced_model import WebhookUnpricedModel
 __all__ = [
     "Balance",
     "Base",
+    "BudgetAlert",
     "LedgerEntry",
     "Reservation",
     "UsageEvent",
     "UsageRollup",
+    "UserProfile",
     "WebhookBalanceLow",
     "WebhookDelivery",
     "WebhookEndpoint",

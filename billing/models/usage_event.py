@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, LargeBinary, String, Text
+from sqlalchemy import BigInteger, Index, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from billing.models.base import Base, BigIntPK, UTCDateTime
@@ -12,10 +12,12 @@ class UsageEvent(Base):
     """One accepted usage event; ``event_id`` is the client's idempotency key."""
 
     __tablename__ = "usage_event"
+    # A user's spend in a budget period is a range scan of this index.
+    __table_args__ = (Index("ix_usage_event_user_id_occurred_at", "user_id", "occurred_at"),)
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
     event_id: Mapped[str] = mapped_column(String(200), unique=True)
-    user_id: Mapped[str] = mapped_column(String(200), index=True)
+    user_id: Mapped[str] = mapped_column(String(200))
     endpoint: Mapped[str] = mapped_column(String(200))
     model: Mapped[str] = mapped_column(String(200))
     context: Mapped[str] = mapped_column(String(100))

@@ -40,7 +40,10 @@ ReservationIdPath = Annotated[
     responses=documented_errors(
         {
             402: "insufficient_balance: the estimate exceeds the available credits;"
-            " the body adds balance, reserved_credits, available_credits, requested_credits",
+            " the body adds balance, reserved_credits, available_credits, requested_credits."
+            " budget_exceeded: the period's spend plus active holds plus the estimate would"
+            " exceed the user's budget; the body adds budget, reserved_credits,"
+            " requested_credits, resets_at",
             409: "idempotency_conflict: the idempotency_key was used with another request;"
             " the body adds idempotency_key and differing_fields (names only)",
         }

@@ -22,7 +22,15 @@ from billing import idempotency, metrics, money
 from billing.balances import repository as balance_repo
 from billing.balances.check import check_spend
 from billing.balances.check_schemas import SpendEstimateIn, credit_fields
-from billing.errors import Conflict, InsufficientBalance, ReservationExpired, ReservationNotFound
+from billing.balances.types import CheckResult
+from billing.budgets.view import budget_json, utc_text
+from billing.errors import (
+    BudgetExceeded,
+    Conflict,
+    InsufficientBalance,
+    ReservationExpired,
+    ReservationNotFound,
+)
 from billing.models.reservation import ACTIVE, EXPIRED, RELEASED, SETTLED
 from billing.reservations import repository as repo
 from billing.reservations.repository import ReservationRow
@@ -80,6 +88,9 @@ def create(
         if earlier is not None:
             return earlier
     amount = check.cost.total_micro
+    if check.balance_allowed and not check.allowed:
+        metrics.record_reservation("denied")  # counted now: the refusal rolls back
+        raise _over_budget(check)
     if not check.allowed:
         metrics.record_reservation("denied")  # counted now: the refusal rolls back
         raise InsufficientBalance(
@@ -116,6 +127,23 @@ def create(
     metrics.record_reservation("created", session)
     available = check.available_micro - amount
     return Created(View(row, ACTIVE, None), check.balance_micro, available, cost)
+
+
+def _over_budget(check: CheckResult) -> BudgetExceeded:
+    current = check.budget
+    assert current is not None, "only a budget refuses what the balance allows"
+    return BudgetExceeded(
+        f"user {check.user_id!r} has spent {money.credits_str(current.spent_micro)} of a budget"
+        f" of {money.credits_str(current.budget.limit_micro)} credits per"
+        f" {current.budget.period}, with {money.credits_str(check.reserved_micro)} held; the"
+        " estimate is"
+        f" {money.credits_str(check.cost.total_micro)}; the budget resets at"
+        f" {utc_text(current.resets_at)}",
+        budget=budget_json(current),
+        reserved_credits=money.credits_str(check.reserved_micro),
+        requested_credits=money.credits_str(check.cost.total_micro),
+        resets_at=utc_text(current.resets_at),
+    )
 
 
 def _keyed_content(user_id: str, request: SpendEstimateIn, ttl_seconds: int) -> dict[str, Any]:

@@ -31,11 +31,14 @@ Then, either way: rollup deltas (insert only: no row shared between
 transactions, so no lock waits), the balances, the reservations.
 
 **Lock order** (no deadlocks). The event insert takes unique-index entries in
-event_id order (the writer's ``insert_new`` orders in SQL). Balances are
-locked in user id order (billing/balances/service.py ``charge``), after every
-insert, so concurrent groups over the same users wait on each other only for
-the lock-update-commit tail; the holds the events settle are locked in id
-order after the balances. Users this process has seen committed skip the
+event_id order (the writer's ``insert_new`` orders in SQL). Roles sent with
+the events are stored next (their user_profile rows locked in user id order,
+only when a role changes). Balances are locked in user id order
+(billing/balances/service.py ``charge``), after every insert, so concurrent
+groups over the same users wait on each other only for the lock-update-commit
+tail; budget alerts are claimed under those locks (one unique row per user,
+period and alert); the holds the events settle are locked in id order after
+the balances. Users this process has seen committed skip the
 existence query before the lock (billing/balances/known.py: remembered only
 once the transaction commits, forgotten when their row has vanished).
 
@@ -76,6 +79,8 @@ from sqlalchemy.orm import Session
 from billing import idempotency
 from billing.balances import repository as ledger
 from billing.balances import service as balances
+from billing.balances.roles import store_roles
+from billing.budgets.alerts import emit_after_spend
 from billing.config.model import AppConfig
 from billing.errors import IdempotencyConflict
 from billing.reports import rollup_repository
@@ -196,15 +201,22 @@ def _charge(
     now: datetime,
 ) -> dict[str, int]:
     """Rollups and balances for newly accepted events (their ledger rows, ``entries``,
-    are written); user -> new balance. The balances are locked last."""
+    are written); user -> new balance. The balances are locked last; the roles the
+    events carry are stored before (a user first seen with a role gets the role's
+    policy), the budget alerts now due are claimed after (under the locks)."""
+    roles = {e.user_id: e.role for item in accepted if (e := item.event).role is not None}
     if not config.transactions_enabled:
+        if roles:
+            store_roles(session, config, roles, now)
         return {}
     rollup_repository.record(session, entries)  # same transaction: reports never drift
     deltas: dict[str, int] = {}
     for item in accepted:
         user_id = item.event.user_id
         deltas[user_id] = deltas.get(user_id, 0) - item.cost.total_micro
-    return balances.charge(session, config, deltas, now)
+    charged = balances.charge(session, config, deltas, now, roles)
+    emit_after_spend(session, config, deltas, now)  # budget.threshold / budget.exceeded
+    return charged
 
 
 def _settle_reservations(

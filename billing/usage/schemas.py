@@ -69,6 +69,9 @@ class UsageEventIn(_EventFields):
     reservation_id: OptionalId | None = Field(
         default=None, description="settles this reservation with the real cost"
     )
+    role: OptionalId | None = Field(
+        default=None, description="the user's role (e.g. USER), stored for the user"
+    )
 
     @model_validator(mode="after")
     def _has_tokens(self) -> UsageEventIn:

@@ -294,3 +294,32 @@ def test_retry_delays_grow_with_jitter_up_to_the_cap() -> None:
         delays = [retry_delay(attempt, 5.0, 3600.0) for _ in range(50)]
         assert all(full / 2 <= d <= full for d in delays)
         assert len(set(delays)) > 1
+
+
+def test_budget_alerts_are_delivered_signed(make_client: AppFactory) -> None:
+    """Budget events go through the same outbox: written with the spend, delivered once."""
+    with receiver() as hook:
+        client = make_client(CLAUDE_CONFIG, **FAST)
+        webhook = _subscribe(client, hook.url, "budget.threshold", "budget.exceeded")
+        budget = {"limit_credits": "20000", "period": "month"}
+        assert client.put("/v1/users/alice/budget", json=budget).status_code == 200
+        _charge(client, event("e1", "alice"))  # 11250 of 20000: 50% crossed
+        _charge(client, event("e2", "alice"))  # 22500: 80%, 100% and above the limit
+        hook.wait_for(4)
+        bodies = hook.verified(webhook["secret"])
+        kinds = [(b["type"], b["data"].get("threshold")) for b in bodies]
+        assert sorted(kinds, key=str) == sorted(
+            [
+                ("budget.threshold", "0.5"),
+                ("budget.threshold", "0.8"),
+                ("budget.threshold", "1"),
+                ("budget.exceeded", None),
+            ],
+            key=str,
+        )
+        assert {b["data"]["user_id"] for b in bodies} == {"alice"}
+        assert bodies[-1]["data"]["limit_credits"] == "20000"
+        eventually(
+            lambda: {d["status"] for d in _deliveries(client, webhook["id"])} == {"delivered"}
+        )
+        assert len(hook.requests) == 4

@@ -44,6 +44,13 @@ class Settings(BaseSettings):
     header_timeout_seconds: float = Field(default=10.0, gt=0, le=3600)
     body_timeout_seconds: float = Field(default=30.0, gt=0, le=3600)
     max_connections_per_worker: int = Field(default=1000, ge=1, le=1_000_000)
+    # Operator console (billing/console): the key its session cookies are signed with.
+    # Unset: derived from the API keys (every worker and restart agrees; rotating the
+    # keys ends every session), or, with no key, random per `billing serve` start.
+    console_secret: str = ""
+    console_session_minutes: int = Field(default=480, ge=1, le=7 * 24 * 60)
+    # How old the per-user spend ranking (users sorted by spend, top users) may get.
+    console_ranking_seconds: int = Field(default=60, ge=0, le=3600)
 
     @field_validator("config", mode="before")
     @classmethod

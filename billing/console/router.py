@@ -22,6 +22,7 @@ from urllib.parse import parse_qs, quote, urlencode
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+from starlette.concurrency import run_in_threadpool
 
 from billing import money
 from billing.balances import service as balances
@@ -219,8 +220,6 @@ def _read(runtime: Runtime, work: Callable[..., Any], *args: Any) -> Any:
 
 
 async def _in_thread(work: Callable[..., Any], *args: Any) -> Any:
-    from starlette.concurrency import run_in_threadpool
-
     return await run_in_threadpool(work, *args)
 
 

@@ -340,3 +340,30 @@ def test_display_currency_amounts(console: TestClient) -> None:
     # carol: 100,000 start credits + 5 granted = 100,005 credits = 0.100005 USD = 0.05 EUR.
     assert '100,005&nbsp;credits</span> <span class="fiat">0.05 EUR</span>' in page
     assert Decimal("0.100005") * Decimal("0.5") > 0
+
+
+def test_secure_cookie_behind_https(make_client: AppFactory) -> None:
+    plain = make_client(config_yaml=CONFIG, api_keys=API_KEYS)
+    client = TestClient(plain.app, base_url="https://testserver")
+    form = client.get("/console/login")
+    assert "Secure" in form.headers["set-cookie"]
+    response = client.post(
+        "/console/login",
+        data={"api_key": READ_KEY, "csrf_token": csrf(form.text)},
+        follow_redirects=False,
+    )
+    assert response.status_code == 303 and "Secure" in response.headers["set-cookie"]
+
+
+def test_ids_are_escaped(console: TestClient) -> None:
+    hostile = '<img src=x onerror="alert(1)">'
+    headers = {"authorization": f"Bearer {ADMIN_KEY}"}
+    granted = console.post(f"/v1/balances/{hostile}/credits", json={"amount": "1"}, headers=headers)
+    assert granted.status_code == 200, granted.text
+    sign_in(console, READ_KEY)
+    for page in (
+        console.get("/console/users").text,
+        console.get("/console/user", params={"id": hostile}).text,
+    ):
+        assert hostile not in page
+        assert "&lt;img src=x onerror=&#34;alert(1)&#34;&gt;" in page

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from importlib import resources
 from typing import Any, ParamSpec
-from urllib.parse import parse_qs, quote, urlencode
+from urllib.parse import parse_qs, urlencode
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
@@ -25,12 +25,13 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 from starlette.concurrency import run_in_threadpool
 
 from billing import money
+from billing.api.config_version import pinned_snapshot
 from billing.balances import service as balances
 from billing.catalog.router import get_fetcher
 from billing.console import auth, formatting, pages, queries
 from billing.errors import BillingError, InvalidRequest
 from billing.group_commit import run_transaction
-from billing.runtime import Runtime
+from billing.runtime import ConfigSnapshot, Runtime
 
 router = APIRouter(include_in_schema=False)
 P = ParamSpec("P")
@@ -92,6 +93,7 @@ class Visit:
     runtime: Runtime
     console: Console
     session: auth.Session
+    snapshot: ConfigSnapshot  # the request's config, pinned by the ConfigVersion middleware
     new_cookie: bool = False
     notice: str | None = None
 
@@ -100,7 +102,7 @@ class Visit:
         return self.session.can_act
 
     def render(self, template: str, status: int = 200, **context: Any) -> HTMLResponse:
-        config = self.runtime.snapshot.config
+        config = self.snapshot.config
         body = _templates.get_template(template).render(
             operator=self.session,
             keyless=self.console.sessions.keyless,
@@ -163,7 +165,8 @@ def _visit(request: Request, *, signed_in: bool = True) -> Visit:
             )
         if not session.signed_in:
             session = auth.Session(session.nonce, auth.LOOPBACK, auth.ADMIN, 0)
-    visit = Visit(request, runtime, console, session, new_cookie)
+    snapshot = pinned_snapshot(request.scope, runtime)
+    visit = Visit(request, runtime, console, session, snapshot, new_cookie)
     if signed_in and not session.signed_in:
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         query = {"next": target}
@@ -298,8 +301,7 @@ async def logout(request: Request) -> Response:
 @_page
 async def overview(request: Request) -> Response:
     visit = _visit(request)
-    runtime = visit.runtime
-    snapshot = runtime.snapshot
+    runtime, snapshot = visit.runtime, visit.snapshot
     ranking = await _in_thread(visit.console.ranking.get)
     data = await _in_thread(
         _read, runtime, pages.overview, snapshot.config, snapshot.prices, ranking, runtime.clock()
@@ -325,7 +327,7 @@ async def users(request: Request) -> Response:
             session, ranking, prefix=prefix, sort=sort, cursor=cursor
         ),
     )
-    currency = pages.currency_of(visit.runtime.snapshot.config)
+    currency = pages.currency_of(visit.snapshot.config)
     rows = [
         {
             "row": row,
@@ -361,7 +363,6 @@ _templates.globals.update(
     conversation_url=lambda conversation_id: (
         "/console/conversation?" + urlencode({"id": conversation_id})
     ),
-    quote=quote,
 )
 
 
@@ -380,10 +381,10 @@ async def user(request: Request) -> Response:
     if not user_id:
         raise InvalidRequest("Name a user: /console/user?id=<user id>.")
     cursor_text = request.query_params.get("ledger", "")
-    cursor = int(cursor_text) if cursor_text.isdigit() else None
+    cursor = int(cursor_text) if cursor_text.isdigit() and len(cursor_text) <= 18 else None
     runtime = visit.runtime
     data = await _in_thread(
-        _read, runtime, pages.user, runtime.snapshot.config, user_id, runtime.clock(), cursor
+        _read, runtime, pages.user, visit.snapshot.config, user_id, runtime.clock(), cursor
     )
     visit.notice = _NOTICES.get(request.query_params.get("done", ""))
     return visit.render("user.html", **data)
@@ -398,7 +399,7 @@ async def conversation(request: Request) -> Response:
         raise InvalidRequest("Name a conversation: /console/conversation?id=<conversation id>.")
     runtime = visit.runtime
     data = await _in_thread(
-        _read, runtime, pages.conversation, runtime.snapshot.config, conversation_id
+        _read, runtime, pages.conversation, visit.snapshot.config, conversation_id
     )
     return visit.render("conversation.html", **data)
 
@@ -409,7 +410,7 @@ async def pricing(request: Request) -> Response:
     visit = _visit(request)
     runtime = visit.runtime
     fetcher = get_fetcher(request, runtime)
-    data = await _in_thread(pages.pricing, runtime.snapshot.prices, fetcher)
+    data = await _in_thread(pages.pricing, visit.snapshot.prices, fetcher)
     return visit.render("pricing.html", **data)
 
 
@@ -448,7 +449,7 @@ async def act(action: str, request: Request) -> Response:
     field, title, _ = _ACTIONS[action]
     user_id = form.get("user_id", "")
     runtime = visit.runtime
-    config = runtime.snapshot.config
+    config = visit.snapshot.config
     currency = pages.currency_of(config)
     try:
         value = _amount(form, field)

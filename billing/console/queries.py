@@ -65,7 +65,8 @@ def compute_ranking(session: Session, now: datetime) -> Ranking:
 
 
 class SpendRanking:
-    """A process's ranking snapshot, refreshed when older than ``max_age_seconds``."""
+    """A process's ranking snapshot, refreshed when older than ``max_age_seconds``
+    (0: computed for every request, for tests)."""
 
     def __init__(
         self, sessions: sessionmaker[Session], clock: Callable[[], datetime], max_age_seconds: int
@@ -74,30 +75,48 @@ class SpendRanking:
         self._clock = clock
         self._max_age = timedelta(seconds=max_age_seconds)
         self._current: Ranking | None = None
-        self._lock = threading.Lock()
+        self._compute = threading.Lock()  # one computation at a time
+        self._flag = threading.Lock()
         self._refreshing = False
 
     def get(self) -> Ranking:
         current = self._current
-        if current is None or not self._max_age:
-            return self._refresh()
+        if not self._max_age:
+            return self._refresh(reuse=False)
+        if current is None:  # the first one: wait for it (or for the warm-up in flight)
+            return self._refresh(reuse=True)
         if self._clock() - current.computed_at > self._max_age:
-            with self._lock:
-                start = not self._refreshing
-                self._refreshing = True
-            if start:
-                threading.Thread(target=self._refresh, name="console-ranking", daemon=True).start()
+            self._in_background()
         return current
 
-    def _refresh(self) -> Ranking:
+    def warm(self) -> None:
+        """Start the first computation now (the sign-in page calls this): by the
+        time the operator has signed in, the first page need not wait for it."""
+        if self._current is None and self._max_age:
+            self._in_background()
+
+    def _in_background(self) -> None:
+        with self._flag:
+            if self._refreshing:
+                return
+            self._refreshing = True
+        threading.Thread(target=self._background, name="console-ranking", daemon=True).start()
+
+    def _background(self) -> None:
         try:
+            self._refresh(reuse=False)
+        finally:
+            with self._flag:
+                self._refreshing = False
+
+    def _refresh(self, *, reuse: bool) -> Ranking:
+        with self._compute:
+            if reuse and self._current is not None:
+                return self._current
             with self._sessions() as session:
                 ranking = compute_ranking(session, self._clock())
             self._current = ranking
             return ranking
-        finally:
-            with self._lock:
-                self._refreshing = False
 
 
 @dataclass(frozen=True, slots=True)

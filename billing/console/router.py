@@ -253,6 +253,7 @@ async def login_form(request: Request) -> Response:
     visit = _visit(request, signed_in=False)
     if visit.session.signed_in:
         return visit.redirect(_safe_next(request.query_params.get("next")))
+    visit.console.ranking.warm()
     notice = None
     if request.query_params.get("ended"):
         notice = "Your session ended: sign in again."

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from sqlalchemy import create_engine, text
 
 from benchmarks import console_data
 from testkit.databases import postgres_database, postgres_reachable
@@ -30,9 +31,23 @@ ADMIN_KEY = "bench-console-admin-key-0001"
 TARGET_MS = 300.0
 
 
-def _pages(users: int) -> dict[str, str]:
+def _typical(url: str, users: int) -> tuple[str, str]:
+    """A user from the middle of the id range that has usage, and one of their conversations."""
+    engine = create_engine(url)
+    with engine.connect() as conn:
+        row = conn.execute(
+            text(
+                "SELECT user_id, conversation_id FROM ledger_entry WHERE user_id >= :start"
+                " AND conversation_id IS NOT NULL ORDER BY user_id LIMIT 1"
+            ),
+            {"start": console_data.user_id(users // 20)},
+        ).one()
+    engine.dispose()
+    return str(row[0]), str(row[1])
+
+
+def _pages(users: int, typical: str, conversation: str) -> dict[str, str]:
     heavy = console_data.user_id(0)  # the cubed draw gives user 0 the most traffic
-    typical = console_data.user_id(users // 20)
     return {
         "overview": "/console",
         "users by id": "/console/users",
@@ -40,9 +55,9 @@ def _pages(users: int) -> dict[str, str]:
         "users by balance": "/console/users?sort=balance",
         "users, id prefix": "/console/users?q=user-0123",
         "users by spend, prefix": "/console/users?sort=spend&q=user-09",
-        f"user {heavy} (heaviest)": f"/console/user?id={heavy}",
-        f"user {typical}": f"/console/user?id={typical}",
-        "conversation (typical)": f"/console/conversation?id=conv-{users // 20}-3",
+        "user (heaviest)": f"/console/user?id={heavy}",
+        "user (typical)": f"/console/user?id={typical}",
+        "conversation (typical)": f"/console/conversation?id={conversation}",
         "conversation (heaviest user)": "/console/conversation?id=conv-0-3",
         "pricing": "/console/pricing",
     }
@@ -93,7 +108,7 @@ def run(users: int, rows: int, calls: int) -> dict[str, Any]:
             _sign_in(client)  # lands on the overview: computes the spend ranking cold
             out["first_overview_ms"] = round((time.perf_counter() - started) * 1000, 1)
             pages = {}
-            for name, path in _pages(users).items():
+            for name, path in _pages(users, *_typical(url, users)).items():
                 client.get(path)  # warm: the first call of a page compiles its template
                 pages[name] = _time(client, path, calls)
             out["pages"] = pages

@@ -16,7 +16,6 @@ from sqlalchemy import create_engine, text
 
 from billing.reports.rollups import rebuild_rollups
 
-END = datetime(2026, 11, 1, tzinfo=UTC)
 DAYS = 90
 START_MICRO = 20_000 * 1_000_000
 # (endpoint, model, prompt rate, completion rate) in micro-credits per token:
@@ -43,11 +42,15 @@ def _models_values() -> str:
 
 
 def build(url: str, users: int = 100_000, ledger_rows: int = 1_000_000) -> None:
-    """Fill an empty migrated PostgreSQL database (see the module docstring)."""
+    """Fill an empty migrated PostgreSQL database (see the module docstring).
+
+    The usage ends now: the console's windows (today, 7 and 30 days) are relative
+    to the clock, so older data would leave them empty (and fast)."""
     events = max(1, (ledger_rows - users) // 2)  # two usage lines (prompt, completion) each
     engine = create_engine(url)
-    end = END.isoformat()
-    start = (END - timedelta(days=DAYS)).isoformat()
+    now = datetime.now(UTC).replace(microsecond=0)
+    end = now.isoformat()
+    start = (now - timedelta(days=DAYS)).isoformat()
     with engine.begin() as conn:
         conn.execute(
             text(

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from benchmarks import console as console_pages
 from benchmarks import phases
 from benchmarks.traffic import write_config
 from testkit import databases
@@ -45,6 +46,7 @@ class Plan:
     backends: tuple[str, ...]
     report_rows: int
     extra_env: dict[str, str] = field(default_factory=dict)
+    console_users: int = 0  # the console phase (benchmarks/console.py); 0: skipped
 
 
 def make_plan(args: argparse.Namespace) -> Plan:
@@ -138,6 +140,9 @@ def run_backend(backend: str, plan: Plan, workdir: Path) -> dict[str, Any]:
                 batch["ratio_to_raw"] = batch["events_per_s"] / best_raw if best_raw else 0.0
     if backend == "postgres":  # its own database, loaded with COPY
         out["costs"] = guarded(phases.report_latency, plan.report_rows)
+    if backend == "postgres" and plan.console_users:  # its own database, set-based SQL
+        rows = plan.console_users * 10
+        out["console"] = guarded(console_pages.run, plan.console_users, rows, 10)
     return out
 
 
@@ -157,9 +162,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--report-rows", type=int, default=1_000_000, help="ledger rows for /v1/costs (0: skip)"
     )
+    parser.add_argument(
+        "--console-users",
+        type=int,
+        default=0,
+        help="time the console's pages over this many users and 10x ledger rows (0: skip)",
+    )
     parser.add_argument("--output", type=Path, default=RESULTS / "latest.json")
     args = parser.parse_args(argv)
     plan = make_plan(args)
+    plan.console_users = args.console_users
     started = time.perf_counter()
     results: dict[str, Any] = {
         "meta": {

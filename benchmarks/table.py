@@ -99,6 +99,9 @@ def render(results: dict[str, Any]) -> str:
         costs = data.get("costs")
         if costs is not None:
             rows.append(["/v1/costs over 1M ledger rows", label, _costs_text(costs), "", ""])
+        console = data.get("console")
+        if console is not None:
+            rows.append(["console pages (slowest p50)", label, *_console_cells(console)])
     return _markdown(["benchmark", "database", "result", "target", "met"], rows)
 
 
@@ -110,6 +113,16 @@ def _costs_text(costs: dict[str, Any]) -> str:
         f"{name}: p50 {q['p50_ms']:.0f} / p99 {q['p99_ms']:.0f} ms"
         for name, q in costs.get("queries", {}).items()
     )
+
+
+def _console_cells(console: dict[str, Any]) -> list[str]:
+    for key in ("missing", "skipped", "failed"):
+        if key in console:
+            return [f"{key}: {console[key]}", "", ""]
+    slowest = console["slowest_p50_ms"]
+    text = f"{_ms(slowest)} ms over {_n(console['users'])} users, {_n(console['ledger_rows'])} rows"
+    target = console["target_ms"]
+    return [text, f"< {target:.0f} ms", "yes" if slowest < target else "no"]
 
 
 def _markdown(header: list[str], rows: list[list[str]]) -> str:

@@ -25,6 +25,7 @@ from billing.api.request_id import RequestContext
 from billing.balances.check_router import router as check_router
 from billing.balances.router import router as balances_router
 from billing.catalog.router import router as catalog_router
+from billing.console.router import router as console_router
 from billing.health import router as health_router
 from billing.reports.router import router as reports_router
 from billing.reservations.router import router as reservations_router
@@ -80,7 +81,8 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     webhook_hooks.install(runtime.sessions, settings)  # balance.low threshold, retry window
     install_error_handlers(app)
     # Innermost first: strict JSON parsing sees at most max_body_bytes.
-    app.add_middleware(StrictJsonBody)
+    # The console's forms post application/x-www-form-urlencoded.
+    app.add_middleware(StrictJsonBody, exempt_prefix="/console")
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     # Around every reader of the body.
     app.add_middleware(BodyTimeout, seconds=settings.body_timeout_seconds)
@@ -107,6 +109,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         catalog_router,
         webhooks_router,
         accounts_router,
+        console_router,
     ):
         app.include_router(router)
     return app

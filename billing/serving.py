@@ -27,6 +27,7 @@ import asyncio
 import logging
 import multiprocessing
 import os
+import secrets
 import signal
 import socket
 import sys
@@ -38,6 +39,8 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 import uvicorn
+
+from billing.console.auth import START_SECRET_ENV
 
 log = logging.getLogger("billing.serve")
 
@@ -379,6 +382,9 @@ def serve(host: str, port: int, workers: int, options: dict[str, Any]) -> None:
     from billing.connections import raise_open_files_limit
 
     raise_open_files_limit()
+    # The console signs sessions with it when nothing else is configured: every
+    # worker started from here inherits the same one (billing/console/auth.py).
+    os.environ.setdefault(START_SECRET_ENV, secrets.token_hex(32))
     if workers <= 1:
         # One process, no supervisor: SIGHUP reloads the config in place (like
         # POST /v1/admin/reload) instead of ending the process, its default action.

@@ -57,6 +57,13 @@ class Settings(BaseSettings):
     webhook_retry_max_delay_seconds: float = Field(default=3600.0, gt=0, le=86400)
     webhook_give_up_after_seconds: float = Field(default=86400.0, gt=0, le=30 * 86400)
     webhook_poll_seconds: float = Field(default=2.0, gt=0, le=3600)
+    # Operator console (billing/console): the key its session cookies are signed with.
+    # Unset: derived from the API keys (every worker and restart agrees; rotating the
+    # keys ends every session), or, with no key, random per `billing serve` start.
+    console_secret: str = ""
+    console_session_minutes: int = Field(default=480, ge=1, le=7 * 24 * 60)
+    # How old the per-user spend ranking (users sorted by spend, top users) may get.
+    console_ranking_seconds: int = Field(default=60, ge=0, le=3600)
 
     @field_validator("config", mode="before")
     @classmethod

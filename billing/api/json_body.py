@@ -165,11 +165,16 @@ class StrictJsonBody:
     for bad JSON; the sound body is replayed to the app unchanged.
     """
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, exempt_prefix: str | None = None) -> None:
         self.app = app
+        self.exempt_prefix = exempt_prefix  # paths that take other bodies (HTML forms)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
+        if (
+            scope["type"] != "http"
+            or scope["method"] in ("GET", "HEAD", "OPTIONS")
+            or (self.exempt_prefix is not None and scope["path"].startswith(self.exempt_prefix))
+        ):
             await self.app(scope, receive, send)
             return
         chunks: list[bytes] = []

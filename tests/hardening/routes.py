@@ -15,6 +15,9 @@ PUBLIC_PATHS = frozenset(
     {"/metrics", "/healthz", "/readyz", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
 )
 SCOPES = ("ingest", "read", "admin")
+# The operator console signs in with a cookie session, not a bearer key: its
+# routes are checked by tests/console/test_access.py.
+CONSOLE_PREFIX = "/console"
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,9 @@ from billing.api.request_id import RequestContext
 from billing.balances.check_router import router as check_router
 from billing.balances.router import router as balances_router
 from billing.catalog.router import router as catalog_router
+from billing.gateway.errors import install_gateway_errors
+from billing.gateway.proxy import close_upstream_client
+from billing.gateway.router import router as gateway_router
 from billing.health import router as health_router
 from billing.reports.router import router as reports_router
 from billing.reservations.router import router as reservations_router
@@ -55,7 +58,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     runtime = runtime or Runtime(settings)
 
     @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if not runtime.api_keys:
             log.warning("no API key configured: every caller is trusted; serve on 127.0.0.1 only")
         # Everything loaded so far (modules, config, price book) lives as long as the
@@ -67,6 +70,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         gc.freeze()
         gc.set_threshold(*GC_THRESHOLDS)
         yield
+        await close_upstream_client(app.state)
         runtime.close()
 
     # /docs and /redoc load Swagger UI and ReDoc from the installed package, not a CDN,
@@ -81,8 +85,10 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     )
     app.state.runtime = runtime
     install_error_handlers(app)
-    # Innermost first: strict JSON parsing sees at most max_body_bytes.
-    app.add_middleware(StrictJsonBody)
+    install_gateway_errors(app)
+    # Innermost first: strict JSON parsing sees at most max_body_bytes. The gateway
+    # forwards provider bodies: it parses them itself (billing/gateway/proxy.py).
+    app.add_middleware(StrictJsonBody, passthrough_prefix="/gateway/")
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     # Around every reader of the body.
     app.add_middleware(BodyTimeout, seconds=settings.body_timeout_seconds)
@@ -101,6 +107,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         usage_router,
         check_router,
         reservations_router,
+        gateway_router,
         health_router,
         metrics_router,
         admin_router,

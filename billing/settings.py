@@ -10,7 +10,7 @@ from pathlib import Path
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-SCOPES = ("ingest", "read", "admin")
+SCOPES = ("ingest", "read", "gateway", "admin")
 _PLACEHOLDER_KEYS = {"changeme", "change-me", "secret", "password", "xxx", "your-api-key"}
 
 
@@ -44,6 +44,11 @@ class Settings(BaseSettings):
     header_timeout_seconds: float = Field(default=10.0, gt=0, le=3600)
     body_timeout_seconds: float = Field(default=30.0, gt=0, le=3600)
     max_connections_per_worker: int = Field(default=1000, ge=1, le=1_000_000)
+    # The metering gateway (billing/gateway): upstream timeouts, and the completion
+    # tokens held for a request that sets no max_tokens.
+    gateway_connect_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
+    gateway_timeout_seconds: float = Field(default=600.0, gt=0, le=3600)
+    gateway_default_max_tokens: int = Field(default=1024, ge=0, le=10_000_000)
 
     @field_validator("config", mode="before")
     @classmethod

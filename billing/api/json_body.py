@@ -154,11 +154,17 @@ class StrictJsonBody:
     for bad JSON; the sound body is replayed to the app unchanged.
     """
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, passthrough_prefix: str | None = None) -> None:
         self.app = app
+        # Paths whose bodies are another API's, forwarded as they are (the gateway).
+        self.passthrough_prefix = passthrough_prefix
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
+        if (
+            scope["type"] != "http"
+            or scope["method"] in ("GET", "HEAD", "OPTIONS")
+            or (self.passthrough_prefix and scope["path"].startswith(self.passthrough_prefix))
+        ):
             await self.app(scope, receive, send)
             return
         chunks: list[bytes] = []

@@ -122,3 +122,13 @@ def usage_rows(base_or_client: Any, user_id: str) -> list[dict[str, Any]]:
 
 def tokens_by_type(rows: list[dict[str, Any]], event_id: str) -> dict[str, int]:
     return {row["token_type"]: row["tokens"] for row in rows if row["event_id"] == event_id}
+
+
+def set_balance(base_or_client: Any, user_id: str, credits: str) -> None:
+    headers = {"Authorization": f"Bearer {ADMIN_KEY}"}
+    body = {"credits": credits}
+    if isinstance(base_or_client, str):
+        answer = httpx.put(f"{base_or_client}/v1/balances/{user_id}", json=body, headers=headers)
+    else:
+        answer = base_or_client.put(f"/v1/balances/{user_id}", json=body, headers=headers)
+    assert answer.status_code == 200, answer.text

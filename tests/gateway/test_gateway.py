@@ -23,6 +23,7 @@ from tests.gateway.support import (
     balance,
     identity,
     reservations,
+    set_balance,
     tokens_by_type,
     usage_rows,
 )
@@ -51,15 +52,6 @@ def _message(**extra: Any) -> dict[str, Any]:
 @pytest.fixture
 def gateway(make_client: AppFactory, gateway_config: str) -> TestClient:
     return make_client(gateway_config, api_keys=API_KEYS, gateway_timeout_seconds=0.5)
-
-
-def _set_balance(client: TestClient, user_id: str, credits: str) -> None:
-    answer = client.put(
-        f"/v1/balances/{user_id}",
-        json={"credits": credits},
-        headers={"Authorization": f"Bearer {ADMIN_KEY}"},
-    )
-    assert answer.status_code == 200, answer.text
 
 
 def test_chat_completion_is_held_forwarded_recorded_and_settled(
@@ -125,7 +117,7 @@ def test_anthropic_messages_with_x_api_key(gateway: TestClient, upstream: FakeUp
 def test_a_user_who_cannot_afford_the_estimate_gets_402_and_the_upstream_is_not_called(
     gateway: TestClient, upstream: FakeUpstream
 ) -> None:
-    _set_balance(gateway, "poor", "0")
+    set_balance(gateway, "poor", "0")
     openai_answer = gateway.post(CHAT, json=_chat(), headers={**BEARER, **identity("poor")})
     assert openai_answer.status_code == 402, openai_answer.text
     error = openai_answer.json()["error"]
@@ -151,11 +143,11 @@ def test_the_hold_is_the_estimate_of_input_and_output_cap(
     # 404 characters of input (content and role: 101 tokens, + 4 for the message) and
     # max_tokens 1000: 105 * 0.15 + 1000 * 0.6 = 615.75 credits; 615 is refused, 616 is not.
     body = _chat(messages=[{"role": "user", "content": "x" * 400}], max_tokens=1000)
-    _set_balance(gateway, "carol", "615")
+    set_balance(gateway, "carol", "615")
     refused = gateway.post(CHAT, json=body, headers={**BEARER, **identity("carol")})
     assert refused.status_code == 402
     assert "the estimate is 615.75" in refused.json()["error"]["message"]
-    _set_balance(gateway, "carol", "616")
+    set_balance(gateway, "carol", "616")
     allowed = gateway.post(CHAT, json=body, headers={**BEARER, **identity("carol")})
     assert allowed.status_code == 200, allowed.text
     # Charged the provider's count, not the estimate.

@@ -7,12 +7,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import uuid
+import secrets
 from concurrent.futures import Future
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from pydantic import ValidationError
+from sqlalchemy import text
+from sqlalchemy.orm import Session
 
 from billing.api.deps import in_transaction
 from billing.balances.check_schemas import SpendEstimateIn
@@ -26,6 +29,7 @@ from billing.usage.schemas import UsageEventIn
 
 log = logging.getLogger("billing.gateway")
 
+_ASYNC_COMMIT = text("SET LOCAL synchronous_commit TO OFF")
 MESSAGE = "message"
 INCOMPLETE = "incomplete"  # a stream the client abandoned (or the upstream broke off)
 
@@ -64,19 +68,39 @@ async def hold(
     except ValidationError as exc:
         raise GatewayError(400, "invalid_request", _validation_message(exc), dialect) from None
     ttl = runtime.settings.reservation_ttl_seconds
+    asynchronous = not runtime.settings.is_sqlite
     try:
         created = await in_transaction(
             runtime,
-            reservations.create,
+            _create_hold,
             snapshot,
             identity.user_id,
             estimate,
             ttl,
             runtime.clock(),
+            asynchronous,
         )
     except BillingError as exc:
         raise GatewayError.of(exc, dialect) from None
     return Hold(created.view.row.id, created.view.row.amount_micro, prompt_tokens)
+
+
+def _create_hold(
+    session: Session,
+    snapshot: ConfigSnapshot,
+    user_id: str,
+    estimate: SpendEstimateIn,
+    ttl: int,
+    now: datetime,
+    asynchronous: bool,
+) -> reservations.Created:
+    if asynchronous:
+        # A hold is no balance change and writes no ledger row: one lost in a crash
+        # frees its credit early, nothing else. So its commit does not wait for the
+        # WAL flush (the next synchronous commit, the record, flushes it anyway),
+        # which is most of a hold's time on PostgreSQL.
+        session.execute(_ASYNC_COMMIT)
+    return reservations.create(session, snapshot, user_id, estimate, ttl, now)
 
 
 async def release(runtime: Runtime, held: Hold) -> None:
@@ -91,7 +115,7 @@ async def release(runtime: Runtime, held: Hold) -> None:
 
 
 def new_event_id() -> str:
-    return f"gw_{uuid.uuid4().hex}"
+    return f"gw_{secrets.token_hex(16)}"
 
 
 def submit_record(
@@ -153,13 +177,3 @@ async def wait_recorded(done: Future[Any], event_id: str) -> bool:
     except Exception:
         log.exception("gateway: usage event %s was not recorded", event_id)
         return False
-
-
-def log_failure(done: Future[Any], event_id: str) -> None:
-    """For records nobody waits for (the client is gone)."""
-
-    def report(future: Future[Any]) -> None:
-        if future.exception() is not None:
-            log.error("gateway: usage event %s was not recorded: %s", event_id, future.exception())
-
-    done.add_done_callback(report)

@@ -11,11 +11,13 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Mapping
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 import orjson
+from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -316,22 +318,32 @@ async def _answered(
         call.estimated = True
         assert call.held is not None
         estimated = (call.held.prompt_tokens, tokens_of_chars(call.dialect.output_chars(answer)))
-    await _record(call, "message", usage, estimated)
-    call.done(upstream.status_code, "recorded")
-    return Response(content, upstream.status_code, headers=headers, media_type=content_type)
+    done = _record(call, "message", usage, estimated)
+    # The answer goes out while its record commits: the hold keeps the credit until the
+    # event settles it, and X-Billing-Event-Id already names the event. The server
+    # finishes the background task before it stops (graceful shutdown).
+    return Response(
+        content,
+        upstream.status_code,
+        headers=headers,
+        media_type=content_type,
+        background=BackgroundTask(_recorded, call, done, upstream.status_code),
+    )
 
 
-async def _record(
-    call: Call,
-    context: str,
-    usage: dict[str, Any] | None,
-    estimated: tuple[int, int] | None,
-    *,
-    wait: bool = True,
-) -> None:
+async def _recorded(call: Call, done: Future[Any] | None, status: int) -> None:
+    if done is not None:
+        await metering.wait_recorded(done, call.event_id or "")
+    call.done(status, "recorded")
+
+
+def _record(
+    call: Call, context: str, usage: dict[str, Any] | None, estimated: tuple[int, int] | None
+) -> Future[Any] | None:
+    """Queue the call's usage event on the group commit (None: it could not be)."""
     assert call.held is not None and call.event_id is not None
     try:
-        done = metering.submit_record(
+        return metering.submit_record(
             call.runtime,
             call.snapshot,
             event_id=call.event_id,
@@ -347,11 +359,7 @@ async def _record(
     except Exception:
         # E.g. the commit queue is full (503): the answer still goes out; the hold expires.
         log.exception("gateway: usage event %s was not recorded", call.event_id)
-        return
-    if wait:
-        await metering.wait_recorded(done, call.event_id)
-    else:
-        metering.log_failure(done, call.event_id)
+        return None
 
 
 def _stream_finished(call: Call) -> Any:
@@ -372,7 +380,9 @@ def _stream_finished(call: Call) -> Any:
             usage = {**usage, "output_tokens": output}
         call.estimated = usage is None
         context = metering.MESSAGE if complete else metering.INCOMPLETE
-        await _record(call, context, usage, estimated, wait=not relay.client_gone)
+        done = _record(call, context, usage, estimated)
+        if done is not None:
+            await metering.wait_recorded(done, call.event_id or "")
         if relay.upstream_error is not None:
             call.extra["upstream_error"] = relay.upstream_error
         status = CLIENT_CLOSED if relay.client_gone else relay.upstream.status_code

@@ -91,7 +91,6 @@ class Relay:
             yield buffer
         self.client_gone = False
         self.ended_at = time.perf_counter()
-        await self.finish()  # recorded before the client sees the end of the stream
 
     def _error_event(self) -> bytes:
         message = "the upstream stopped answering mid-stream; the answer is incomplete"
@@ -109,7 +108,8 @@ class Relay:
 
 
 class RelayResponse(StreamingResponse):
-    """A StreamingResponse that always finishes its relay, however it ends."""
+    """A StreamingResponse that always finishes its relay, however it ends: after the
+    last byte (the record commits while the client reads the end), or when cut short."""
 
     def __init__(self, relay: Relay, headers: dict[str, str], media_type: str) -> None:
         super().__init__(

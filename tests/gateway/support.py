@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -132,3 +133,15 @@ def set_balance(base_or_client: Any, user_id: str, credits: str) -> None:
     else:
         answer = base_or_client.put(f"/v1/balances/{user_id}", json=body, headers=headers)
     assert answer.status_code == 200, answer.text
+
+
+def wait_events(base_or_client: Any, user_id: str, count: int, timeout: float = 10) -> None:
+    """Until ``count`` usage events of the user are recorded: an answer goes out
+    while its record commits (billing/gateway/proxy.py)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        events = {row["event_id"] for row in usage_rows(base_or_client, user_id)}
+        if len(events) >= count or time.monotonic() > deadline:
+            assert len(events) == count, (user_id, events)
+            return
+        time.sleep(0.02)

@@ -25,6 +25,7 @@ from tests.gateway.support import (
     reservations,
     set_balance,
     usage_rows,
+    wait_events,
     write,
 )
 from tests.gateway.upstream import COMPLETION_TOKENS, PROMPT_TOKENS, FakeUpstream
@@ -120,6 +121,7 @@ def test_concurrent_calls_of_one_user_never_spend_beyond_the_holds(
     assert statuses.count(402) > 0 and served >= 4, statuses
     # The estimate never undershoots here, so the balance can never go below zero;
     # every served call is charged exactly once, every refused one not at all.
+    wait_events(base, "racer", served)
     final = balance(base, "racer")
     assert final >= 0
     assert final == Decimal(300) - served * GPT_COST

@@ -24,6 +24,7 @@ from tests.gateway.support import (
     set_balance,
     tokens_by_type,
     usage_rows,
+    wait_events,
     write,
 )
 from tests.gateway.upstream import COMPLETION_TOKENS, PROMPT_TOKENS, WORDS, FakeUpstream
@@ -82,6 +83,7 @@ def test_openai_sdk_calls_streams_and_402(base: str, upstream: FakeUpstream) -> 
     assert with_usage[-1].usage is not None
     assert with_usage[-1].usage.completion_tokens == COMPLETION_TOKENS
 
+    wait_events(base, "sdk-openai", 3)
     rows = usage_rows(base, "sdk-openai")
     assert tokens_by_type(rows, event_id) == {
         "prompt": PROMPT_TOKENS,
@@ -115,6 +117,7 @@ def test_anthropic_sdk_calls_streams_and_402(base: str, upstream: FakeUpstream) 
     assert final.usage.input_tokens == PROMPT_TOKENS
     assert final.usage.output_tokens == COMPLETION_TOKENS
 
+    wait_events(base, "sdk-claude", 2)
     rows = usage_rows(base, "sdk-claude")
     assert tokens_by_type(rows, event_id) == {
         "prompt": PROMPT_TOKENS,

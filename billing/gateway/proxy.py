@@ -143,6 +143,7 @@ class Call:
     sent: float = 0.0  # when the upstream request went out
     first_byte: float | None = None
     upstream_done: float | None = None
+    answered: float | None = None  # the answer (or its last byte) handed to the server
     status: int = 0
     outcome: str = ""
     estimated: bool = False
@@ -153,11 +154,20 @@ class Call:
         return self.target.endpoint.name
 
     def done(self, status: int, outcome: str) -> None:
-        """Metrics and the call's log line (no bodies, no keys)."""
+        """Metrics and the call's log line (no bodies, no keys).
+
+        The overhead is the gateway's time on the answer's path: until the upstream
+        request went out, and from the upstream's last byte until the answer was
+        handed on (``answered``; the record after it is not on that path)."""
         self.status, self.outcome = status, outcome
         now = time.perf_counter()
         upstream = None if self.upstream_done is None else self.upstream_done - self.sent
-        overhead = (now - self.started) - (upstream or 0.0)
+        if upstream is None:
+            overhead = now - self.started
+        else:
+            before = (self.sent or now) - self.started
+            after = (self.answered or now) - (self.upstream_done or now)
+            overhead = before + max(0.0, after)
         metrics.record_gateway_call(
             self.snapshot.config,
             self.endpoint,
@@ -221,19 +231,24 @@ async def forward(request: Request, endpoint_name: str, dialect: Dialect) -> Res
         runtime, snapshot, identity, endpoint.name, model, prompt, completion, errors
     )
     client = upstream_client(request)
-    outgoing = client.build_request(
-        "POST",
-        target.url(dialect.upstream_path),
-        headers=target.request_headers(identity, request.headers),
-        content=encode(body),
-    )
-    call.sent = time.perf_counter()
     try:
+        outgoing = client.build_request(
+            "POST",
+            target.url(dialect.upstream_path),
+            headers=target.request_headers(identity, request.headers),
+            content=encode(body),
+        )
+        call.sent = time.perf_counter()
         upstream = await client.send(outgoing, stream=True)
     except httpx.TimeoutException:
         return await _failed(call, 504, "upstream_timeout", "the upstream did not answer in time")
     except httpx.HTTPError as exc:
         return await _failed(call, 502, "upstream_unreachable", _unreachable(exc))
+    except BaseException:
+        # Not sent (e.g. a header value httpx cannot encode): free the hold now
+        # rather than at its expiry, then answer as any unexpected error.
+        await metering.release(runtime, call.held)
+        raise
     call.first_byte = time.perf_counter() - call.sent
     if not 200 <= upstream.status_code < 300:
         return await _passed_error(call, upstream)
@@ -319,6 +334,7 @@ async def _answered(
         assert call.held is not None
         estimated = (call.held.prompt_tokens, tokens_of_chars(call.dialect.output_chars(answer)))
     done = _record(call, "message", usage, estimated)
+    call.answered = time.perf_counter()
     # The answer goes out while its record commits: the hold keeps the credit until the
     # event settles it, and X-Billing-Event-Id already names the event. The server
     # finishes the background task before it stops (graceful shutdown).
@@ -366,7 +382,7 @@ def _stream_finished(call: Call) -> Any:
     async def finish(relay: Relay) -> None:
         """Record the stream: complete with the provider's usage, or cut short
         (client gone, upstream broke off) as ``incomplete``."""
-        call.upstream_done = relay.ended_at or time.perf_counter()
+        call.upstream_done = call.answered = relay.ended_at or time.perf_counter()
         reader = relay.reader
         complete = reader.finished and relay.upstream_error is None and not relay.client_gone
         usage = reader.usage

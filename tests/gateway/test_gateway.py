@@ -337,3 +337,32 @@ def test_responses_embeddings_and_models(gateway: TestClient, upstream: FakeUpst
         "display_name": CLAUDE,
         "created_at": "1970-01-01T00:00:00Z",
     }
+
+
+def test_each_call_is_counted_timed_and_logged_without_bodies_or_keys(
+    gateway: TestClient, upstream: FakeUpstream, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level("INFO", logger="billing.gateway")
+    answer = gateway.post(CHAT, json=_chat(), headers={**BEARER, **identity("lena")})
+    assert answer.status_code == 200
+    (line,) = [r for r in caplog.records if r.name == "billing.gateway"]
+    fields = line.fields  # type: ignore[attr-defined]
+    assert fields["gateway_endpoint"] == "OpenAI-Up" and fields["model"] == GPT
+    assert fields["status"] == 200 and fields["outcome"] == "recorded"
+    assert fields["event_id"] == answer.headers["x-billing-event-id"]
+    assert fields["usage"] == "provider" and fields["overhead_ms"] >= 0
+    logged = str(fields) + line.getMessage()
+    for secret in (GATEWAY_KEY, OPENAI_UPSTREAM_KEY, "Say hello", "Hello! How"):
+        assert secret not in logged
+
+    scraped = gateway.get("/metrics").text
+    assert (
+        'billing_gateway_requests_total{endpoint="OpenAI-Up",model="gpt-4o-mini",status="200"}'
+        in scraped
+    )
+    for name in (
+        "billing_gateway_overhead_seconds_count",
+        'billing_gateway_upstream_duration_seconds_count{endpoint="OpenAI-Up"}',
+        'billing_gateway_upstream_first_byte_seconds_count{endpoint="OpenAI-Up"}',
+    ):
+        assert name in scraped, name

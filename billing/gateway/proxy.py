@@ -34,6 +34,7 @@ from billing.gateway.upstream import (
     Identity,
     Target,
     apply_params,
+    body_chunks,
     drops,
     encode,
     make_client,
@@ -227,9 +228,11 @@ async def forward(request: Request, endpoint_name: str, dialect: Dialect) -> Res
         body, not drops(endpoint, "stream_options")
     )
     call = Call(runtime, snapshot, dialect, target, identity, model, started, stream)
+    holding = time.perf_counter()
     call.held = await metering.hold(
         runtime, snapshot, identity, endpoint.name, model, prompt, completion, errors
     )
+    call.extra["hold_ms"] = round((time.perf_counter() - holding) * 1000, 3)
     client = upstream_client(request)
     try:
         outgoing = client.build_request(
@@ -313,7 +316,9 @@ async def _answered(
 ) -> Response:
     """A whole answer: record its usage (settling the hold), then pass it on."""
     try:
-        content = await upstream.aread()
+        # Raw bytes are the body (no content-encoding was asked for), without
+        # httpx's decoder pass (a measurable share of a call's CPU).
+        content = b"".join([chunk async for chunk in body_chunks(upstream)])
     except httpx.TimeoutException:
         return await _failed(call, 504, "upstream_timeout", "the upstream answer stopped arriving")
     except httpx.HTTPError as exc:

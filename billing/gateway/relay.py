@@ -24,6 +24,7 @@ from starlette.types import Receive, Scope, Send
 
 from billing.gateway.dialects import StreamReader
 from billing.gateway.errors import ANTHROPIC, error_body
+from billing.gateway.upstream import body_chunks
 
 _SEPARATORS = (b"\n\n", b"\r\n\r\n")
 
@@ -72,7 +73,7 @@ class Relay:
     async def events(self) -> AsyncIterator[bytes]:
         buffer = b""
         try:
-            async for chunk in self.upstream.aiter_raw():
+            async for chunk in body_chunks(self.upstream):
                 buffer = buffer + chunk if buffer else chunk
                 out = []
                 while (end := _event_end(buffer)) >= 0:

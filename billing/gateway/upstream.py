@@ -9,7 +9,7 @@ upstream; the endpoint's ``apiKey`` does.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -165,6 +165,13 @@ def apply_params(body: dict[str, Any], endpoint: EndpointConfig) -> None:
 
 def drops(endpoint: EndpointConfig, name: str) -> bool:
     return name in (endpoint.extra.get("dropParams") or ())
+
+
+def body_chunks(response: httpx.Response) -> AsyncIterator[bytes]:
+    """The answer's bytes as they arrive: raw when the upstream honoured
+    ``accept-encoding: identity`` (no decoder pass), else decoded."""
+    encoding = response.headers.get("content-encoding", "identity").strip().lower()
+    return response.aiter_raw() if encoding in ("", "identity") else response.aiter_bytes()
 
 
 def _json_default(value: Any) -> Any:

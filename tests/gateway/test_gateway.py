@@ -366,3 +366,15 @@ def test_each_call_is_counted_timed_and_logged_without_bodies_or_keys(
         'billing_gateway_upstream_first_byte_seconds_count{endpoint="OpenAI-Up"}',
     ):
         assert name in scraped, name
+
+
+def test_a_compressed_answer_is_passed_on_decoded(
+    gateway: TestClient, upstream: FakeUpstream
+) -> None:
+    upstream.mode = "gzip"
+    answer = gateway.post(CHAT, json=_chat(), headers={**BEARER, **identity("mona")})
+    assert answer.status_code == 200, answer.text
+    assert "content-encoding" not in answer.headers
+    assert answer.json()["usage"]["prompt_tokens"] == PROMPT_TOKENS
+    assert upstream.received[0].headers["accept-encoding"] == "identity"
+    assert balance(gateway, "mona") == START_BALANCE - GPT_COST

@@ -10,11 +10,12 @@ keeps every request it got, so tests can see what the gateway sent.
 Behaviour per test: ``mode`` ``ok`` (default), ``error`` (500 in the
 provider's shape), ``hang`` (never answers), ``slow_stream`` (a chunk every
 50 ms until the reader goes away: ``cancelled`` is set then), ``no_usage``
-(streams without a usage chunk).
+(streams without a usage chunk), ``gzip`` (compressed answers, asked or not).
 """
 
 from __future__ import annotations
 
+import gzip
 import json
 import threading
 import time
@@ -332,6 +333,9 @@ class _Handler(BaseHTTPRequestHandler):
     def _json(self, status: int, body: Any) -> None:
         content = json.dumps(body).encode()
         self.send_response(status)
+        if self.owner.mode == "gzip":  # an upstream that compresses whatever it was asked
+            content = gzip.compress(content)
+            self.send_header("content-encoding", "gzip")
         self.send_header("content-type", "application/json")
         self.send_header("content-length", str(len(content)))
         self.send_header("x-request-id", "req_upstream_1")

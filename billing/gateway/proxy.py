@@ -33,11 +33,11 @@ from billing.gateway.upstream import (
     RETURNED_HEADERS,
     Identity,
     Target,
+    UpstreamClient,
     apply_params,
     body_chunks,
     drops,
     encode,
-    make_client,
     target_for,
 )
 from billing.runtime import ConfigSnapshot, Runtime
@@ -50,13 +50,13 @@ CLIENT_CLOSED = 499  # the metrics' status of a stream the client abandoned (ngi
 _MAX_ID = 200
 
 
-def upstream_client(request: Request) -> httpx.AsyncClient:
+def upstream_client(request: Request) -> UpstreamClient:
     """The worker's pooled upstream client, made on first use (in the serving loop)."""
     state = request.app.state
-    client: httpx.AsyncClient | None = getattr(state, "gateway_client", None)
+    client: UpstreamClient | None = getattr(state, "gateway_client", None)
     if client is None:
         settings = state.runtime.settings
-        client = make_client(
+        client = UpstreamClient(
             settings.gateway_connect_timeout_seconds, settings.gateway_timeout_seconds
         )
         state.gateway_client = client
@@ -64,7 +64,7 @@ def upstream_client(request: Request) -> httpx.AsyncClient:
 
 
 async def close_upstream_client(state: Any) -> None:
-    client: httpx.AsyncClient | None = getattr(state, "gateway_client", None)
+    client: UpstreamClient | None = getattr(state, "gateway_client", None)
     if client is not None:
         state.gateway_client = None
         await client.aclose()
@@ -235,14 +235,14 @@ async def forward(request: Request, endpoint_name: str, dialect: Dialect) -> Res
     call.extra["hold_ms"] = round((time.perf_counter() - holding) * 1000, 3)
     client = upstream_client(request)
     try:
-        outgoing = client.build_request(
+        outgoing = client.build(
             "POST",
             target.url(dialect.upstream_path),
-            headers=target.request_headers(identity, request.headers),
-            content=encode(body),
+            target.request_headers(identity, request.headers),
+            encode(body),
         )
         call.sent = time.perf_counter()
-        upstream = await client.send(outgoing, stream=True)
+        upstream = await client.send(outgoing)
     except httpx.TimeoutException:
         return await _failed(call, 504, "upstream_timeout", "the upstream did not answer in time")
     except httpx.HTTPError as exc:
@@ -422,10 +422,15 @@ async def models(request: Request, endpoint_name: str, dialect: str) -> Response
     target = resolve_target(snapshot, endpoint_name, provider)
     if target.endpoint.fetch_models and provider != ANTHROPIC:
         client = upstream_client(request)
+        outgoing = client.build(
+            "GET", target.url("/models"), target.request_headers(None, request.headers)
+        )
         try:
-            upstream = await client.get(
-                target.url("/models"), headers=target.request_headers(None, request.headers)
-            )
+            upstream = await client.send(outgoing)
+            try:
+                content = b"".join([chunk async for chunk in body_chunks(upstream)])
+            finally:
+                await upstream.aclose()
         except httpx.TimeoutException:
             raise GatewayError(
                 504, "upstream_timeout", "the upstream did not answer in time"
@@ -433,7 +438,7 @@ async def models(request: Request, endpoint_name: str, dialect: str) -> Response
         except httpx.HTTPError as exc:
             raise GatewayError(502, "upstream_unreachable", _unreachable(exc)) from None
         return Response(
-            upstream.content,
+            content,
             upstream.status_code,
             media_type=upstream.headers.get("content-type", "application/json"),
         )

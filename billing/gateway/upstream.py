@@ -185,14 +185,38 @@ def encode(body: Any) -> bytes:
     return orjson.dumps(body, default=_json_default)
 
 
-def make_client(connect_timeout: float, read_timeout: float) -> httpx.AsyncClient:
-    """One pooled client per worker. trust_env=False: no proxy or .netrc from the
-    environment may redirect calls; redirects are not followed either."""
-    return httpx.AsyncClient(
-        timeout=httpx.Timeout(read_timeout, connect=connect_timeout, pool=connect_timeout),
+class UpstreamClient:
+    """One per worker: a pooled HTTP transport, called directly.
+
+    Not through ``AsyncClient.send``: that keeps a cookie jar, and an upstream's
+    cookie must never follow one user's call into the next user's; it would also
+    follow redirects and run auth hooks. The client only builds requests.
+    """
+
+    def __init__(self, connect_timeout: float, read_timeout: float) -> None:
         # Few idle connections: httpcore checks every pooled connection on each
         # request (a poll() each), which at 200 idle ones cost more than the call.
-        limits=httpx.Limits(max_connections=1000, max_keepalive_connections=16),
-        trust_env=False,
-        follow_redirects=False,
-    )
+        self.transport = httpx.AsyncHTTPTransport(
+            limits=httpx.Limits(max_connections=1000, max_keepalive_connections=16)
+        )
+        # trust_env=False: no proxy or .netrc from the environment may redirect calls.
+        self.client = httpx.AsyncClient(
+            transport=self.transport,
+            timeout=httpx.Timeout(read_timeout, connect=connect_timeout, pool=connect_timeout),
+            trust_env=False,
+            follow_redirects=False,
+        )
+
+    def build(
+        self, method: str, url: str, headers: Mapping[str, str], content: bytes | None = None
+    ) -> httpx.Request:
+        return self.client.build_request(method, url, headers=headers, content=content)
+
+    async def send(self, request: httpx.Request) -> httpx.Response:
+        """The answer's head; its body is read (or streamed) by the caller, who closes it."""
+        response = await self.transport.handle_async_request(request)
+        response.request = request
+        return response
+
+    async def aclose(self) -> None:
+        await self.client.aclose()

@@ -65,6 +65,12 @@ endpoints:
       baseURL: {upstream_url}/v1
       models:
         default: [{GPT}]
+    - name: Fetching
+      apiKey: {OPENAI_UPSTREAM_KEY}
+      baseURL: {upstream_url}/v1
+      models:
+        default: [{GPT}]
+        fetch: true
     - name: BYOK
       apiKey: user_provided
       baseURL: {upstream_url}/v1

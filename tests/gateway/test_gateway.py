@@ -378,3 +378,24 @@ def test_a_compressed_answer_is_passed_on_decoded(
     assert answer.json()["usage"]["prompt_tokens"] == PROMPT_TOKENS
     assert upstream.received[0].headers["accept-encoding"] == "identity"
     assert balance(gateway, "mona") == START_BALANCE - GPT_COST
+
+
+def test_models_fetch_asks_the_upstream_with_the_endpoint_key(
+    gateway: TestClient, upstream: FakeUpstream
+) -> None:
+    answer = gateway.get("/gateway/Fetching/v1/models", headers=BEARER)
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["data"][0]["id"] == "upstream-model"
+    (sent,) = upstream.received
+    assert (sent.method, sent.path) == ("GET", "/v1/models")
+    assert sent.headers["authorization"] == f"Bearer {OPENAI_UPSTREAM_KEY}"
+
+
+def test_an_upstream_cookie_never_follows_into_the_next_call(
+    gateway: TestClient, upstream: FakeUpstream
+) -> None:
+    for user in ("nina", "omar"):
+        answer = gateway.post(CHAT, json=_chat(), headers={**BEARER, **identity(user)})
+        assert answer.status_code == 200
+        assert "set-cookie" not in answer.headers
+    assert [r.headers.get("cookie") for r in upstream.received] == [None, None]

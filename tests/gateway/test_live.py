@@ -146,7 +146,7 @@ def test_librechat_yaml_points_every_custom_endpoint_at_the_gateway(
     assert "# skipped BYOK: user_provided" in done.stdout
     block = yaml.safe_load(done.stdout)
     entries = {e["name"]: e for e in block["endpoints"]["custom"]}
-    assert set(entries) == {"OpenAI-Up", "Claude-Up", "Down", "Unset"}
+    assert set(entries) == {"OpenAI-Up", "Claude-Up", "Down", "Unset", "Fetching"}
     openai_up = entries["OpenAI-Up"]
     assert openai_up["baseURL"] == "https://billing.example:8443/gateway/OpenAI-Up/v1"
     assert openai_up["apiKey"] == "${BILLING_GATEWAY_KEY}"

@@ -339,6 +339,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("content-type", "application/json")
         self.send_header("content-length", str(len(content)))
         self.send_header("x-request-id", "req_upstream_1")
+        self.send_header("set-cookie", "__cf_bm=upstream-cookie; Path=/; HttpOnly")
         self.end_headers()
         self.wfile.write(content)
 

@@ -15,7 +15,7 @@ from typing import Any
 import orjson
 
 from billing.gateway.errors import ANTHROPIC, OPENAI
-from billing.gateway.estimate import _walk, completion_cap
+from billing.gateway.estimate import walk, completion_cap
 
 
 class StreamReader:
@@ -158,7 +158,7 @@ class Dialect:
     def output_chars(self, answer: Any) -> int:
         if self.output_field is None or not isinstance(answer, dict):
             return 0
-        return _walk(answer.get(self.output_field))[0]
+        return walk(answer.get(self.output_field))[0]
 
 
 CHAT_COMPLETIONS = Dialect(

@@ -34,13 +34,13 @@ def input_tokens(body: dict[str, Any], fields: tuple[str, ...]) -> int:
             continue
         if isinstance(value, list) and name in ("messages", "input"):
             messages += len(value)
-        found = _walk(value)
+        found = walk(value)
         chars += found[0]
         attachments += found[1]
     return tokens_of_chars(chars) + attachments * ATTACHMENT_TOKENS + messages * MESSAGE_OVERHEAD
 
 
-def _walk(value: Any) -> tuple[int, int]:
+def walk(value: Any) -> tuple[int, int]:
     """(characters of text, attachments) in a JSON value."""
     if isinstance(value, str):
         return (0, 1) if value.startswith("data:") else (len(value), 0)
@@ -50,7 +50,7 @@ def _walk(value: Any) -> tuple[int, int]:
             if isinstance(item, int) and not isinstance(item, bool):
                 chars += CHARS_PER_TOKEN  # a token id (embeddings input as token arrays)
                 continue
-            c, a = _walk(item)
+            c, a = walk(item)
             chars += c
             attachments += a
         return chars, attachments
@@ -59,7 +59,7 @@ def _walk(value: Any) -> tuple[int, int]:
             return 0, 1
         chars = attachments = 0
         for item in value.values():
-            c, a = _walk(item)
+            c, a = walk(item)
             chars += c
             attachments += a
         return chars, attachments

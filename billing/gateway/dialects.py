@@ -15,7 +15,7 @@ from typing import Any
 import orjson
 
 from billing.gateway.errors import ANTHROPIC, OPENAI
-from billing.gateway.estimate import walk, completion_cap
+from billing.gateway.estimate import completion_cap, walk
 
 
 class StreamReader:

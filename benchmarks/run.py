@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import console as console_pages
-from benchmarks import phases
+from benchmarks import gateway, phases
 from benchmarks.traffic import write_config
 from testkit import databases
 from testkit.live import live_server
@@ -47,6 +47,7 @@ class Plan:
     report_rows: int
     extra_env: dict[str, str] = field(default_factory=dict)
     console_users: int = 0  # the console phase (benchmarks/console.py); 0: skipped
+    gateway_seconds: float = 10.0  # each step of the gateway phase (benchmarks/gateway.py)
 
 
 def make_plan(args: argparse.Namespace) -> Plan:
@@ -64,6 +65,7 @@ def make_plan(args: argparse.Namespace) -> Plan:
             workers=args.workers,
             backends=backends,
             report_rows=0,
+            gateway_seconds=3.0,
         )
     return Plan(
         batch_events=30_000,
@@ -133,6 +135,8 @@ def run_backend(backend: str, plan: Plan, workdir: Path) -> dict[str, Any]:
                 )
             else:
                 out["reservation"] = {"missing": "POST /v1/reservations is not served"}
+        # Its own server: the config points an endpoint at a local provider.
+        out["gateway"] = guarded(gateway.run_phase, url, workdir, plan.gateway_seconds)
         best_raw = max(out["raw_insert"].values()) if "failed" not in out["raw_insert"] else 0
         for size in (100, 1000):
             batch = out[f"batch_{size}"]

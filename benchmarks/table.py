@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from benchmarks.gateway import rows as gateway_rows
+
 BACKENDS = (("postgres", "PostgreSQL"), ("sqlite", "SQLite"))
 
 
@@ -96,6 +98,8 @@ def render(results: dict[str, Any]) -> str:
                 f"{_n(res['round_trips_per_s'])}/s, {res['statuses']}"
             )
             rows.append(["reserve + settle round trip (4 clients)", label, text, "", ""])
+        if "gateway" in data:
+            rows += gateway_rows(data["gateway"], label)
         costs = data.get("costs")
         if costs is not None:
             rows.append(["/v1/costs over 1M ledger rows", label, _costs_text(costs), "", ""])

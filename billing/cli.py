@@ -20,6 +20,8 @@ app = typer.Typer(
 )
 config_app = typer.Typer(help="Work with librechat.yaml-style config files.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
+gateway_app = typer.Typer(help="The metering gateway (/gateway/...).", no_args_is_help=True)
+app.add_typer(gateway_app, name="gateway")
 
 
 def _is_loopback(host: str) -> bool:
@@ -113,6 +115,34 @@ def config_check(
     if problems:
         raise typer.Exit(1)
     typer.echo(f"{file}: ok")
+
+
+@gateway_app.command("librechat-yaml")
+def gateway_librechat_yaml(
+    file: Annotated[
+        Path | None,
+        typer.Argument(help="billing's librechat.yaml (default: BILLING_CONFIG)"),
+    ] = None,
+    url: Annotated[
+        str | None,
+        typer.Option(help="the gateway as LibreChat reaches it (default: http://HOST:PORT)"),
+    ] = None,
+) -> None:
+    """Print LibreChat's endpoints block pointed at the gateway, to paste into its file."""
+    from billing.config.loader import ConfigError, read_config_text
+    from billing.gateway.librechat_yaml import librechat_endpoints
+
+    settings = get_settings()
+    file = file or settings.config
+    if file is None:
+        typer.echo("no FILE given and BILLING_CONFIG is not set", err=True)
+        raise typer.Exit(2)
+    gateway_url = url or f"http://{settings.host}:{settings.port}"
+    try:
+        typer.echo(librechat_endpoints(read_config_text(file), gateway_url, str(file)), nl=False)
+    except ConfigError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(1) from None
 
 
 @app.command()

@@ -26,6 +26,9 @@ from billing.balances.check_router import router as check_router
 from billing.balances.router import router as balances_router
 from billing.catalog.router import router as catalog_router
 from billing.console.router import router as console_router
+from billing.gateway.errors import install_gateway_errors
+from billing.gateway.proxy import close_upstream_client
+from billing.gateway.router import router as gateway_router
 from billing.health import router as health_router
 from billing.reports.router import router as reports_router
 from billing.reservations.router import router as reservations_router
@@ -47,7 +50,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     runtime = runtime or Runtime(settings)
 
     @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if not runtime.api_keys:
             log.warning("no API key configured: every caller is trusted; serve on 127.0.0.1 only")
         # Everything loaded so far (modules, config, price book) lives as long as the
@@ -65,6 +68,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         yield
         if dispatcher is not None:
             dispatcher.close()
+        await close_upstream_client(app.state)
         runtime.close()
 
     # /docs and /redoc load Swagger UI and ReDoc from the installed package, not a CDN,
@@ -80,9 +84,11 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.state.runtime = runtime
     webhook_hooks.install(runtime.sessions, settings)  # balance.low threshold, retry window
     install_error_handlers(app)
-    # Innermost first: strict JSON parsing sees at most max_body_bytes.
-    # The console's forms post application/x-www-form-urlencoded.
-    app.add_middleware(StrictJsonBody, exempt_prefix="/console")
+    install_gateway_errors(app)
+    # Innermost first: strict JSON parsing sees at most max_body_bytes. The console's
+    # forms post application/x-www-form-urlencoded; the gateway forwards provider
+    # bodies and parses them itself (billing/gateway/proxy.py).
+    app.add_middleware(StrictJsonBody, exempt_prefixes=("/console", "/gateway/"))
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     # Around every reader of the body.
     app.add_middleware(BodyTimeout, seconds=settings.body_timeout_seconds)
@@ -101,6 +107,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         usage_router,
         check_router,
         reservations_router,
+        gateway_router,
         health_router,
         metrics_router,
         admin_router,

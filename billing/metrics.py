@@ -473,3 +473,57 @@ __all__ = [
     "record_worker_restart",
     "request_notes",
 ]
+
+
+# The metering gateway (billing/gateway): calls by endpoint, model and HTTP status;
+# the upstream's time; the gateway's own time on top of it.
+GATEWAY_REQUESTS = Counter(
+    "billing_gateway_requests_total",
+    "Gateway calls by endpoint, model and the HTTP status answered",
+    ["endpoint", "model", "status"],
+)
+GATEWAY_UPSTREAM_DURATION = Histogram(
+    "billing_gateway_upstream_duration_seconds",
+    "Upstream call duration, request sent to the last byte of the answer",
+    ["endpoint"],
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0),
+)
+GATEWAY_UPSTREAM_FIRST_BYTE = Histogram(
+    "billing_gateway_upstream_first_byte_seconds",
+    "Upstream time to first byte: request sent to the answer's headers",
+    ["endpoint"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0),
+)
+GATEWAY_OVERHEAD = Histogram(
+    "billing_gateway_overhead_seconds",
+    "The gateway's own time per call (hold, forwarding, record), upstream time excluded",
+    buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0),
+)
+GATEWAY_ESTIMATED_USAGE = Counter(
+    "billing_gateway_estimated_usage_total",
+    "Gateway calls recorded from an estimate: the upstream sent no usage (e.g. a stream"
+    " the client abandoned before the usage chunk)",
+    ["endpoint"],
+)
+
+
+def record_gateway_call(
+    config: AppConfig,
+    endpoint: str,
+    model: str,
+    status: int,
+    *,
+    overhead: float,
+    upstream: float | None = None,
+    first_byte: float | None = None,
+    estimated: bool = False,
+) -> None:
+    endpoint_label, model_label = endpoint_model_labels(config, endpoint, model)
+    GATEWAY_REQUESTS.labels(endpoint_label, model_label, str(status)).inc()
+    GATEWAY_OVERHEAD.observe(overhead)
+    if upstream is not None:
+        GATEWAY_UPSTREAM_DURATION.labels(endpoint_label).observe(upstream)
+    if first_byte is not None:
+        GATEWAY_UPSTREAM_FIRST_BYTE.labels(endpoint_label).observe(first_byte)
+    if estimated:
+        GATEWAY_ESTIMATED_USAGE.labels(endpoint_label).inc()

@@ -11,7 +11,7 @@ from pathlib import Path
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-SCOPES = ("ingest", "read", "admin")
+SCOPES = ("ingest", "read", "gateway", "admin")
 _PLACEHOLDER_KEYS = {"changeme", "change-me", "secret", "password", "xxx", "your-api-key"}
 
 
@@ -64,6 +64,11 @@ class Settings(BaseSettings):
     console_session_minutes: int = Field(default=480, ge=1, le=7 * 24 * 60)
     # How old the per-user spend ranking (users sorted by spend, top users) may get.
     console_ranking_seconds: int = Field(default=60, ge=0, le=3600)
+    # The metering gateway (billing/gateway): upstream timeouts, and the completion
+    # tokens held for a request that sets no max_tokens.
+    gateway_connect_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
+    gateway_timeout_seconds: float = Field(default=600.0, gt=0, le=3600)
+    gateway_default_max_tokens: int = Field(default=1024, ge=0, le=10_000_000)
 
     @field_validator("config", mode="before")
     @classmethod

@@ -15,8 +15,11 @@ from sqlalchemy.orm import Session
 from billing.api.config_version import pinned_snapshot
 from billing.errors import Forbidden, Unauthorized
 from billing.runtime import ConfigSnapshot, Runtime
+from billing.settings import SCOPES
 
-_bearer = HTTPBearer(auto_error=False, description="API key with ingest, read or admin scope")
+_bearer = HTTPBearer(
+    auto_error=False, description="API key with ingest, read, gateway or admin scope"
+)
 
 
 # Plain lookups are ``async def`` so FastAPI runs them inline on the event loop;
@@ -71,7 +74,7 @@ def _granted_scopes(
         # remote client reaching it anyway (a proxy's X-Forwarded-For) is refused here.
         if _is_remote(client_host):
             raise Unauthorized("no API key is configured: only loopback clients are served")
-        return {"ingest", "read", "admin"}
+        return set(SCOPES)
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise Unauthorized("missing API key: send Authorization: Bearer <key>")
     presented = credentials.credentials.encode()
@@ -96,6 +99,15 @@ def _authorize(
     if not _granted_scopes(runtime, credentials, client_host).intersection(scopes):
         wanted = " or ".join(f"'{scope}'" for scope in scopes)
         raise Forbidden(f"this API key lacks the {wanted} scope")
+
+
+def authorize_key(request: Request, key: str | None, *scopes: str) -> None:
+    """Let ``key`` through when it holds any of ``scopes``: for routes that also take
+    the key from another header (the gateway's ``x-api-key``, billing/gateway)."""
+    credentials = (
+        None if key is None else HTTPAuthorizationCredentials(scheme="Bearer", credentials=key)
+    )
+    _authorize(request, request.app.state.runtime, credentials, *scopes)
 
 
 def require_scope(*scopes: str) -> Callable[..., Awaitable[None]]:

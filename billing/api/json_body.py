@@ -165,15 +165,17 @@ class StrictJsonBody:
     for bad JSON; the sound body is replayed to the app unchanged.
     """
 
-    def __init__(self, app: ASGIApp, exempt_prefix: str | None = None) -> None:
+    def __init__(self, app: ASGIApp, exempt_prefixes: tuple[str, ...] = ()) -> None:
         self.app = app
-        self.exempt_prefix = exempt_prefix  # paths that take other bodies (HTML forms)
+        # Paths whose bodies are not this API's JSON: the console's HTML forms, and
+        # the gateway's provider bodies (forwarded as they are, parsed by the gateway).
+        self.exempt_prefixes = exempt_prefixes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if (
             scope["type"] != "http"
             or scope["method"] in ("GET", "HEAD", "OPTIONS")
-            or (self.exempt_prefix is not None and scope["path"].startswith(self.exempt_prefix))
+            or scope["path"].startswith(self.exempt_prefixes)
         ):
             await self.app(scope, receive, send)
             return

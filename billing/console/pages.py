@@ -9,8 +9,8 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from billing import money
-from billing.balances import repository as balances_repo
 from billing.accounts import service as accounts
+from billing.balances import repository as balances_repo
 from billing.balances import service as balances
 from billing.catalog import service as catalog
 from billing.catalog.fetcher import ModelListFetcher

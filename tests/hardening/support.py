@@ -42,11 +42,14 @@ def assert_refused(
     *,
     case: str = "",
 ) -> dict[str, Any]:
-    """The docs/api.md error shape: {"error": code, "detail": message naming the field}."""
+    """The docs/api.md error shape: {"error": code, "detail": message naming the field};
+    on the gateway's routes the provider's shape {"error": {"code", "message", ...}}."""
     statuses = (status,) if isinstance(status, int) else status
     assert response.status_code in statuses, (case, response.status_code, response.text[:500])
     assert response.headers["content-type"].startswith("application/json"), case
     body: dict[str, Any] = response.json()
+    if isinstance(body.get("error"), dict):  # the gateway (billing/gateway/errors.py)
+        body = {"error": body["error"]["code"], "detail": body["error"]["message"]}
     assert body["error"] == code, (case, body)
     assert isinstance(body["detail"], str) and body["detail"], (case, body)
     assert mention in body["detail"], (case, mention, body["detail"][:500])
@@ -58,13 +61,17 @@ WITHOUT_SCOPE = {
     "admin": "hardening-ingest-read-key-0123",
     "ingest": "hardening-only-read-key-012345",
     "read": "hardening-only-ingest-key-01234",
+    "gateway": "hardening-no-gateway-key-01234",
 }
-WITH_SCOPE = {"admin": ADMIN_KEY, "ingest": INGEST_KEY, "read": READ_KEY}
+GATEWAY_KEY = "hardening-gateway-key-0123456789"
+WITH_SCOPE = {"admin": ADMIN_KEY, "ingest": INGEST_KEY, "read": READ_KEY, "gateway": GATEWAY_KEY}
 ALL_KEYS = ";".join(
     [
         API_KEYS,
+        f"{GATEWAY_KEY}:gateway",
         f"{WITHOUT_SCOPE['admin']}:ingest,read",
         f"{WITHOUT_SCOPE['ingest']}:read",
         f"{WITHOUT_SCOPE['read']}:ingest",
+        f"{WITHOUT_SCOPE['gateway']}:ingest,read",
     ]
 )

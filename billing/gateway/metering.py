@@ -1,0 +1,192 @@
+"""Hold, release and record: the gateway's only database work, through the
+reservation and usage services (one transaction for the hold; the record goes
+through the worker's group commit like POST /v1/usage, and settles the hold).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, TypeVar
+
+from pydantic import ValidationError
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
+
+from billing.balances.check_schemas import SpendEstimateIn
+from billing.errors import BillingError, ReservationExpired
+from billing.gateway.errors import GatewayError
+from billing.gateway.upstream import Identity
+from billing.group_commit import run_transaction
+from billing.reservations import service as reservations
+from billing.runtime import ConfigSnapshot, Runtime
+from billing.usage import service as usage
+from billing.usage.schemas import UsageEventIn
+
+log = logging.getLogger("billing.gateway")
+
+_ASYNC_COMMIT = text("SET LOCAL synchronous_commit TO OFF")
+MESSAGE = "message"
+INCOMPLETE = "incomplete"  # a stream the client abandoned (or the upstream broke off)
+
+
+@dataclass(frozen=True, slots=True)
+class Hold:
+    reservation_id: str
+    amount_micro: int
+    prompt_tokens: int  # the estimate, reused when a stream ends without usage
+
+
+def _validation_message(exc: ValidationError) -> str:
+    error = exc.errors()[0]
+    where = ".".join(str(part) for part in error["loc"])
+    return f"{where}: {error['msg']}"
+
+
+async def hold(
+    runtime: Runtime,
+    snapshot: ConfigSnapshot,
+    identity: Identity,
+    endpoint: str,
+    model: str,
+    prompt_tokens: int,
+    completion_tokens: int,
+    dialect: str,
+) -> Hold:
+    """Reserve the estimate; GatewayError 402 insufficient_balance when it does not fit."""
+    try:
+        estimate = SpendEstimateIn(
+            endpoint=endpoint,
+            model=model,
+            tokens={"prompt": prompt_tokens},
+            max_completion_tokens=completion_tokens,
+        )
+    except ValidationError as exc:
+        raise GatewayError(400, "invalid_request", _validation_message(exc), dialect) from None
+    ttl = runtime.settings.reservation_ttl_seconds
+    asynchronous = not runtime.settings.is_sqlite
+    try:
+        created = await in_transaction(
+            runtime,
+            _create_hold,
+            snapshot,
+            identity.user_id,
+            estimate,
+            ttl,
+            runtime.clock(),
+            asynchronous,
+        )
+    except BillingError as exc:
+        raise GatewayError.of(exc, dialect) from None
+    return Hold(created.view.row.id, created.view.row.amount_micro, prompt_tokens)
+
+
+def _create_hold(
+    session: Session,
+    snapshot: ConfigSnapshot,
+    user_id: str,
+    estimate: SpendEstimateIn,
+    ttl: int,
+    now: datetime,
+    asynchronous: bool,
+) -> reservations.Created:
+    if asynchronous:
+        # A hold is no balance change and writes no ledger row: one lost in a crash
+        # frees its credit early, nothing else. So its commit does not wait for the
+        # WAL flush (the next synchronous commit, the record, flushes it anyway),
+        # which is most of a hold's time on PostgreSQL.
+        session.execute(_ASYNC_COMMIT)
+    return reservations.create(session, snapshot, user_id, estimate, ttl, now)
+
+
+T = TypeVar("T")
+
+
+async def in_transaction(runtime: Runtime, work: Callable[..., T], *args: Any) -> T:
+    """``work(session, *args)`` in one transaction of its own, off the event loop
+    (a hold must commit before the upstream is called; a release needs no group)."""
+    return await run_in_threadpool(
+        run_transaction, runtime.sessions, lambda session: work(session, *args)
+    )
+
+
+async def release(runtime: Runtime, held: Hold) -> None:
+    """Free the hold of a call that charged nothing (an upstream error)."""
+    try:
+        await in_transaction(runtime, reservations.release, held.reservation_id, runtime.clock())
+    except ReservationExpired:
+        pass  # it holds nothing any more
+    except Exception:
+        # The hold expires by itself (reservation_ttl_seconds); the call is answered anyway.
+        log.exception("gateway: could not release %s", held.reservation_id)
+
+
+def new_event_id() -> str:
+    return f"gw_{secrets.token_hex(16)}"
+
+
+def submit_record(
+    runtime: Runtime,
+    snapshot: ConfigSnapshot,
+    *,
+    event_id: str,
+    identity: Identity,
+    endpoint: str,
+    model: str,
+    held: Hold,
+    context: str,
+    usage_format: str,
+    provider_usage: dict[str, Any] | None,
+    estimated: tuple[int, int] | None,
+) -> Future[Any]:
+    """Queue the usage event on the group commit; it settles the hold. Either the
+    provider's usage object or, when there is none, ``estimated`` (prompt,
+    completion). Needs no await: a call cut short (cancelled) still records.
+
+    Usage the normaliser refuses (odd numbers from a proxy) falls back to the
+    estimate rather than lose the charge.
+    """
+    fields: dict[str, Any] = {
+        "event_id": event_id,
+        "user_id": identity.user_id,
+        "endpoint": endpoint,
+        "model": model,
+        "context": context,
+        "conversation_id": identity.conversation_id,
+        "message_id": identity.message_id,
+        "reservation_id": held.reservation_id,
+    }
+    now = runtime.clock()
+    priced = None
+    if provider_usage is not None:
+        try:
+            event = UsageEventIn.model_validate(
+                {**fields, "provider_usage": {"format": usage_format, "usage": provider_usage}}
+            )
+            priced = usage.prepare_events(snapshot, [event], now, batch=False)
+        except (ValidationError, BillingError) as exc:
+            log.warning("gateway: %s usage refused (%s); recording the estimate", event_id, exc)
+            estimated = estimated or (held.prompt_tokens, 0)
+    if priced is None:
+        prompt, completion = estimated or (held.prompt_tokens, 0)
+        event = UsageEventIn.model_validate(
+            {**fields, "tokens": {"prompt": prompt, "completion": completion}}
+        )
+        priced = usage.prepare_events(snapshot, [event], now, batch=False)
+    return runtime.group_commit.submit(usage.record_requests, snapshot, priced, 1)
+
+
+async def wait_recorded(done: Future[Any], event_id: str) -> bool:
+    """Wait for the record; a failure is logged (the hold then expires unused)."""
+    try:
+        await asyncio.wrap_future(done)
+        return True
+    except Exception:
+        log.exception("gateway: usage event %s was not recorded", event_id)
+        return False

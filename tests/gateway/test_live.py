@@ -1,0 +1,164 @@
+"""The gateway in a real `billing serve`: a client leaving mid-stream, one user's
+concurrent calls racing for the last credits, and the LibreChat block command."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+
+from tests.conftest import LiveServer, RunBilling
+from tests.gateway.support import (
+    API_KEYS,
+    CLAUDE,
+    GATEWAY_KEY,
+    GPT,
+    balance,
+    identity,
+    reservations,
+    set_balance,
+    usage_rows,
+    wait_events,
+    write,
+)
+from tests.gateway.upstream import COMPLETION_TOKENS, PROMPT_TOKENS, FakeUpstream
+
+GPT_COST = Decimal("0.15") * PROMPT_TOKENS + Decimal("0.6") * COMPLETION_TOKENS
+
+
+@pytest.fixture
+def base(
+    live_server: LiveServer, db_url: str, tmp_path: Path, gateway_config: str
+) -> Iterator[str]:
+    # Two workers on PostgreSQL: the race below then crosses processes.
+    workers = 2 if db_url.startswith("postgresql") else 1
+    env = {"BILLING_API_KEYS": API_KEYS}
+    with live_server(
+        db_url, config=write(tmp_path, gateway_config), env=env, workers=workers
+    ) as url:
+        yield url
+
+
+def _wait_for(check: Any, timeout: float = 10) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        found = check()
+        if found or time.monotonic() > deadline:
+            return found
+        time.sleep(0.05)
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        (
+            "/gateway/OpenAI-Up/v1/chat/completions",
+            {"model": GPT, "messages": [{"role": "user", "content": "Say hello"}], "stream": True},
+        ),
+        (
+            "/gateway/Claude-Up/v1/messages",
+            {
+                "model": CLAUDE,
+                "max_tokens": 100,
+                "messages": [{"role": "user", "content": "Say hello"}],
+                "stream": True,
+            },
+        ),
+    ],
+    ids=["openai", "anthropic"],
+)
+def test_a_client_leaving_mid_stream_cancels_the_upstream_and_is_billed_incomplete(
+    base: str, upstream: FakeUpstream, path: str, body: dict[str, Any]
+) -> None:
+    upstream.mode = "slow_stream"
+    headers = {"Authorization": f"Bearer {GATEWAY_KEY}", **identity("leaver")}
+    with httpx.stream("POST", base + path, json=body, headers=headers, timeout=10) as answer:
+        assert answer.status_code == 200
+        event_id = answer.headers["x-billing-event-id"]
+        received = b""
+        for chunk in answer.iter_raw():
+            received += chunk
+            if received.count(b"Hello") >= 3:
+                break  # the client goes away with the stream still running
+    assert upstream.cancelled.wait(5), "the upstream request was not cancelled"
+    rows = _wait_for(lambda: [r for r in usage_rows(base, "leaver") if r["event_id"] == event_id])
+    assert rows, "the abandoned stream was not recorded"
+    assert {r["context"] for r in rows} == {"incomplete"}
+    tokens = {r["token_type"]: r["tokens"] for r in rows}
+    assert tokens["completion"] >= 3  # at least the three "Hello"s the client saw
+    if "messages" in path:
+        assert tokens["prompt"] == PROMPT_TOKENS  # message_start counted the input exactly
+    (hold,) = reservations(base, "leaver")
+    assert hold["status"] == "settled" and hold["settled_event_id"] == event_id
+
+
+def test_concurrent_calls_of_one_user_never_spend_beyond_the_holds(
+    base: str, upstream: FakeUpstream
+) -> None:
+    upstream.delay = 0.2  # the calls overlap: each holds its estimate while the upstream works
+    # Each call holds 8 prompt tokens and max_tokens 100: 1.2 + 60 = 61.2 credits; it is
+    # charged 8.85. 300 credits cover four holds at once, not five.
+    set_balance(base, "racer", "300")
+    body = {"model": GPT, "messages": [{"role": "user", "content": "Say hello"}], "max_tokens": 100}
+    headers = {"Authorization": f"Bearer {GATEWAY_KEY}", **identity("racer")}
+
+    def call(_: int) -> int:
+        return httpx.post(
+            f"{base}/gateway/OpenAI-Up/v1/chat/completions", json=body, headers=headers, timeout=30
+        ).status_code
+
+    with ThreadPoolExecutor(16) as pool:
+        statuses = list(pool.map(call, range(32)))
+    assert set(statuses) <= {200, 402}, statuses
+    served = statuses.count(200)
+    assert statuses.count(402) > 0 and served >= 4, statuses
+    # The estimate never undershoots here, so the balance can never go below zero;
+    # every served call is charged exactly once, every refused one not at all.
+    wait_events(base, "racer", served)
+    final = balance(base, "racer")
+    assert final >= 0
+    assert final == Decimal(300) - served * GPT_COST
+    assert len(upstream.received) == served
+    holds = reservations(base, "racer")
+    assert sorted(h["status"] for h in holds) == ["settled"] * served
+
+
+def test_librechat_yaml_points_every_custom_endpoint_at_the_gateway(
+    run_billing: RunBilling, sqlite_url: str, tmp_path: Path, gateway_config: str
+) -> None:
+    config = write(tmp_path, gateway_config)
+    done = run_billing(
+        "gateway",
+        "librechat-yaml",
+        "--url",
+        "https://billing.example:8443",
+        database_url=sqlite_url,
+        env={"BILLING_CONFIG": str(config)},
+    )
+    assert done.returncode == 0, done.stderr
+    assert "# skipped BYOK: user_provided" in done.stdout
+    block = yaml.safe_load(done.stdout)
+    entries = {e["name"]: e for e in block["endpoints"]["custom"]}
+    assert set(entries) == {"OpenAI-Up", "Claude-Up", "Down", "Unset", "Fetching"}
+    openai_up = entries["OpenAI-Up"]
+    assert openai_up["baseURL"] == "https://billing.example:8443/gateway/OpenAI-Up/v1"
+    assert openai_up["apiKey"] == "${BILLING_GATEWAY_KEY}"
+    assert openai_up["headers"] == {
+        "X-Billing-User-Id": "{{LIBRECHAT_USER_ID}}",
+        "X-Billing-User-Role": "{{LIBRECHAT_USER_ROLE}}",
+        "X-Billing-Conversation-Id": "{{LIBRECHAT_BODY_CONVERSATIONID}}",
+        "X-Billing-Message-Id": "{{LIBRECHAT_BODY_MESSAGEID}}",
+    }
+    assert "addParams" not in openai_up and "dropParams" not in openai_up  # billing applies them
+    assert openai_up["models"] == {"default": [GPT]}
+    claude = entries["Claude-Up"]
+    assert claude["provider"] == "anthropic"
+    assert claude["baseURL"] == "https://billing.example:8443/gateway/Claude-Up"  # the API root
+    assert "sk-" not in done.stdout  # no upstream key leaves billing's config

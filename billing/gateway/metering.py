@@ -59,11 +59,13 @@ async def hold(
     completion_tokens: int,
     dialect: str,
 ) -> Hold:
-    """Reserve the estimate; GatewayError 402 insufficient_balance when it does not fit."""
+    """Reserve the estimate; GatewayError 402 insufficient_balance (or budget_exceeded,
+    the user's or role's budget) when it does not fit."""
     try:
         estimate = SpendEstimateIn(
             endpoint=endpoint,
             model=model,
+            role=identity.role,  # LibreChat's {{LIBRECHAT_USER_ROLE}}: the role's policy
             tokens={"prompt": prompt_tokens},
             max_completion_tokens=completion_tokens,
         )
@@ -161,6 +163,7 @@ def submit_record(
         "conversation_id": identity.conversation_id,
         "message_id": identity.message_id,
         "reservation_id": held.reservation_id,
+        "role": identity.role,
     }
     now = runtime.clock()
     priced = None

@@ -399,3 +399,23 @@ def test_an_upstream_cookie_never_follows_into_the_next_call(
         assert answer.status_code == 200
         assert "set-cookie" not in answer.headers
     assert [r.headers.get("cookie") for r in upstream.received] == [None, None]
+
+
+def test_a_budget_refusal_is_402_in_the_provider_shape_and_the_role_is_stored(
+    gateway: TestClient, upstream: FakeUpstream
+) -> None:
+    """The hold is refused by the user's budget like by the balance: 402, provider's
+    shape, upstream not called. X-Billing-User-Role becomes the user's role."""
+    admin = {"Authorization": f"Bearer {ADMIN_KEY}"}
+    budget = {"limit_credits": "1", "period": "day"}
+    assert gateway.put("/v1/users/capped/budget", json=budget, headers=admin).status_code == 200
+    headers = {**BEARER, **identity("capped", user_role="STUDENT")}
+    answer = gateway.post(CHAT, json=_chat(), headers=headers)
+    assert answer.status_code == 402, answer.text
+    error = answer.json()["error"]
+    assert error["code"] == "budget_exceeded" and error["type"] == "insufficient_quota"
+    assert upstream.received == []
+    # A refused hold changes nothing; a call that goes ahead stores the role.
+    ok = gateway.post(CHAT, json=_chat(), headers={**BEARER, **identity("kim", user_role="TA")})
+    assert ok.status_code == 200, ok.text
+    assert gateway.get("/v1/users/kim", headers=admin).json()["role"] == "TA"

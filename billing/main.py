@@ -26,6 +26,7 @@ from billing.balances.check_router import router as check_router
 from billing.balances.router import router as balances_router
 from billing.catalog.router import router as catalog_router
 from billing.console.router import router as console_router
+from billing.console.router import warm_up as warm_up_console
 from billing.gateway.errors import install_gateway_errors
 from billing.gateway.proxy import close_upstream_client
 from billing.gateway.router import router as gateway_router
@@ -65,6 +66,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         if settings.webhook_dispatcher:
             dispatcher = Dispatcher(runtime.engine, settings, lambda: runtime.clock())
             dispatcher.start()
+        warm_up_console(app)
         yield
         if dispatcher is not None:
             dispatcher.close()

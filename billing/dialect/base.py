@@ -117,3 +117,33 @@ class Dialect(Protocol):
     def bulk_load(self, session: Session) -> AbstractContextManager[None]:
         """Around a long load into this session's transaction: the database's tuning for it."""
         ...
+
+
+class ConflictInserts:
+    """Insert-if-free through ``INSERT ... ON CONFLICT DO NOTHING RETURNING``, which
+    both databases take; each writer names its dialect's insert construct."""
+
+    insert_statement: Callable[[Table], Any]
+
+    def insert_once(
+        self, session: Session, table: Table, key: str | tuple[str, ...], row: Mapping[str, Any]
+    ) -> bool:
+        keys = [key] if isinstance(key, str) else list(key)
+        stmt = (
+            self.insert_statement(table)
+            .values(**row)
+            .on_conflict_do_nothing(index_elements=keys)
+            .returning(table.c[keys[0]])
+        )
+        return session.execute(stmt).first() is not None
+
+    def insert_missing(
+        self, session: Session, table: Table, keys: Sequence[str], rows: Sequence[Mapping[str, Any]]
+    ) -> list[tuple[Any, ...]]:
+        stmt = (
+            self.insert_statement(table)
+            .values(list(rows))
+            .on_conflict_do_nothing(index_elements=list(keys))
+            .returning(*(table.c[k] for k in keys))
+        )
+        return [tuple(row) for row in session.execute(stmt)]

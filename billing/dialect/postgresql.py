@@ -37,7 +37,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session
 
-from billing.dialect.base import StaticQuery
+from billing.dialect.base import ConflictInserts, StaticQuery
 from billing.dialect.rows import aware, layout
 
 # Below this many rows one INSERT of unnest arrays (one round trip) beats COPY's
@@ -54,11 +54,13 @@ ARRAY_MIN_VALUES = 50
 _WRITTEN_HERE = text("xmin::text::bigint = txid_current() % 4294967296")
 
 
-class PostgreSQL:
+class PostgreSQL(ConflictInserts):
     name = "postgresql"
     single_writer = False
     # One snapshot for the whole transaction (READ COMMITTED takes one per statement).
     snapshot_options: Mapping[str, Any] = {"isolation_level": "REPEATABLE READ"}
+
+    insert_statement = staticmethod(pg_insert)
 
     def __init__(self) -> None:
         self._compiled: dict[StaticQuery, tuple[str, dict[str, Any]]] = {}
@@ -148,29 +150,6 @@ class PostgreSQL:
             inserted = {row[0] for row in cursor.fetchall()}
             cursor.execute(f"DELETE FROM {stage}")  # callers may insert again in this transaction
             return inserted
-
-    def insert_once(
-        self, session: Session, table: Table, key: str | tuple[str, ...], row: Mapping[str, Any]
-    ) -> bool:
-        keys = [key] if isinstance(key, str) else list(key)
-        stmt = (
-            pg_insert(table)
-            .values(**row)
-            .on_conflict_do_nothing(index_elements=keys)
-            .returning(table.c[keys[0]])
-        )
-        return session.execute(stmt).first() is not None
-
-    def insert_missing(
-        self, session: Session, table: Table, keys: Sequence[str], rows: Sequence[Mapping[str, Any]]
-    ) -> list[tuple[Any, ...]]:
-        stmt = (
-            pg_insert(table)
-            .values(list(rows))
-            .on_conflict_do_nothing(index_elements=list(keys))
-            .returning(*(table.c[k] for k in keys))
-        )
-        return [tuple(row) for row in session.execute(stmt)]
 
     def add_amounts(
         self,

@@ -18,7 +18,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from billing.dialect import sqlite_rows
-from billing.dialect.base import StaticQuery
+from billing.dialect.base import ConflictInserts, StaticQuery
 from billing.dialect.rows import layout
 
 # Page cache while loading (the import): bounded (memory stays flat), but large
@@ -26,11 +26,13 @@ from billing.dialect.rows import layout
 LOAD_CACHE_KIB = 64 * 1024
 
 
-class SQLite:
+class SQLite(ConflictInserts):
     name = "sqlite"
     single_writer = True
     # A SQLite transaction reads one snapshot already (WAL).
     snapshot_options: Mapping[str, Any] = {}
+
+    insert_statement = staticmethod(sqlite_insert)
 
     def __init__(self) -> None:
         self._built: dict[StaticQuery, Any] = {}
@@ -78,29 +80,6 @@ class SQLite:
             .returning(table.c[key])
         )
         return set(session.scalars(stmt, list(rows)))
-
-    def insert_once(
-        self, session: Session, table: Table, key: str | tuple[str, ...], row: Mapping[str, Any]
-    ) -> bool:
-        keys = [key] if isinstance(key, str) else list(key)
-        stmt = (
-            sqlite_insert(table)
-            .values(**row)
-            .on_conflict_do_nothing(index_elements=keys)
-            .returning(table.c[keys[0]])
-        )
-        return session.execute(stmt).first() is not None
-
-    def insert_missing(
-        self, session: Session, table: Table, keys: Sequence[str], rows: Sequence[Mapping[str, Any]]
-    ) -> list[tuple[Any, ...]]:
-        stmt = (
-            sqlite_insert(table)
-            .values(list(rows))
-            .on_conflict_do_nothing(index_elements=list(keys))
-            .returning(*(table.c[k] for k in keys))
-        )
-        return [tuple(row) for row in session.execute(stmt)]
 
     def add_amounts(
         self,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent import futures
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack
 from typing import Any
@@ -62,30 +63,8 @@ def test_an_event_committed_by_another_transaction_meanwhile_is_a_duplicate(
     first = _prepared(runtime, event("race-x", "racer"))
     ys = [event(f"race-y{i:03d}", "racer") for i in range(others)]
     second = _prepared(runtime, event("race-x", "racer"), *ys)
-    t1_inserted = threading.Event()
-    release_t1 = threading.Event()
-
-    def t1() -> list[service.EventOutcome]:
-        with runtime.sessions() as session:
-            out = service.record(session, runtime.snapshot, first, runtime.clock())
-            t1_inserted.set()
-            assert release_t1.wait(30)
-            session.commit()
-            return out
-
-    def t2() -> list[service.EventOutcome]:
-        with runtime.sessions() as session:
-            out = service.record(session, runtime.snapshot, second, runtime.clock())
-            session.commit()
-            return out
-
-    with ThreadPoolExecutor(2) as pool:
-        one = pool.submit(t1)
-        assert t1_inserted.wait(30)
-        two = pool.submit(t2)
-        _wait_until_blocked(runtime, two)
-        release_t1.set()
-        out1, out2 = one.result(30), two.result(30)
+    one, two = race_two_records(runtime, first, second)
+    out1, out2 = one.result(30), two.result(30)
 
     assert [o.status for o in out1] == ["accepted"]
     assert [o.status for o in out2] == ["duplicate"] + ["accepted"] * others
@@ -246,3 +225,34 @@ def test_requests_beyond_the_waiting_bound_are_refused_at_once(
     assert statuses == ["accepted"] * 4
     with runtime.sessions() as session:
         assert session.scalar(select(func.count()).select_from(UsageEvent)) == 4
+
+
+def race_two_records(
+    runtime: Runtime, first: list[service.PricedEvent], second: list[service.PricedEvent]
+) -> tuple[Future[list[service.EventOutcome]], Future[list[service.EventOutcome]]]:
+    """T1 records ``first`` and stays open; T2 records ``second`` and is seen waiting
+    on T1's lock; then T1 commits. The two outcomes (or errors) as futures."""
+    t1_inserted, release_t1 = threading.Event(), threading.Event()
+
+    def t1() -> list[service.EventOutcome]:
+        with runtime.sessions() as session:
+            out = service.record(session, runtime.snapshot, first, runtime.clock())
+            t1_inserted.set()
+            assert release_t1.wait(30)
+            session.commit()
+            return out
+
+    def t2() -> list[service.EventOutcome]:
+        with runtime.sessions() as session:
+            out = service.record(session, runtime.snapshot, second, runtime.clock())
+            session.commit()
+            return out
+
+    with ThreadPoolExecutor(2) as pool:
+        one = pool.submit(t1)
+        assert t1_inserted.wait(30)
+        two = pool.submit(t2)
+        _wait_until_blocked(runtime, two)
+        release_t1.set()
+        futures.wait([one, two], timeout=60)
+    return one, two

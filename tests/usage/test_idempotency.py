@@ -281,7 +281,7 @@ def test_a_race_with_other_content_ends_in_one_accepted_and_one_conflict(
     """T1 inserts X for alice and stays open; T2 posts X for mallory (and others) and
     waits on X's unique-index entry. When T1 commits, T2 must fail with the
     conflict, not answer alice's event as mallory's duplicate."""
-    from tests.usage.test_group_commit import _wait_until_blocked
+    from tests.usage.test_group_commit import race_two_records
 
     empty_tables(postgres_url)
     runtime = _runtime(postgres_url, write_config(CLAUDE_CONFIG))
@@ -289,31 +289,10 @@ def test_a_race_with_other_content_ends_in_one_accepted_and_one_conflict(
         first = _prepared(runtime, event("race-x", "alice"))
         ys = [event(f"race-y{i:03d}", "mallory") for i in range(others)]
         second = _prepared(runtime, *ys, event("race-x", "mallory", tokens={"prompt": 1}))
-        t1_inserted, release_t1 = threading.Event(), threading.Event()
-
-        def t1() -> list[service.EventOutcome]:
-            with runtime.sessions() as session:
-                out = service.record(session, runtime.snapshot, first, runtime.clock())
-                t1_inserted.set()
-                assert release_t1.wait(30)
-                session.commit()
-                return out
-
-        def t2() -> list[service.EventOutcome]:
-            with runtime.sessions() as session:
-                out = service.record(session, runtime.snapshot, second, runtime.clock())
-                session.commit()
-                return out
-
-        with ThreadPoolExecutor(2) as pool:
-            one = pool.submit(t1)
-            assert t1_inserted.wait(30)
-            two = pool.submit(t2)
-            _wait_until_blocked(runtime, two)
-            release_t1.set()
-            assert [o.status for o in one.result(30)] == ["accepted"]
-            with pytest.raises(IdempotencyConflict) as refused:
-                two.result(30)
+        one, two = race_two_records(runtime, first, second)
+        assert [o.status for o in one.result(30)] == ["accepted"]
+        with pytest.raises(IdempotencyConflict) as refused:
+            two.result(30)
         assert refused.value.extra == {
             "event_id": "race-x",
             "differing_fields": [

@@ -130,6 +130,7 @@ def _app_factory(config_text: str | None) -> Callable[[], Any]:
 
 
 def _single_process_app() -> Any:
+    from billing.actors import SIGNAL
     from billing.admin.service import reload_config
     from billing.errors import InvalidRequest
     from billing.main import create_app
@@ -140,7 +141,7 @@ def _single_process_app() -> Any:
 
     def reload_on_hangup(*_: object) -> None:
         try:
-            snapshot = reload_config(runtime)
+            snapshot = reload_config(runtime, actor=SIGNAL)
         except InvalidRequest as exc:
             log.error("SIGHUP: %s", exc.detail)
             return

@@ -352,6 +352,18 @@ class Supervisor:
         log.info("config rollout done: all %d workers serve config version %s",
                  self.count, candidate.version)  # fmt: skip
         metrics.record_config_rollout(ok=True)
+        self._audit_rollout(candidate.version, old_version)
+
+    def _audit_rollout(self, version: str, previous: str) -> None:
+        from billing.admin.service import record_rollout
+        from billing.settings import get_settings
+
+        settings = get_settings()
+        source = str(settings.config) if settings.config is not None else None
+        try:
+            record_rollout(settings.database_url, source, version, previous)
+        except Exception:  # the workers serve the new config: an audit failure must not stop us
+            log.exception("config rollout done but not recorded in the audit trail")
 
     def _retire(self, workers: list[_Worker]) -> None:
         """Ask them to finish their requests; _reap waits for them without blocking."""

@@ -6,7 +6,7 @@ commit together, and an action that fails or is refused leaves no entry.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import orjson
@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from billing.audit import repository as repo
 from billing.audit.types import AuditEntry, AuditFilter
+from billing.clock import utc_now
 from billing.errors import InvalidRequest
 
 
@@ -32,7 +33,7 @@ def record(
     repo.add(
         session,
         {
-            "created_at": now or datetime.now(UTC),
+            "created_at": now or utc_now(),
             "action": action,
             "target": target,
             "reason": reason,

@@ -370,7 +370,7 @@ _templates.globals.update(
 _NOTICES = {
     "granted": "Credits granted: the grant is in the ledger below.",
     "set": "Balance set: the difference is in the ledger below.",
-    "unchanged": "The balance already had that value: nothing was recorded.",
+    "unchanged": "The balance already had that value: no ledger row was written.",
 }
 
 

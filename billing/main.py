@@ -22,6 +22,7 @@ from billing.api.metrics_http import HttpMetrics
 from billing.api.metrics_http import router as metrics_router
 from billing.api.paths import StripTrailingSlash
 from billing.api.request_id import RequestContext
+from billing.audit.router import router as audit_router
 from billing.balances.check_router import router as check_router
 from billing.balances.router import router as balances_router
 from billing.catalog.router import router as catalog_router
@@ -118,6 +119,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         catalog_router,
         webhooks_router,
         accounts_router,
+        audit_router,
         console_router,
     ):
         app.include_router(router)

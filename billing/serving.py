@@ -130,6 +130,7 @@ def _app_factory(config_text: str | None) -> Callable[[], Any]:
 
 
 def _single_process_app() -> Any:
+    from billing.actors import SIGNAL
     from billing.admin.service import reload_config
     from billing.errors import InvalidRequest
     from billing.main import create_app
@@ -140,7 +141,7 @@ def _single_process_app() -> Any:
 
     def reload_on_hangup(*_: object) -> None:
         try:
-            snapshot = reload_config(runtime)
+            snapshot = reload_config(runtime, actor=SIGNAL)
         except InvalidRequest as exc:
             log.error("SIGHUP: %s", exc.detail)
             return
@@ -351,6 +352,18 @@ class Supervisor:
         log.info("config rollout done: all %d workers serve config version %s",
                  self.count, candidate.version)  # fmt: skip
         metrics.record_config_rollout(ok=True)
+        self._audit_rollout(candidate.version, old_version)
+
+    def _audit_rollout(self, version: str, previous: str) -> None:
+        from billing.admin.service import record_rollout
+        from billing.settings import get_settings
+
+        settings = get_settings()
+        source = str(settings.config) if settings.config is not None else None
+        try:
+            record_rollout(settings.database_url, source, version, previous)
+        except Exception:  # the workers serve the new config: an audit failure must not stop us
+            log.exception("config rollout done but not recorded in the audit trail")
 
     def _retire(self, workers: list[_Worker]) -> None:
         """Ask them to finish their requests; _reap waits for them without blocking."""

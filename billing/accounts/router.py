@@ -15,7 +15,7 @@ from billing.accounts.schemas import (
     UserBudgetOut,
     UserOut,
 )
-from billing.api.deps import AdminScope, ReadScope, RuntimeDep, SessionDep, SnapshotDep
+from billing.api.deps import AdminActor, ReadScope, RuntimeDep, SessionDep, SnapshotDep
 from billing.api.errors import documented_errors
 from billing.api.json_body import StrictJsonRoute
 from billing.balances.check_schemas import BudgetOut
@@ -35,17 +35,20 @@ def _user_out(view: service.UserView) -> UserOut:
     return UserOut(user_id=view.user_id, role=view.role, budget=budget)
 
 
-@router.put("/v1/users/{user_id}", response_model=UserOut, dependencies=[AdminScope])
+@router.put("/v1/users/{user_id}", response_model=UserOut)
 def set_user(
     user_id: UserIdPath,
     body: Annotated[RoleIn, Body(openapi_examples=ROLE_EXAMPLES)],
     runtime: RuntimeDep,
     snapshot: SnapshotDep,
     session: SessionDep,
+    actor: AdminActor,
 ) -> UserOut:
     """Set the user's role: its policy (billing.roles) applies from now on, and a new
     user starts with the role's startBalance."""
-    view = service.set_role(session, snapshot.config, user_id, body.role, runtime.clock())
+    view = service.set_role(
+        session, snapshot.config, user_id, body.role, runtime.clock(), actor=actor
+    )
     return _user_out(view)
 
 
@@ -61,13 +64,14 @@ def get_user(
     return _user_out(service.get_user(session, snapshot.config, user_id, runtime.clock()))
 
 
-@router.put("/v1/users/{user_id}/budget", response_model=UserBudgetOut, dependencies=[AdminScope])
+@router.put("/v1/users/{user_id}/budget", response_model=UserBudgetOut)
 def set_budget(
     user_id: UserIdPath,
     body: Annotated[BudgetIn, Body(openapi_examples=BUDGET_EXAMPLES)],
     runtime: RuntimeDep,
     snapshot: SnapshotDep,
     session: SessionDep,
+    actor: AdminActor,
 ) -> UserBudgetOut:
     """Limit the user's spend per calendar period (overrides the role's default budget).
     Checks, reservations and gateway calls that would go above it are refused
@@ -80,6 +84,7 @@ def set_budget(
         body.period,
         body.tz,
         runtime.clock(),
+        actor=actor,
     )
     return _budget_out(user_id, current)
 
@@ -101,13 +106,16 @@ def get_budget(
 @router.delete(
     "/v1/users/{user_id}/budget",
     response_model=UserBudgetOut,
-    dependencies=[AdminScope],
     responses=documented_errors({404: "the user has no budget of their own (not_found)"}),
 )
 def delete_budget(
-    user_id: UserIdPath, runtime: RuntimeDep, snapshot: SnapshotDep, session: SessionDep
+    user_id: UserIdPath,
+    runtime: RuntimeDep,
+    snapshot: SnapshotDep,
+    session: SessionDep,
+    actor: AdminActor,
 ) -> UserBudgetOut:
     """Remove the user's own budget (answered as it was); a role's default budget,
     if any, applies from now on."""
-    removed = service.delete_budget(session, snapshot.config, user_id, runtime.clock())
+    removed = service.delete_budget(session, snapshot.config, user_id, runtime.clock(), actor=actor)
     return _budget_out(user_id, removed)

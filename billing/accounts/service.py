@@ -10,10 +10,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy.orm import Session
 
 from billing import money
+from billing.audit import service as audit
+from billing.audit.types import BUDGET_DELETE, BUDGET_SET, ROLE_SET, user_target
 from billing.balances.service import MAX_ABS_MICRO, touch_users
 from billing.budgets.rules import state
 from billing.budgets.types import BudgetState
@@ -45,11 +48,18 @@ def _budget_state(
 
 
 def set_role(
-    session: Session, config: AppConfig, user_id: str, role: str | None, now: datetime
+    session: Session,
+    config: AppConfig,
+    user_id: str,
+    role: str | None,
+    now: datetime,
+    *,
+    actor: str,
 ) -> UserView:
     users_repo.ensure_profiles(session, [user_id], now)
     # The role is stored first: a new user's balance starts with the role's policy.
     touch_users(session, [user_id], config, now, {user_id: role})
+    _record(session, ROLE_SET, user_id, actor, {"role": role}, now)
     return UserView(user_id, role, _budget_state(session, config, user_id, now))
 
 
@@ -68,6 +78,8 @@ def set_budget(
     period: str,
     tz: str | None,
     now: datetime,
+    *,
+    actor: str,
 ) -> BudgetState:
     limit_micro = money.micro_from_credits(limit_credits)
     if limit_micro < 0 or limit_micro > MAX_ABS_MICRO:
@@ -85,6 +97,8 @@ def set_budget(
     touch_users(session, [user_id], config, now)  # holds on this budget lock this row
     current = _budget_state(session, config, user_id, now)
     assert current is not None, "the budget was just set"
+    details = {"limit_credits": money.credits_str(limit_micro), "period": period, "tz": zone}
+    _record(session, BUDGET_SET, user_id, actor, details, now)
     return current
 
 
@@ -95,7 +109,9 @@ def get_budget(session: Session, config: AppConfig, user_id: str, now: datetime)
     return current
 
 
-def delete_budget(session: Session, config: AppConfig, user_id: str, now: datetime) -> BudgetState:
+def delete_budget(
+    session: Session, config: AppConfig, user_id: str, now: datetime, *, actor: str
+) -> BudgetState:
     """Remove the user's own budget; answers it as it was (a role's default then applies)."""
     profile = _profile(session, user_id)
     own = profile.own_budget() if profile is not None else None
@@ -103,4 +119,15 @@ def delete_budget(session: Session, config: AppConfig, user_id: str, now: dateti
         raise NotFound(f"user_id {user_id!r} has no budget of their own to delete")
     removed = state(session, user_id, own, now)
     users_repo.set_budget(session, user_id, _NO_BUDGET, now)
+    details = {"limit_credits": money.credits_str(own.limit_micro), "period": own.period}
+    _record(session, BUDGET_DELETE, user_id, actor, details, now)
     return removed
+
+
+def _record(
+    session: Session, action: str, user_id: str, actor: str, details: dict[str, Any], now: datetime
+) -> None:
+    target = user_target(user_id)
+    audit.record(
+        session, action=action, target=target, reason=None, key_id=actor, details=details, now=now
+    )

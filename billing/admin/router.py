@@ -7,7 +7,7 @@ from fastapi import APIRouter, Request
 from billing.admin import service
 from billing.admin.schemas import ReloadOut
 from billing.api.config_version import pin_snapshot
-from billing.api.deps import AdminScope, RuntimeDep
+from billing.api.deps import AdminActor, RuntimeDep
 from billing.api.errors import documented_errors
 
 router = APIRouter(tags=["admin"])
@@ -16,7 +16,6 @@ router = APIRouter(tags=["admin"])
 @router.post(
     "/v1/admin/reload",
     response_model=ReloadOut,
-    dependencies=[AdminScope],
     responses=documented_errors(
         {
             422: "invalid_request: the file is invalid, the old config stays; the"
@@ -24,11 +23,11 @@ router = APIRouter(tags=["admin"])
         }
     ),
 )
-def reload_config(request: Request, runtime: RuntimeDep) -> ReloadOut:
+def reload_config(request: Request, runtime: RuntimeDep, actor: AdminActor) -> ReloadOut:
     """Re-read the config file. With several workers this reaches the one that
     answered; SIGHUP `billing serve` to reload them all (the
     X-Billing-Config-Version header of each answer names the config that served it)."""
-    snapshot = service.reload_config(runtime)
+    snapshot = service.reload_config(runtime, actor=actor)
     pin_snapshot(request.scope, snapshot)  # this answer names the config now in use
     config = snapshot.config
     return ReloadOut(

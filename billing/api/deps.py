@@ -12,6 +12,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
+from billing import actors
 from billing.api.config_version import pinned_snapshot
 from billing.errors import Forbidden, Unauthorized
 from billing.runtime import ConfigSnapshot, Runtime
@@ -123,6 +124,23 @@ def require_scope(*scopes: str) -> Callable[..., Awaitable[None]]:
     # Read by the access tests: one scope, or a tuple of alternatives.
     check.required_scope = scopes[0] if len(scopes) == 1 else scopes  # type: ignore[attr-defined]
     return check
+
+
+async def admin_actor(  # no I/O: runs on the event loop
+    request: Request,
+    runtime: RuntimeDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> str:
+    """Admit admin keys only; the key's id for the audit trail (never the key)."""
+    _authorize(request, runtime, credentials, "admin")
+    if not runtime.api_keys or credentials is None:
+        return actors.LOOPBACK
+    return actors.key_id(credentials.credentials)
+
+
+admin_actor.required_scope = "admin"  # type: ignore[attr-defined]  # read by the access tests
+# An admin action's route takes ``actor: AdminActor``: admin scope, and who acted.
+AdminActor = Annotated[str, Depends(admin_actor)]
 
 
 @dataclass(frozen=True, slots=True)

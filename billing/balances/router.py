@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Body, Path, Query
 
-from billing.api.deps import AdminScope, ReadScope, RuntimeDep, SessionDep, SnapshotDep
+from billing.api.deps import AdminActor, ReadScope, RuntimeDep, SessionDep, SnapshotDep
 from billing.api.errors import documented_errors
 from billing.api.json_body import StrictJsonRoute
 from billing.api.schemas import CURSOR_PATTERN, ID_PATTERN
@@ -68,7 +68,6 @@ def list_balances(
 @router.post(
     "/v1/balances/{user_id}/credits",
     response_model=BalanceOut,
-    dependencies=[AdminScope],
     responses=documented_errors({409: "idempotency_key reused for another grant (conflict)"}),
 )
 def grant_credits(
@@ -77,6 +76,7 @@ def grant_credits(
     runtime: RuntimeDep,
     snapshot: SnapshotDep,
     session: SessionDep,
+    actor: AdminActor,
 ) -> BalanceOut:
     """Grant (positive) or deduct (negative) credits, idempotent by idempotency_key."""
     granted = service.grant(
@@ -87,17 +87,19 @@ def grant_credits(
         reason=body.reason,
         idempotency_key=body.idempotency_key,
         now=runtime.clock(),
+        actor=actor,
     )
     return BalanceOut.of(granted.balance)
 
 
-@router.put("/v1/balances/{user_id}", response_model=BalanceOut, dependencies=[AdminScope])
+@router.put("/v1/balances/{user_id}", response_model=BalanceOut)
 def set_balance(
     user_id: UserIdPath,
     body: Annotated[SetBalanceIn, Body(openapi_examples=SET_BALANCE_EXAMPLES)],
     runtime: RuntimeDep,
     snapshot: SnapshotDep,
     session: SessionDep,
+    actor: AdminActor,
 ) -> BalanceOut:
     """Set the balance; the difference is recorded as one ledger row."""
     view = service.set_balance(
@@ -107,6 +109,7 @@ def set_balance(
         body.credits,
         reason=body.reason,
         now=runtime.clock(),
+        actor=actor,
     )
     return BalanceOut.of(view)
 

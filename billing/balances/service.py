@@ -11,6 +11,8 @@ from decimal import Decimal
 from sqlalchemy.orm import Session
 
 from billing import metrics, money
+from billing.audit import service as audit
+from billing.audit.types import BALANCE_GRANT, BALANCE_SET, user_target
 from billing.balances import repository as repo
 from billing.balances.refill import add_interval, refill_due
 from billing.balances.repository import BalanceRow
@@ -250,11 +252,13 @@ def grant(
     reason: str | None,
     idempotency_key: str | None,
     now: datetime,
+    actor: str,
 ) -> Grant:
     """Add (or, negative, remove) credits; ``applied`` is False for a repeat.
 
     Repeating a request with the same idempotency key applies it once; the
-    same key with a different user or amount is a conflict.
+    same key with a different user or amount is a conflict. ``actor`` (the API
+    key's id, billing.actors) is recorded in the audit trail, once per grant applied.
     """
     amount_micro = money.micro_from_credits(amount)
     if amount_micro == 0:
@@ -287,6 +291,16 @@ def grant(
     metrics.record_grant(session, "grant", amount_micro)
     row.amount_micro += amount_micro
     _balance_moved(session, config, row, amount_micro, now)
+    details = {"credits": money.credits_str(amount_micro), "idempotency_key": idempotency_key}
+    audit.record(
+        session,
+        action=BALANCE_GRANT,
+        target=user_target(user_id),
+        reason=reason,
+        key_id=actor,
+        details=details,
+        now=now,
+    )
     return Grant(_views(session, [row], now)[0], applied=True)
 
 
@@ -307,8 +321,10 @@ def set_balance(
     *,
     reason: str | None,
     now: datetime,
+    actor: str,
 ) -> BalanceView:
-    """Set the balance to ``credits``, recorded as one ledger row of the difference."""
+    """Set the balance to ``credits``, recorded as one ledger row of the difference
+    (none when it is unchanged) and one audit entry naming ``actor``."""
     target = money.micro_from_credits(credits)
     _check_range(target, "credits")
     row = touch_users(session, [user_id], config, now)[user_id]
@@ -326,6 +342,15 @@ def set_balance(
         metrics.record_grant(session, "set", delta)
         row.amount_micro = target
         _balance_moved(session, config, row, delta, now)
+    audit.record(
+        session,
+        action=BALANCE_SET,
+        target=user_target(user_id),
+        reason=reason,
+        key_id=actor,
+        details={"credits": money.credits_str(target), "change": money.credits_str(delta)},
+        now=now,
+    )
     return _views(session, [row], now)[0]
 
 

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
+from billing import actors
 from billing.balances import service
 from billing.balances.schemas import BalanceOut
 from billing.balances.types import BalanceView
@@ -114,6 +115,7 @@ def add(
                 reason=reason,
                 idempotency_key=idempotency_key,
                 now=runtime.clock(),
+                actor=actors.CLI,
             )
         except BillingError as exc:
             raise fail(exc) from None
@@ -140,6 +142,7 @@ def set_(
                 target,
                 reason=reason,
                 now=runtime.clock(),
+                actor=actors.CLI,
             )
         except BillingError as exc:
             raise fail(exc) from None

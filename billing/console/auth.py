@@ -26,6 +26,7 @@ from typing import Any
 
 from itsdangerous import BadSignature, URLSafeSerializer
 
+from billing.actors import key_id
 from billing.logging_setup import secrets as log_secrets
 from billing.settings import Settings
 
@@ -34,13 +35,7 @@ COOKIE_PATH = "/console"
 # Set by `billing serve` before it starts workers (billing/serving.py).
 START_SECRET_ENV = "BILLING_CONSOLE_START_SECRET"
 ADMIN, READ = "admin", "read"
-LOOPBACK = "loopback"  # the key id when no API key is configured
 _PROCESS_SECRET = secrets.token_hex(32)
-
-
-def key_id(key: str) -> str:
-    """A stable, non-reversible name for a key (sessions and logs name keys by it)."""
-    return hashlib.sha256(b"billing-console-key\0" + key.encode()).hexdigest()[:16]
 
 
 def role_of(scopes: frozenset[str]) -> str | None:

@@ -24,7 +24,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 from starlette.concurrency import run_in_threadpool
 
-from billing import money
+from billing import actors, money
 from billing.api.config_version import pinned_snapshot
 from billing.balances import service as balances
 from billing.catalog.router import get_fetcher
@@ -173,7 +173,7 @@ def _visit(request: Request, *, signed_in: bool = True) -> Visit:
                 _refusal(401, "No API key is configured: only loopback clients are served.")
             )
         if not session.signed_in:
-            session = auth.Session(session.nonce, auth.LOOPBACK, auth.ADMIN, 0)
+            session = auth.Session(session.nonce, actors.LOOPBACK, auth.ADMIN, 0)
     snapshot = pinned_snapshot(request.scope, runtime)
     visit = Visit(request, runtime, console, session, snapshot, new_cookie)
     if signed_in and not session.signed_in:
@@ -379,7 +379,7 @@ _templates.globals.update(
 _NOTICES = {
     "granted": "Credits granted: the grant is in the ledger below.",
     "set": "Balance set: the difference is in the ledger below.",
-    "unchanged": "The balance already had that value: nothing was recorded.",
+    "unchanged": "The balance already had that value: no ledger row was written.",
 }
 
 
@@ -500,6 +500,7 @@ async def act(action: str, request: Request) -> Response:
                 reason=reason,
                 idempotency_key=key and f"console:{key}",
                 now=now,
+                actor=visit.session.key,
             ),
         )
         done = "granted"
@@ -509,7 +510,7 @@ async def act(action: str, request: Request) -> Response:
             run_transaction,
             runtime.sessions,
             lambda session: balances.set_balance(
-                session, config, user_id, value, reason=reason, now=now
+                session, config, user_id, value, reason=reason, now=now, actor=visit.session.key
             ),
         )
         done = "set" if micro != before else "unchanged"

@@ -1,5 +1,6 @@
 """SQLAlchemy tables, one module per table."""
 
+from billing.models.audit_entry import AuditEntry
 from billing.models.balance import Balance
 from billing.models.base import Base
 from billing.models.budget_alert import BudgetAlert
@@ -15,6 +16,7 @@ from billing.models.webhook_event import WebhookEvent
 from billing.models.webhook_unpriced_model import WebhookUnpricedModel
 
 __all__ = [
+    "AuditEntry",
     "Balance",
     "Base",
     "BudgetAlert",

@@ -8,7 +8,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Body, Path, Query, Response
 
-from billing.api.deps import AdminScope, RuntimeDep, SessionDep
+from billing.api.deps import AdminActor, AdminScope, RuntimeDep, SessionDep
 from billing.api.errors import documented_errors
 from billing.api.json_body import StrictJsonRoute
 from billing.api.schemas import CURSOR_PATTERN, ID_PATTERN
@@ -46,6 +46,7 @@ def create_webhook(
     body: Annotated[WebhookIn, Body(openapi_examples=WEBHOOK_EXAMPLES)],
     runtime: RuntimeDep,
     session: SessionDep,
+    actor: AdminActor,
 ) -> WebhookCreated:
     """Deliver the listed events to ``url``, signed per Standard Webhooks with the
     ``secret`` of this answer (the only time it is shown)."""
@@ -55,6 +56,7 @@ def create_webhook(
         list(body.events),
         allow_private=runtime.settings.webhook_allow_private_networks,
         now=runtime.clock(),
+        actor=actor,
     )
     return WebhookCreated.of_new(endpoint)
 
@@ -65,9 +67,11 @@ def list_webhooks(session: SessionDep) -> WebhookList:
 
 
 @router.delete("/v1/webhooks/{webhook_id}", status_code=204, responses=_NOT_FOUND)
-def delete_webhook(webhook_id: WebhookIdPath, session: SessionDep) -> Response:
+def delete_webhook(
+    webhook_id: WebhookIdPath, runtime: RuntimeDep, session: SessionDep, actor: AdminActor
+) -> Response:
     """Stop delivering to this endpoint; its pending deliveries are dropped."""
-    service.delete(session, webhook_id)
+    service.delete(session, webhook_id, actor=actor, now=runtime.clock())
     return Response(status_code=204)
 
 
@@ -120,6 +124,7 @@ def redeliver(
     ],
     runtime: RuntimeDep,
     session: SessionDep,
+    actor: AdminActor,
 ) -> DeliveryOut:
     """Send this delivery again now (same webhook-id), with a fresh retry window."""
     settings = runtime.settings
@@ -129,5 +134,6 @@ def redeliver(
         delivery_id,
         give_up_after=timedelta(seconds=settings.webhook_give_up_after_seconds),
         now=runtime.clock(),
+        actor=actor,
     )
     return DeliveryOut.of(view)

@@ -5,10 +5,18 @@ from __future__ import annotations
 import base64
 import secrets
 from datetime import datetime, timedelta
+from typing import Any
 
 import orjson
 from sqlalchemy.orm import Session
 
+from billing.audit import service as audit
+from billing.audit.types import (
+    WEBHOOK_CREATE,
+    WEBHOOK_DELETE,
+    WEBHOOK_REDELIVER,
+    webhook_target,
+)
 from billing.errors import BillingError, InvalidRequest
 from billing.models import WebhookEndpoint
 from billing.models.webhook_delivery import PENDING
@@ -36,22 +44,46 @@ def new_secret() -> str:
 
 
 def create(
-    session: Session, url: str, events: list[str], *, allow_private: bool, now: datetime
+    session: Session,
+    url: str,
+    events: list[str],
+    *,
+    allow_private: bool,
+    now: datetime,
+    actor: str,
 ) -> Webhook:
     try:
         check_destination(url, allow_private=allow_private, resolve_failure_ok=True)
     except RefusedUrl as exc:
         raise InvalidRequest(f"url: {exc}", field="url") from None
     wanted = sorted(set(events), key=EVENT_TYPES.index)
+    endpoint_id = "wh_" + secrets.token_hex(12)
     row = {
-        "id": "wh_" + secrets.token_hex(12),
+        "id": endpoint_id,
         "url": url,
         "events": orjson.dumps(wanted).decode(),
         "secret": new_secret(),
         "created_at": now,
     }
     repo.add_endpoint(session, row)
+    # The secret stays out of the audit trail: it signs deliveries.
+    details = {"url": url, "events": wanted}
+    _record(session, WEBHOOK_CREATE, endpoint_id, actor, details, now)
     return _webhook(WebhookEndpoint(**row))
+
+
+def _record(
+    session: Session,
+    action: str,
+    endpoint_id: str,
+    actor: str,
+    details: dict[str, Any],
+    now: datetime,
+) -> None:
+    target = webhook_target(endpoint_id)
+    audit.record(
+        session, action=action, target=target, reason=None, key_id=actor, details=details, now=now
+    )
 
 
 def _webhook(endpoint: WebhookEndpoint) -> Webhook:
@@ -63,9 +95,11 @@ def list_all(session: Session) -> list[Webhook]:
     return [_webhook(endpoint) for endpoint in repo.list_endpoints(session)]
 
 
-def delete(session: Session, endpoint_id: str) -> None:
-    if not repo.delete_endpoint(session, endpoint_id):
+def delete(session: Session, endpoint_id: str, *, actor: str, now: datetime) -> None:
+    endpoint = repo.get_endpoint(session, endpoint_id)
+    if endpoint is None or not repo.delete_endpoint(session, endpoint_id):
         raise _not_found(endpoint_id)
+    _record(session, WEBHOOK_DELETE, endpoint_id, actor, {"url": endpoint.url}, now)
 
 
 def deliveries(
@@ -77,7 +111,13 @@ def deliveries(
 
 
 def redeliver(
-    session: Session, endpoint_id: str, delivery_id: str, *, give_up_after: timedelta, now: datetime
+    session: Session,
+    endpoint_id: str,
+    delivery_id: str,
+    *,
+    give_up_after: timedelta,
+    now: datetime,
+    actor: str,
 ) -> DeliveryView:
     """Try the delivery again now (the same webhook-id), with a fresh retry window;
     a pending delivery is simply moved up."""
@@ -90,6 +130,7 @@ def redeliver(
             field="delivery_id",
         )
     repo.schedule_now(session, number, now, now + give_up_after)
+    _record(session, WEBHOOK_REDELIVER, endpoint_id, actor, {"delivery_id": str(number)}, now)
     after_commit(session, wakeup.notify)
     view = repo.get_delivery(session, endpoint_id, number)
     assert view is not None and view.status == PENDING

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import signal
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -72,12 +73,25 @@ def _log(path: Path) -> Callable[[], str]:
     return lambda: path.read_text(errors="replace")
 
 
+def _reloads_audited(server: Server, since: datetime) -> list[tuple[str, str, str]]:
+    """(previous version, version, key id) of the config reloads audited since ``since``
+    (the database is shared by the tests of the session)."""
+    params = {"action": "config.reload", "since": since.isoformat()}
+    answer = httpx.get(f"{server.base}/v1/audit", params=params, timeout=30)
+    assert answer.status_code == 200, answer.text
+    return [
+        (entry["details"]["previous_version"], entry["details"]["version"], entry["key_id"])
+        for entry in answer.json()["entries"]
+    ]
+
+
 def test_a_rollout_whose_new_worker_dies_is_rolled_back_and_a_good_one_switches_all(
     sqlite_url: str, write_config: Callable[[str], Path], tmp_path: Path
 ) -> None:
     config = write_config(CLAUDE_CONFIG)
     log_path = tmp_path / "serve.log"
     log = _log(log_path)
+    started = datetime.now(UTC)
     with Server(sqlite_url, config=config, workers=WORKERS, log_path=log_path) as server:
         _wait_for(lambda: f"with {WORKERS} workers" in log(), show=log)
         ((old_version, old_price),) = _answers(server)
@@ -125,6 +139,8 @@ def test_a_rollout_whose_new_worker_dies_is_rolled_back_and_a_good_one_switches_
 
         scrape = lambda: httpx.get(f"{server.base}/metrics").text  # noqa: E731
         _wait_for(metrics_settled, timeout=30, show=scrape)
+        # The rollout is in the audit trail (the refused ones are not).
+        assert _reloads_audited(server, started) == [(old_version, new_version, "signal")]
 
 
 def test_an_invalid_config_is_refused_and_every_worker_keeps_the_old_one(
@@ -180,6 +196,7 @@ def test_one_process_reloads_on_sighup_and_keeps_its_config_when_the_file_is_bad
     instead of ending the process; a bad file leaves the old config serving."""
     config = write_config(CLAUDE_CONFIG)
     log_path = tmp_path / "serve.log"
+    started = datetime.now(UTC)
     with Server(sqlite_url, config=config, workers=1, log_path=log_path) as server:
         [(old_version, old_price)] = _answers(server)
         config.write_text(CLAUDE_CONFIG.replace("prompt: 3\n", "prompt: 4\n"), encoding="utf-8")
@@ -187,6 +204,7 @@ def test_one_process_reloads_on_sighup_and_keeps_its_config_when_the_file_is_bad
         _wait_for(lambda: "SIGHUP: config reloaded" in _log(log_path)(), show=_log(log_path))
         [(new_version, new_price)] = _answers(server)
         assert new_version != old_version and (old_price, new_price) == ("3000", "4000")
+        assert _reloads_audited(server, started) == [(old_version, new_version, "signal")]
 
         config.write_text("endpoints: [\n", encoding="utf-8")
         server.signal(signal.SIGHUP)

@@ -5,6 +5,8 @@ from __future__ import annotations
 from billing import metrics
 from billing.config.errors import ConfigError
 from billing.errors import InvalidRequest
+from billing.group_commit import run_transaction
+from billing.pricebooks.service import record_current
 from billing.runtime import ConfigSnapshot, Runtime
 
 
@@ -22,4 +24,13 @@ def reload_config(runtime: Runtime) -> ConfigSnapshot:
         ) from None
     metrics.record_config_reload(ok=True, loaded_at=snapshot.loaded_at.timestamp())
     metrics.record_config_version(snapshot.version, previous)
+    record_price_book(runtime, snapshot)
     return snapshot
+
+
+def record_price_book(runtime: Runtime, snapshot: ConfigSnapshot) -> None:
+    """A config load whose prices differ from the last recorded ones is a new version."""
+    run_transaction(
+        runtime.sessions,
+        lambda session: record_current(session, snapshot.prices, snapshot.loaded_at),
+    )

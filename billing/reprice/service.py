@@ -47,6 +47,7 @@ from billing.config.model import AppConfig
 from billing.errors import BillingError, NotFound
 from billing.group_commit import run_transaction
 from billing.ledger import ledger_row
+from billing.pricebooks.service import record_current
 from billing.pricing.engine import PriceBook
 from billing.reports import rollup_repository
 from billing.reprice import audit_hook
@@ -117,6 +118,7 @@ def _chunk(
 ) -> tuple[RepriceResult, int, bool]:
     """One chunk in one transaction: (its tally, the last event id seen, was it the last)."""
     if after == 0 and not run.dry_run:
+        record_current(session, prices, now)  # the rates the run writes are a listed version
         # AUDIT: billing.audit.record for the reprice run (once, in its first chunk).
         audit_hook.record(
             session,

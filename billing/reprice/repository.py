@@ -79,7 +79,7 @@ def pending_chunk(
     stmt = stmt.order_by(_EVENT.id).limit(size)
     if lock:
         stmt = stmt.with_for_update()
-    return [EventRow(*row) for row in session.execute(stmt).tuples()]
+    return [EventRow(*tuple(row)) for row in session.execute(stmt)]
 
 
 def event_for_void(session: Session, event_id: str) -> EventRow | None:

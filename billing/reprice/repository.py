@@ -7,9 +7,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, bindparam, or_, select, update
+from sqlalchemy import Table, or_, select, update
 from sqlalchemy.orm import Session
 
+from billing import dialect
 from billing.models import UsageEvent
 from billing.reprice.types import Selection
 
@@ -90,30 +91,17 @@ def event_for_void(session: Session, event_id: str) -> EventRow | None:
 
 
 def set_prices(session: Session, updates: Sequence[Mapping[str, Any]]) -> None:
-    """Per event (``pk``): its price book (``book``), and when the prices changed its
-    current lines, total and how it was priced (``lines``, ``total``, ``value_key``,
-    ``priced_by``). One executemany per shape of row."""
+    """Per event (``id``): its ``price_book``, and when the prices changed its current
+    ``lines_json``, ``total_micro``, ``value_key`` and ``priced_by``. One statement
+    per shape of row (the database's ``update_rows``)."""
     by_shape: dict[frozenset[str], list[Mapping[str, Any]]] = {}
     for row in updates:
         by_shape.setdefault(frozenset(row), []).append(row)
     table = _EVENT.__table__
     assert isinstance(table, Table)
-    for shape, rows in by_shape.items():
-        # Bind names differ from the column names: SQLAlchemy reserves those for SET.
-        values: dict[str, Any] = {
-            _SET[name]: bindparam(f"b_{name}") for name in shape if name != "pk"
-        }
-        stmt = update(table).where(table.c.id == bindparam("b_pk")).values(values)
-        session.execute(stmt, [{f"b_{name}": value for name, value in row.items()} for row in rows])
-
-
-_SET = {
-    "book": "price_book",
-    "lines": "lines_json",
-    "total": "total_micro",
-    "value_key": "value_key",
-    "priced_by": "priced_by",
-}
+    writer = dialect.of(session)
+    for rows in by_shape.values():
+        writer.update_rows(session, table, "id", rows)
 
 
 def mark_voided(session: Session, event_pk: int, now: datetime, reason: str) -> None:

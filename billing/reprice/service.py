@@ -173,16 +173,16 @@ def _reprice_event(
     tally.new_micro += new_total
     corrections = _corrections(event, old, new, run.run_id, reason)
     if not corrections:
-        updates.append({"pk": event.id, "book": run.price_book})
+        updates.append({"id": event.id, "price_book": run.price_book})
         return
     part.changed_events += 1
     rows.extend(corrections)
     updates.append(
         {
-            "pk": event.id,
-            "book": run.price_book,
-            "lines": lines_text(new),
-            "total": new_total,
+            "id": event.id,
+            "price_book": run.price_book,
+            "lines_json": lines_text(new),
+            "total_micro": new_total,
             "value_key": cost.value_key,
             "priced_by": cost.priced_by,
         }

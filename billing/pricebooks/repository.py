@@ -38,6 +38,18 @@ def versions(session: Session) -> list[Row]:
     return [(row[0], row[1], "", row[3]) for row in session.execute(stmt)]
 
 
-def version(session: Session, version_id: int) -> Row | None:
+def version_by_id(session: Session, version_id: int) -> Row | None:
     row = session.execute(select(*_COLUMNS).where(PriceBookVersion.id == version_id)).first()
+    return None if row is None else (row[0], row[1], row[2], row[3])
+
+
+def version_by_hash(session: Session, content_hash: str) -> Row | None:
+    """The newest version with these rates."""
+    stmt = (
+        select(*_COLUMNS)
+        .where(PriceBookVersion.content_hash == content_hash)
+        .order_by(PriceBookVersion.id.desc())
+        .limit(1)
+    )
+    row = session.execute(stmt).first()
     return None if row is None else (row[0], row[1], row[2], row[3])

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Path
 
 from billing.api.deps import ReadScope, SessionDep, SnapshotDep
 from billing.api.errors import documented_errors
+from billing.api.schemas import ID_PATTERN
 from billing.pricebooks import service
 from billing.pricebooks.schemas import PriceBookOut, PriceBooksOut
 
@@ -33,7 +34,17 @@ def list_pricebooks(session: SessionDep, snapshot: SnapshotDep) -> PriceBooksOut
 def get_pricebook(
     session: SessionDep,
     snapshot: SnapshotDep,
-    version_id: Annotated[int, Path(ge=1, description="the version's id (GET /v1/pricebooks)")],
+    version_id: Annotated[
+        str,
+        Path(
+            min_length=1,
+            max_length=64,
+            pattern=ID_PATTERN,
+            description="the version's id, or its content_hash (the newest version with it)",
+            examples=["1"],
+        ),
+    ],
 ) -> PriceBookOut:
-    """One price book version with its effective rates."""
+    """One price book version with its effective rates (by id or content hash: usage
+    events name theirs by hash)."""
     return PriceBookOut(**asdict(service.get_version(session, snapshot.prices, version_id)))

@@ -40,9 +40,19 @@ def list_versions(session: Session, prices: PriceBook) -> list[PriceBookInfo]:
     ]
 
 
-def get_version(session: Session, prices: PriceBook, version_id: int) -> PriceBookInfo:
-    row = repo.version(session, version_id)
+def get_version(session: Session, prices: PriceBook, version: str) -> PriceBookInfo:
+    """By id (digits) or content hash."""
+    row = repo.version_by_id(session, int(version)) if _is_id(version) else None
     if row is None:
-        raise NotFound(f"no price book version {version_id}: GET /v1/pricebooks lists them")
+        row = repo.version_by_hash(session, version)
+    if row is None:
+        raise NotFound(f"no price book version {version!r}: GET /v1/pricebooks lists them")
     id_, hash_, rates_json, created = row
     return PriceBookInfo(id_, hash_, created, hash_ == prices.version, json.loads(rates_json))
+
+
+_MAX_ID = 2**63 - 1
+
+
+def _is_id(text: str) -> bool:
+    return text.isascii() and text.isdigit() and int(text) <= _MAX_ID

@@ -41,6 +41,8 @@ def test_versions_follow_price_changes_and_events_name_theirs(make_client: AppFa
         "Claude-Compatible"
     ]
     assert cheap["token_config"]["claude-sonnet-4-5"]["prompt"] == "2"
+    by_hash = cheaper.get(f"/v1/pricebooks/{new['content_hash']}").json()
+    assert by_hash["id"] == new["id"]
     assert (
         scalar(cheaper, select(UsageEvent.price_book).where(UsageEvent.event_id == "e2"))
         == (new["content_hash"])
@@ -58,5 +60,7 @@ def test_reload_records_a_new_version(make_client: AppFactory) -> None:
 
 
 def test_unknown_version_is_404(make_client: AppFactory) -> None:
-    answer = make_client(CLAUDE_CONFIG).get("/v1/pricebooks/999999999")
-    assert answer.status_code == 404 and answer.json()["error"] == "not_found"
+    client = make_client(CLAUDE_CONFIG)
+    for unknown in ("999999999", "99999999999999999999999", "0123456789abcdef"):
+        answer = client.get(f"/v1/pricebooks/{unknown}")
+        assert answer.status_code == 404 and answer.json()["error"] == "not_found", unknown

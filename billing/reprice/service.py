@@ -116,7 +116,7 @@ def _chunk(
     reason: str,
     key_id: str | None,
 ) -> tuple[RepriceResult, int, bool]:
-    """One chunk in one transaction: (its tally, the last event id seen, was it the last)."""
+    """One chunk in one transaction: (its tally, the last event id seen, was it empty)."""
     if after == 0 and not run.dry_run:
         record_current(session, prices, now)  # the rates the run writes are a listed version
         # AUDIT: billing.audit.record for the reprice run (once, in its first chunk).
@@ -126,7 +126,14 @@ def _chunk(
             target=run.run_id,
             reason=reason,
             key_id=key_id,
-            details={"price_book": run.price_book, "selection": repr(selection)},
+            details={
+                "price_book": run.price_book,
+                "from": selection.start.isoformat(),
+                "to": selection.end.isoformat(),
+                "endpoint": selection.endpoint,
+                "model": selection.model,
+                "user_id": selection.user_id,
+            },
         )
     events = repo.pending_chunk(
         session, selection, prices.version, after, size, lock=not run.dry_run
@@ -141,7 +148,9 @@ def _chunk(
     if not run.dry_run:
         repo.set_prices(session, updates)
         _apply(session, config, rows, now)
-    return part, events[-1].id, len(events) < size
+    # Not done on a short chunk: a locked row another run repriced meanwhile drops out
+    # of it; the run ends on an empty one.
+    return part, events[-1].id, False
 
 
 def _reprice_event(

@@ -9,10 +9,12 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
+from sqlalchemy.exc import SQLAlchemyError
 
 from billing import __version__, metrics
 from billing.accounts.router import router as accounts_router
 from billing.admin.router import router as admin_router
+from billing.admin.service import record_price_book
 from billing.api.body_timeout import BodyTimeout
 from billing.api.config_version import ConfigVersion
 from billing.api.errors import COMMON_ERRORS, install_error_handlers
@@ -32,7 +34,9 @@ from billing.gateway.errors import install_gateway_errors
 from billing.gateway.proxy import close_upstream_client
 from billing.gateway.router import router as gateway_router
 from billing.health import router as health_router
+from billing.pricebooks.router import router as pricebooks_router
 from billing.reports.router import router as reports_router
+from billing.reprice.router import router as reprice_router
 from billing.reservations.router import router as reservations_router
 from billing.runtime import Runtime
 from billing.settings import Settings, get_settings
@@ -63,6 +67,10 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         gc.collect()
         gc.freeze()
         gc.set_threshold(*GC_THRESHOLDS)
+        try:  # the price book this process starts with (billing/pricebooks)
+            record_price_book(runtime, runtime.snapshot)
+        except SQLAlchemyError as exc:  # an unmigrated database: the service still answers
+            log.warning("price book version not recorded: %s", exc)
         dispatcher = None
         if settings.webhook_dispatcher:
             dispatcher = Dispatcher(runtime.engine, settings, lambda: runtime.clock())
@@ -117,6 +125,8 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         balances_router,
         reports_router,
         catalog_router,
+        pricebooks_router,
+        reprice_router,
         webhooks_router,
         accounts_router,
         audit_router,

@@ -16,6 +16,7 @@ from billing.config.errors import ConfigError
 from billing.db import make_engine, make_session_factory
 from billing.errors import InvalidRequest
 from billing.group_commit import run_transaction
+from billing.pricebooks.service import record_current
 from billing.runtime import ConfigSnapshot, Runtime
 
 
@@ -35,7 +36,12 @@ def reload_config(runtime: Runtime, *, actor: str) -> ConfigSnapshot:
     metrics.record_config_reload(ok=True, loaded_at=snapshot.loaded_at.timestamp())
     metrics.record_config_version(snapshot.version, previous)
     record = _reload_entry(snapshot.config.source, snapshot.version, previous, actor)
-    run_transaction(runtime.sessions, lambda session: record(session, runtime.clock()))
+
+    def remember(session: Session) -> None:  # the price book and the audit entry, together
+        record_current(session, snapshot.prices, snapshot.loaded_at)
+        record(session, runtime.clock())
+
+    run_transaction(runtime.sessions, remember)
     return snapshot
 
 
@@ -65,3 +71,11 @@ def _reload_entry(
         )
 
     return record
+
+
+def record_price_book(runtime: Runtime, snapshot: ConfigSnapshot) -> None:
+    """A config load whose prices differ from the last recorded ones is a new version."""
+    run_transaction(
+        runtime.sessions,
+        lambda session: record_current(session, snapshot.prices, snapshot.loaded_at),
+    )

@@ -16,6 +16,8 @@ WEBHOOK_REDELIVER = "webhook.redeliver"
 BUDGET_SET = "budget.set"
 BUDGET_DELETE = "budget.delete"
 ROLE_SET = "role.set"
+REPRICE_RUN = "reprice.run"
+USAGE_VOID = "usage.void"
 
 
 @dataclass(frozen=True, slots=True)

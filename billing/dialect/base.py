@@ -93,6 +93,13 @@ class Dialect(Protocol):
         """Insert the rows whose unique ``keys`` are free (one statement); the keys inserted."""
         ...
 
+    def update_rows(
+        self, session: Session, table: Table, key: str, rows: Sequence[Mapping[str, Any]]
+    ) -> None:
+        """Per row, set its other columns where ``key`` equals its ``key`` (one
+        statement; every row sets the same columns)."""
+        ...
+
     def add_amounts(
         self,
         session: Session,

@@ -81,6 +81,23 @@ class SQLite(ConflictInserts):
         )
         return set(session.scalars(stmt, list(rows)))
 
+    def update_rows(
+        self, session: Session, table: Table, key: str, rows: Sequence[Mapping[str, Any]]
+    ) -> None:
+        if not rows:
+            return
+        # Bind names differ from the column names: SQLAlchemy reserves those for SET.
+        columns = [name for name in rows[0] if name != key]
+        stmt = (
+            update(table)
+            .where(table.c[key] == bindparam(f"k_{key}"))
+            .values({name: bindparam(f"v_{name}") for name in columns})
+        )
+        params = [
+            {f"k_{key}": row[key], **{f"v_{name}": row[name] for name in columns}} for row in rows
+        ]
+        session.execute(stmt, params)
+
     def add_amounts(
         self,
         session: Session,

@@ -5,6 +5,7 @@ from billing.models.balance import Balance
 from billing.models.base import Base
 from billing.models.budget_alert import BudgetAlert
 from billing.models.ledger_entry import LedgerEntry
+from billing.models.price_book import PriceBookVersion
 from billing.models.reservation import Reservation
 from billing.models.usage_event import UsageEvent
 from billing.models.usage_rollup import UsageRollup
@@ -21,6 +22,7 @@ __all__ = [
     "Base",
     "BudgetAlert",
     "LedgerEntry",
+    "PriceBookVersion",
     "Reservation",
     "UsageEvent",
     "UsageRollup",

@@ -16,6 +16,8 @@ LEDGER_KINDS = (
     "set",  # admin set-balance, recorded as the difference
     "import",  # imported LibreChat transaction
     "opening",  # import: difference to LibreChat's tokenCredits
+    "reprice",  # a reprice run's correction of one token line of an event
+    "void",  # the reversal of one token line of a voided event
 )
 
 
@@ -51,4 +53,6 @@ class LedgerEntry(Base):
     # Unique handle for non-usage rows (grant keys, refill periods, imports).
     idempotency_key: Mapped[str | None] = mapped_column(String(300), unique=True)
     reason: Mapped[str | None] = mapped_column(String(500))
+    run_id: Mapped[str | None] = mapped_column(String(64))  # the reprice run of a reprice row
+    old_rate: Mapped[str | None] = mapped_column(String(64))  # the rate a reprice row replaced
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())

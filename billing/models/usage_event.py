@@ -39,3 +39,10 @@ class UsageEvent(Base):
     fingerprint: Mapped[bytes | None] = mapped_column(LargeBinary)
     occurred_at: Mapped[datetime] = mapped_column(UTCDateTime())
     received_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # The price book (content hash) the event is currently priced with.
+    price_book: Mapped[str | None] = mapped_column(String(64))
+    # The current cost lines once a reprice changed them (billing/reprice/lines.py);
+    # NULL: cost_json's lines (the original charge) are current.
+    lines_json: Mapped[str | None] = mapped_column(Text)
+    voided_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    void_reason: Mapped[str | None] = mapped_column(String(500))

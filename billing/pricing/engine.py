@@ -27,6 +27,7 @@ from billing.errors import InvalidRequest, UnknownEndpoint
 from billing.pricing.matching import Matcher, matcher_for
 from billing.pricing.tables import DefaultTables, load_default_tables
 from billing.pricing.types import LINE_TYPES, Cost, CostLine, PricedBy, Rates, TokenCounts
+from billing.pricing.version import canonical_json, effective_rates, rates_hash
 
 CANCEL_RATE = Decimal("1.15")  # LibreChat's multiplier for an "incomplete" completion
 # Anthropic bills a 1-hour cache write at 2x the base input rate (a 5-minute one at 1.25x).
@@ -131,6 +132,9 @@ class PriceBook:
         self.tables = tables if tables is not None else load_default_tables()
         self._matcher: Matcher = matcher_for(self.tables)
         self._cache: dict[tuple[str, str], _Resolution] = {}
+        # The effective rates and their hash: the price book version (pricing/version.py).
+        self.rates_json = canonical_json(effective_rates(config, self.tables))
+        self.version = rates_hash(self.rates_json)
 
     def price(
         self, endpoint: str, model: str, tokens: TokenCounts, context: str = "message"

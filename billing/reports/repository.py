@@ -214,6 +214,7 @@ class ConversationLine:
     rate: str | None
     cost_micro: int
     occurred_at: datetime
+    kind: str = "usage"  # a spend kind (reports/spend.py): "void" marks a voided event
 
 
 def conversation_lines(
@@ -236,6 +237,7 @@ def conversation_lines(
             entry.rate,
             entry.amount_micro,
             entry.created_at,
+            entry.kind,
         )
         .where(entry.conversation_id == conversation_id, spend_clause(entry))
         .order_by(entry.created_at, entry.id)
@@ -243,6 +245,8 @@ def conversation_lines(
     if user_id is not None:
         stmt = stmt.where(entry.user_id == user_id)
     return [
-        ConversationLine(*row[:9], int(row.tokens or 0), row.rate, -row.amount_micro, row[12])
+        ConversationLine(
+            *row[:9], int(row.tokens or 0), row.rate, -row.amount_micro, row[12], row.kind
+        )
         for row in session.execute(stmt)
     ]

@@ -54,6 +54,9 @@ class ConversationEventOut(Spend):
     value_key: str | None
     priced_by: str | None
     occurred_at: datetime
+    voided: bool = Field(
+        default=False, description="voided (POST /v1/usage/{event_id}/void): its spend is 0"
+    )
 
 
 class ConversationMessageOut(Spend):

@@ -236,12 +236,15 @@ def conversation_cost(
     events: dict[str | None, tuple[repo.ConversationLine, Tally]] = {}
     by_message: dict[str | None, list[str | None]] = {}
     total = Tally()
+    voided: set[str | None] = set()
     for line in lines:
         # Rows without an event id (imports) stand alone under their message.
         event_key: str | None = line.event_id if line.event_id is not None else f"#{len(events)}"
         if event_key not in events:
             events[event_key] = (line, Tally())
             by_message.setdefault(line.message_id, []).append(event_key)
+        if line.kind == "void":
+            voided.add(event_key)
         events[event_key][1].add_line(line.token_type, line.tokens, line.cost_micro)
         total.add_line(line.token_type, line.tokens, line.cost_micro)
 
@@ -262,6 +265,7 @@ def conversation_cost(
                     value_key=line.value_key,
                     priced_by=line.priced_by,
                     occurred_at=line.occurred_at,
+                    voided=event_key in voided,
                     **tally.spend(currency),
                 )
             )

@@ -1,5 +1,8 @@
 """What reports count as spend: priced token lines, whether this service
-recorded them (``usage``) or they came from LibreChat's history (``import``).
+recorded them (``usage``) or they came from LibreChat's history (``import``),
+and their corrections (``reprice``: the difference a reprice run made;
+``void``: the reversal of a voided event, with negative tokens), so reports
+show corrected costs.
 
 Grants, refills, set-balance and opening rows move balances but are not
 costs, and imported ``credits`` rows are grants.
@@ -16,7 +19,7 @@ from sqlalchemy import and_
 
 from billing.pricing.types import CACHE_WRITE_1H, LINE_TYPES, TOKEN_TYPES
 
-SPEND_KINDS: tuple[str, ...] = ("usage", "import")
+SPEND_KINDS: tuple[str, ...] = ("usage", "import", "reprice", "void")
 _SPEND_KINDS = frozenset(SPEND_KINDS)
 # Ledger token type of a priced line -> the report token type counting it.
 REPORTED_AS: dict[str, str] = {**{t: t for t in TOKEN_TYPES}, CACHE_WRITE_1H: "cache_write"}

@@ -69,15 +69,17 @@ def priced_event(
     now: datetime,
     *,
     charged: bool,
+    price_book: str | None = None,
 ) -> PricedEvent:
-    """The event received at ``now`` with its rows; ``charged``: transactions are on."""
+    """The event received at ``now`` with its rows; ``charged``: transactions are on;
+    ``price_book``: the version (rates hash) that priced it."""
     cost_json = cost.to_json()
     return PricedEvent(
         event,
         cost,
         occurred_at,
         cost_json,
-        _event_row(event, cost, cost_json, occurred_at, now),
+        _event_row(event, cost, cost_json, occurred_at, now, price_book),
         _ledger_rows(event, cost, occurred_at) if charged else [],
         warnings,
     )
@@ -118,6 +120,7 @@ def _event_row(
     cost_json: dict[str, Any],
     occurred_at: datetime,
     now: datetime,
+    price_book: str | None,
 ) -> dict[str, Any]:
     lines = {line.token_type: line.tokens for line in cost.lines}
     row: dict[str, Any] = {
@@ -139,6 +142,7 @@ def _event_row(
         "cost_json": orjson.dumps(cost_json).decode(),  # compact, like json.dumps(separators)
         "occurred_at": occurred_at,
         "received_at": now,
+        "price_book": price_book,
     }
     # The 1-hour cache writes are content too, but not a column of their own
     # (cache_write_tokens holds both TTLs): the fingerprint covers the split.

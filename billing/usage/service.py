@@ -90,8 +90,9 @@ def prepare_events(
     (idempotency_conflict), like any bad event.
     """
     charged = snapshot.config.transactions_enabled
+    book = snapshot.prices.version
     prepared = [
-        priced_event(event, cost, occurred_at, warnings, now, charged=charged)
+        priced_event(event, cost, occurred_at, warnings, now, charged=charged, price_book=book)
         for event, cost, occurred_at, warnings in price_events(
             snapshot.prices, events, now, batch=batch
         )

@@ -272,3 +272,26 @@ def test_cli_actions_and_the_audit_command(db_url: str) -> None:
     later = run_cli(db_url, "audit", "--since", "2999-01-01", "--format", "json")
     assert json.loads(later.stdout) == []
     assert run_cli(db_url, "audit", "--since", "yesterday").exit_code == 2
+
+
+def test_reprice_runs_and_voids_are_audited(make_client: AppFactory) -> None:
+    """An applied reprice run and a void are one entry each; a dry run is none."""
+    from tests.helpers import event
+    from tests.reprice.helpers import CHEAPER_CONFIG, EVER
+
+    old = make_client(CLAUDE_CONFIG, **SETTINGS)
+    _ok(old.post("/v1/usage", json=event("e1"), headers=ADMIN))
+    _ok(old.post("/v1/usage", json=event("e2"), headers=ADMIN))
+    client = make_client(CHEAPER_CONFIG, **SETTINGS)
+    body = {**EVER, "reason": "prompt rate typo"}
+    _ok(client.post("/v1/admin/reprice", json={**body, "dry_run": True}, headers=ADMIN))
+    assert _audit(client, action="reprice.run") == []
+    run = _ok(client.post("/v1/admin/reprice", json={**body, "dry_run": False}, headers=OTHER))
+    (entry,) = _audit(client, action="reprice.run")
+    assert entry["target"] == f"reprice:{run['run_id']}" and entry["reason"] == "prompt rate typo"
+    assert entry["key_id"] == actors.key_id(OTHER_ADMIN_KEY)
+    void = {"reason": "test traffic"}
+    _ok(client.post("/v1/usage/e1/void", json=void, headers=ADMIN))
+    _ok(client.post("/v1/usage/e1/void", json=void, headers=ADMIN))  # idempotent: no new entry
+    (voided,) = _audit(client, action="usage.void")
+    assert voided["target"] == "event:e1" and voided["key_id"] == actors.key_id(ADMIN_KEY)

@@ -1,0 +1,1 @@
+"""Price book versions: each distinct set of effective rates the service priced with."""

@@ -1,0 +1,1 @@
+"""Corrections of recorded usage: reprice runs and voids (adjustment ledger rows)."""

@@ -20,6 +20,7 @@ import yaml
 from billing.config.loader import parse_config
 from billing.config.model import AppConfig
 from billing.config.yaml_safe import parse_yaml
+from billing.gateway.upstream import plain_number
 
 KEY_VARIABLE = "BILLING_GATEWAY_KEY"
 IDENTITY_HEADERS = {
@@ -40,9 +41,9 @@ def gateway_base_url(gateway_url: str, name: str, anthropic: bool) -> str:
 
 
 def _plain(value: Any) -> Any:
-    """YAML-dumpable copy: exact numbers back to plain ints and floats."""
+    """YAML-dumpable copy: exact numbers back to plain ints and floats (parameters)."""
     if isinstance(value, Decimal):
-        return int(value) if value == value.to_integral_value() else float(value)
+        return plain_number(value)
     if isinstance(value, dict):
         return {str(k): _plain(v) for k, v in value.items()}
     if isinstance(value, list):

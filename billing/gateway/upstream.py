@@ -174,10 +174,15 @@ def body_chunks(response: httpx.Response) -> AsyncIterator[bytes]:
     return response.aiter_raw() if encoding in ("", "identity") else response.aiter_bytes()
 
 
+def plain_number(value: Decimal) -> int | float:
+    """A config parameter number (addParams: temperature, top_p, ...; never money),
+    read exactly as Decimal, as the JSON or YAML number other programs take."""
+    return int(value) if value == value.to_integral_value() else float(value)
+
+
 def _json_default(value: Any) -> Any:
-    # addParams numbers are read exactly (Decimal); upstreams take JSON numbers.
     if isinstance(value, Decimal):
-        return int(value) if value == value.to_integral_value() else float(value)
+        return plain_number(value)
     raise TypeError(f"cannot send {type(value).__name__} upstream")
 
 

@@ -88,6 +88,7 @@ from billing.reservations.service import settle
 from billing.reservations.types import Settlement, UsageClaim
 from billing.usage import repository as repo
 from billing.usage.rows import CONTENT_COLUMNS, CONTENT_FIELDS, PricedEvent, content
+from billing.webhooks import hooks as webhook_hooks
 
 # Distinct events from which a call writes the ledger first (see above). A
 # choice between two concurrency behaviours, not a speed threshold: when the
@@ -133,6 +134,9 @@ def record(
     accepted = [item for event_id, item in first.items() if event_id in inserted]
     charged = _charge(session, config, accepted, entries, now) if accepted else {}
     settlements = _settle_reservations(session, accepted, now)
+    # In this transaction: balance.low and pricing.unpriced_model land in the outbox
+    # with the charge that caused them (or not at all).
+    webhook_hooks.after_charge(session, config, [i.cost for i in accepted], charged, now)
     return Recorded(first, inserted, accepted, stored, charged, settlements)
 
 

@@ -22,7 +22,6 @@ from billing.usage.ingest import Stored, repeat_conflict
 from billing.usage.normalize import UsageWarning
 from billing.usage.rows import PricedEvent, priced_event
 from billing.usage.schemas import QuoteRequest, UsageEventIn
-from billing.webhooks import hooks as webhook_hooks
 
 # Events stamped absurdly far from now are client bugs, not usage.
 MAX_PAST = timedelta(days=366 * 10)
@@ -154,9 +153,6 @@ def record(
     warned = [w.code for item in done.accepted for w in item.warnings]
     if warned:
         metrics.record_usage_warnings(session, warned)
-    webhook_hooks.after_charge(
-        session, snapshot.config, [i.cost for i in done.accepted], done.balances, now
-    )
     outcomes = []
     seen: set[str] = set()
     for item in priced:

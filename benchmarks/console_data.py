@@ -12,8 +12,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from billing.reports.rollups import rebuild_rollups
 from sqlalchemy import create_engine, text
+
+from billing.reports.rollup_repository import rebuild_rollups
 
 DAYS = 90
 START_MICRO = 20_000 * 1_000_000

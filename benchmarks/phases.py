@@ -19,6 +19,7 @@ import orjson
 from benchmarks import raw_insert as raw
 from benchmarks.traffic import Traffic, write_config
 from billing.config.loader import load_config_file
+from billing.config.version import config_version
 from billing.pricing.engine import PriceBook
 from billing.pricing.types import TokenCounts
 from billing.runtime import ConfigSnapshot
@@ -104,7 +105,7 @@ def pricing(count: int, repeat: int = 3) -> dict[str, Any]:
 def raw_insert(backend: str, url: str, config: Path, count: int) -> dict[str, float]:
     """The rows batch_1000 will write, written with the driver alone (batches of 1,000)."""
     loaded = load_config_file(config)
-    snapshot = ConfigSnapshot(loaded, PriceBook(loaded), datetime.now(UTC))
+    snapshot = ConfigSnapshot(loaded, PriceBook(loaded), datetime.now(UTC), config_version(loaded))
     rows = raw.build_rows(snapshot, Traffic(seed=1000).events(count))
     if backend == "postgres":
         return raw.postgres(url, rows, 1000)

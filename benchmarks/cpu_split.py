@@ -93,6 +93,64 @@ class CpuMeter:
         }
 
 
+# The PostgreSQL server's own processes, shared by every database: the WAL writer and
+# checkpointer work for our commits too. Client backends name their database.
+_SERVER_PROCESSES = (
+    "checkpointer", "background writer", "walwriter", "autovacuum launcher",
+    "logical replication launcher", "archiver", "stats collector", "bin/postgres -D",
+)  # fmt: skip
+
+
+def postgres_pids(database: str | None = None) -> list[int]:
+    """PostgreSQL's processes; with ``database``, only that database's backends and the
+    server's shared processes (other databases' backends, e.g. another session's
+    tests on a shared machine, are left out)."""
+    pids = []
+    for pid in _pids_named("postgres"):
+        if database is None:
+            pids.append(pid)
+            continue
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        if f" {database} " in cmdline or any(name in cmdline for name in _SERVER_PROCESSES):
+            pids.append(pid)
+    return pids
+
+
+class PartyMeter:
+    """CPU seconds of the three parties between start() and stop(): the `billing serve`
+    listening on ``base`` (supervisor and workers), PostgreSQL (``database``'s backends
+    and the server's shared processes; None: no PostgreSQL) and the load generator,
+    which is this process's child (RUSAGE_CHILDREN: run it to completion in between)."""
+
+    def __init__(self, base: str, database: str | None) -> None:
+        port = base.rsplit(":", 1)[1]
+        service = _pids_named(f"serve --port {port}")[0]
+        groups: dict[str, Callable[[], list[int]]] = {"service": lambda: _children(service)}
+        if database is not None:
+            groups["postgresql"] = lambda: postgres_pids(database)
+        self._meter = CpuMeter(groups)
+        self._children = resource.getrusage(resource.RUSAGE_CHILDREN)
+        self._began = 0.0
+
+    def start(self) -> None:
+        self._children = resource.getrusage(resource.RUSAGE_CHILDREN)
+        self._meter.start()
+        self._began = time.perf_counter()
+
+    def stop(self) -> dict[str, float]:
+        wall = time.perf_counter() - self._began
+        used = self._meter.stop()
+        children = resource.getrusage(resource.RUSAGE_CHILDREN)
+        used["loadgen"] = (children.ru_utime - self._children.ru_utime) + (
+            children.ru_stime - self._children.ru_stime
+        )
+        used["wall"] = wall
+        return used
+
+
 def _prime_users(base: str) -> None:
     """Every traffic user seen once, as in make bench (its single-event phases run
     after batch ingest): first sight (startBalance) is not what is measured here."""

@@ -11,7 +11,7 @@ import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 import orjson
@@ -30,6 +30,26 @@ P99_LIMIT_MS = 50.0
 # figure between 9,800 and 14,200 events/s from run to run (cpu_split --kind batch).
 BATCH_CONCURRENCY = 8
 SINGLE_CONCURRENCY = 64
+
+
+class Meter(Protocol):
+    """CPU seconds per party between start() and stop() (benchmarks/cpu_split.PartyMeter;
+    stop() also gives the "wall" seconds)."""
+
+    def start(self) -> None: ...
+
+    def stop(self) -> dict[str, float]: ...
+
+
+def cpu_per(used: dict[str, float], units: float) -> dict[str, Any]:
+    """Meter figures as ms of CPU per unit of work (``units``: events / 1,000 gives ms
+    per 1,000 events) and each party's share of the machine's cores."""
+    wall, cores = used["wall"], cpu_count()
+    parties = {k: v for k, v in used.items() if k != "wall"}
+    return {
+        "ms": {k: round(v * 1000 / max(units, 1e-9), 3) for k, v in parties.items()},
+        "share_of_cores": {k: round(v / wall / cores, 3) for k, v in parties.items()},
+    }
 
 
 def cpu_count() -> int:
@@ -112,8 +132,11 @@ def raw_insert(backend: str, url: str, config: Path, count: int) -> dict[str, fl
     return raw.sqlite(url, rows, 1000)
 
 
-def batch_ingest(base: str, size: int, count: int, workdir: Path) -> dict[str, Any]:
-    """POST /v1/usage with batches of ``size``, BATCH_CONCURRENCY in flight."""
+def batch_ingest(
+    base: str, size: int, count: int, workdir: Path, meter: Meter | None = None
+) -> dict[str, Any]:
+    """POST /v1/usage with batches of ``size``, BATCH_CONCURRENCY in flight; with a
+    ``meter``, the CPU each party used per 1,000 events."""
     events = Traffic(seed=size).events(count)
     bodies = [
         orjson.dumps({"events": events[i : i + size]}).decode() for i in range(0, count, size)
@@ -126,8 +149,12 @@ def batch_ingest(base: str, size: int, count: int, workdir: Path) -> dict[str, A
         "concurrency": BATCH_CONCURRENCY,
         "timeout_s": 240,
     }
+    if meter is not None:
+        meter.start()
     result = loadgen(spec, workdir, timeout_s=300)
     processed = result["accepted"] + result["duplicates"]
+    if meter is not None:
+        result["cpu_per_1000_events"] = cpu_per(meter.stop(), processed / 1000)
     result["events_per_s"] = processed / result["elapsed_s"]
     result["batch_size"] = size
     result["ok"] = result["statuses"] == {"200": len(bodies)} and processed == count
@@ -191,15 +218,27 @@ def open_loop_spec(
 
 
 def rate_steps(
-    base: str, kind: str, rates: tuple[int, ...], seconds: float, workdir: Path, drain_s: float
+    base: str,
+    kind: str,
+    rates: tuple[int, ...],
+    seconds: float,
+    workdir: Path,
+    drain_s: float,
+    meter: Meter | None = None,
 ) -> dict[str, Any]:
-    """Open-loop latency at each rate; stops after the first rate that misses p99 < 50 ms."""
+    """Open-loop latency at each rate; stops after the first rate that misses p99 < 50 ms.
+    With a ``meter``, each step's CPU per party per request (its 100 warm-up requests
+    included)."""
     steps = []
     best = 0
     for index, rate in enumerate(rates):
         count = max(50, int(rate * seconds))
         spec = open_loop_spec(base, kind, rate, count, 10_000 * (index + 1) + len(kind), drain_s)
+        if meter is not None:
+            meter.start()
         step = loadgen(spec, workdir, timeout_s=seconds + 90)
+        if meter is not None:
+            step["cpu_per_request"] = cpu_per(meter.stop(), step["completed"] + 100)
         step["ok"] = (
             step["completed"] == count
             and step["statuses"] == {"200": count}

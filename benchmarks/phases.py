@@ -53,11 +53,11 @@ def cpu_per(used: dict[str, float], units: float) -> dict[str, Any]:
 
 
 def _used(meter: Meter, result: dict[str, Any]) -> dict[str, float]:
-    """The meter's figures; the load generator's as it measured itself, without its
-    interpreter's start (~0.2 s of CPU: most of a short quick-mode phase)."""
+    """The meter's figures; the load generator's CPU and the wall time as it measured
+    them, without its interpreter's start (~0.2 s: most of a short quick-mode phase)."""
     used = meter.stop()
     if "cpu_s" in result:
-        used["loadgen"] = result["cpu_s"]
+        used["loadgen"], used["wall"] = result["cpu_s"], result["run_s"]
     return used
 
 
@@ -247,7 +247,8 @@ def rate_steps(
             meter.start()
         step = loadgen(spec, workdir, timeout_s=seconds + 90)
         if meter is not None:
-            step["cpu_per_request"] = cpu_per(_used(meter, step), step["completed"] + 100)
+            served = step["completed"] + len(spec["warmup"])
+            step["cpu_per_request"] = cpu_per(_used(meter, step), served)
         step["ok"] = (
             step["completed"] == count
             and step["statuses"] == {"200": count}

@@ -10,13 +10,14 @@ from fastapi.openapi.models import Example
 from pydantic import Discriminator, Field, Tag, ValidationInfo, model_validator
 
 from billing import money
-from billing.api.schemas import CostOut, Identifier, OptionalId, StrictModel, TokensIn
+from billing.api.schemas import CostOut, Identifier, Money, OptionalId, StrictModel, TokensIn
 from billing.errors import InvalidRequest
 from billing.pricing.types import TokenCounts
 from billing.reservations.schemas import SettlementOut
 from billing.usage.normalize import Normalized, read_usage
 
 if TYPE_CHECKING:
+    from billing.usage.rows import PricedEvent
     from billing.usage.service import EventOutcome
 
 
@@ -221,3 +222,116 @@ def usage_answer(outcomes: Sequence[EventOutcome]) -> dict[str, Any]:
             result["warnings"] = [w.to_json() for w in o.warnings]
     accepted = sum(1 for r in results if r["status"] == "accepted")
     return {"accepted": accepted, "duplicates": len(results) - accepted, "events": results}
+
+
+# Prefer: return=minimal (RFC 7240) on POST /v1/usage: totals instead of every event.
+PREFER_DESCRIPTION = (
+    "`return=minimal` (RFC 7240): answer counts, the duplicate event ids and totals "
+    "per user instead of every event's cost (UsageMinimalResponse; cheaper for big "
+    "batches); the answer then carries `Preference-Applied: return=minimal`. "
+    "Without it (or with `return=representation`) the full UsageResponse."
+)
+
+
+class UserTotalOut(StrictModel):
+    user_id: str
+    charged: Money = Field(
+        description="credits charged for the user's events newly accepted by this request"
+    )
+    balance: str | None = Field(description="the user's balance in credits after this request")
+
+
+class EventWarningOut(UsageWarningOut):
+    event_id: str
+
+
+class UsageMinimalResponse(StrictModel):
+    """The answer to ``Prefer: return=minimal``."""
+
+    accepted: int
+    duplicates: int
+    duplicate_event_ids: list[str] = Field(
+        description="events already recorded with the same content (nothing charged again)"
+    )
+    users: list[UserTotalOut] = Field(description="one entry per user of the request")
+    warnings: list[EventWarningOut] | None = Field(
+        default=None, description="present only when an accepted event's usage had a warning"
+    )
+
+
+def usage_minimal_answer(
+    priced: Sequence[PricedEvent], outcomes: Sequence[EventOutcome]
+) -> dict[str, Any]:
+    """The UsageMinimalResponse for recorded events (``outcomes[i]`` is ``priced[i]``'s)."""
+    charged: dict[str, int] = {}
+    balances: dict[str, int | None] = {}
+    duplicate_ids: list[str] = []
+    warnings: list[dict[str, str]] = []
+    for item, o in zip(priced, outcomes, strict=True):
+        user = item.event.user_id  # a duplicate has the same content, user included
+        if o.status == "accepted":
+            charged[user] = charged.get(user, 0) + item.cost.total_micro
+        else:
+            charged.setdefault(user, 0)
+            duplicate_ids.append(o.event_id)
+        if o.balance_micro is not None or user not in balances:
+            balances[user] = o.balance_micro
+        if o.warnings:
+            warnings += [{"event_id": o.event_id, **w.to_json()} for w in o.warnings]
+    answer: dict[str, Any] = {
+        "accepted": len(outcomes) - len(duplicate_ids),
+        "duplicates": len(duplicate_ids),
+        "duplicate_event_ids": duplicate_ids,
+        "users": [
+            {
+                "user_id": user,
+                "charged": money.credits_str(micro),
+                "balance": None if balance is None else money.credits_str(balance),
+            }
+            for user, micro in charged.items()
+            for balance in (balances[user],)
+        ],
+    }
+    if warnings:
+        answer["warnings"] = warnings
+    return answer
+
+
+_FULL_EXAMPLE_EVENT = {
+    "event_id": "msg-1001:1",
+    "status": "accepted",
+    "cost": {
+        "endpoint": "anthropic",
+        "model": "claude-sonnet-4-5",
+        "value_key": "claude-sonnet-4-5",
+        "priced_by": "default",
+        "context": "message",
+        "lines": {
+            "prompt": {"tokens": 1000, "rate": "3", "credits": "3000"},
+            "completion": {"tokens": 200, "rate": "15", "credits": "3000"},
+            "cache_write": {"tokens": 0, "rate": "3.75", "credits": "0"},
+            "cache_read": {"tokens": 0, "rate": "0.3", "credits": "0"},
+        },
+        "total_credits": "6000",
+        "total_usd": "0.006",
+    },
+    "balance": "994000",
+}
+USAGE_ANSWER_EXAMPLES: dict[str, Example] = {
+    "full": {
+        "summary": "the default answer: every event",
+        "value": {"accepted": 1, "duplicates": 0, "events": [_FULL_EXAMPLE_EVENT]},
+    },
+    "minimal": {
+        "summary": "Prefer: return=minimal",
+        "value": {
+            "accepted": 999,
+            "duplicates": 1,
+            "duplicate_event_ids": ["msg-0990:1"],
+            "users": [
+                {"user_id": "alice", "charged": "1250400.5", "balance": "8749599.5"},
+                {"user_id": "bob", "charged": "30000", "balance": "-30000"},
+            ],
+        },
+    },
+}

@@ -19,9 +19,10 @@ import orjson
 import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
+from pydantic import ValidationError
 
 from benchmarks.traffic import Traffic
-from billing.api.json_body import parse_strict_json
+from billing.api.json_body import BodyRefused, parse_strict_json
 from billing.errors import BillingError
 from billing.runtime import ConfigSnapshot, Runtime
 from billing.settings import Settings
@@ -186,7 +187,7 @@ def _generic(raw: bytes) -> list[UsageEventIn] | None:
     """The generic route's events, or None where it refuses the body."""
     try:
         usage = _usage_request.validate_python(parse_strict_json(raw), context={MAX_EVENTS: 1000})
-    except Exception:  # noqa: BLE001 - any refusal: BodyRefused, ValidationError, InvalidRequest
+    except (BodyRefused, ValidationError, BillingError):  # BillingError: the batch size rule
         return None
     return usage.events if isinstance(usage, UsageBatchIn) else [usage]
 

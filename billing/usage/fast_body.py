@@ -48,10 +48,6 @@ class _Strict(Struct, forbid_unknown_fields=True, gc=False):
     per batch would set off the cyclic collector (~0.7 ms per 1,000 events)."""
 
 
-def _or(value: Any, default: Any) -> Any:
-    return default if value is UNSET else value
-
-
 class FastTokens(_Strict):
     """TokensIn's fields; absent ones are UNSET (so the keys can be counted), read as 0."""
 
@@ -63,23 +59,28 @@ class FastTokens(_Strict):
 
     @property
     def prompt(self) -> int:
-        return _or(self.prompt_, 0)
+        value = self.prompt_
+        return 0 if value is UNSET else value
 
     @property
     def completion(self) -> int:
-        return _or(self.completion_, 0)
+        value = self.completion_
+        return 0 if value is UNSET else value
 
     @property
     def cache_write(self) -> int:
-        return _or(self.cache_write_, 0)
+        value = self.cache_write_
+        return 0 if value is UNSET else value
 
     @property
     def cache_read(self) -> int:
-        return _or(self.cache_read_, 0)
+        value = self.cache_read_
+        return 0 if value is UNSET else value
 
     @property
     def cache_write_1h(self) -> int:
-        return _or(self.cache_write_1h_, 0)
+        value = self.cache_write_1h_
+        return 0 if value is UNSET else value
 
     def to_counts(self) -> TokenCounts:
         return TokenCounts(*[0 if v is UNSET else v for v in _token_values(self)])
@@ -114,35 +115,43 @@ class FastEvent(_Strict):
 
     @property
     def context(self) -> str:
-        return _or(self.context_, "message")
+        value = self.context_
+        return "message" if value is UNSET else value
 
     @property
     def conversation_id(self) -> str | None:
-        return _or(self.conversation_id_, None)
+        value = self.conversation_id_
+        return None if value is UNSET else value
 
     @property
     def message_id(self) -> str | None:
-        return _or(self.message_id_, None)
+        value = self.message_id_
+        return None if value is UNSET else value
 
     @property
     def occurred_at(self) -> datetime | None:
-        return _or(self.occurred_at_, None)
+        value = self.occurred_at_
+        return None if value is UNSET else value
 
     @property
     def tokens(self) -> FastTokens | None:
-        return _or(self.tokens_, None)
+        value = self.tokens_
+        return None if value is UNSET else value
 
     @property
     def provider_usage(self) -> FastProviderUsage | None:
-        return _or(self.provider_usage_, None)
+        value = self.provider_usage_
+        return None if value is UNSET else value
 
     @property
     def reservation_id(self) -> str | None:
-        return _or(self.reservation_id_, None)
+        value = self.reservation_id_
+        return None if value is UNSET else value
 
     @property
     def role(self) -> str | None:
-        return _or(self.role_, None)
+        value = self.role_
+        return None if value is UNSET else value
 
     def normalized(self) -> Normalized:
         """As UsageEventIn.normalized: counts from tokens or from the provider's usage."""

@@ -205,23 +205,34 @@ def usage_answer(outcomes: Sequence[EventOutcome]) -> dict[str, Any]:
     tests/usage/test_contract.py checks every kind of outcome against the
     published schema instead.
     """
-    results: list[dict[str, Any]] = [
-        {
+    balances = _balance_texts(outcomes)
+    results: list[dict[str, Any]] = []
+    accepted = 0
+    for o in outcomes:
+        fresh = o.status == "accepted"
+        accepted += fresh
+        result = {
             "event_id": o.event_id,
-            "status": "accepted" if o.status == "accepted" else "duplicate",
+            "status": "accepted" if fresh else "duplicate",
             "cost": o.cost,
-            "balance": None if o.balance_micro is None else money.credits_str(o.balance_micro),
+            "balance": balances[o.balance_micro],
             "reservation": None
             if o.reservation is None
             else SettlementOut.of(o.reservation).model_dump(mode="json"),
         }
-        for o in outcomes
-    ]
-    for result, o in zip(results, outcomes, strict=True):
         if o.warnings:  # rare: the key is left out otherwise
             result["warnings"] = [w.to_json() for w in o.warnings]
-    accepted = sum(1 for r in results if r["status"] == "accepted")
+        results.append(result)
     return {"accepted": accepted, "duplicates": len(results) - accepted, "events": results}
+
+
+def _balance_texts(outcomes: Sequence[EventOutcome]) -> dict[int | None, str | None]:
+    """Each balance as text, formatted once: a batch has far fewer users than events."""
+    texts: dict[int | None, str | None] = {None: None}
+    for micro in {o.balance_micro for o in outcomes}:
+        if micro is not None:
+            texts[micro] = money.credits_str(micro)
+    return texts
 
 
 # Prefer: return=minimal (RFC 7240) on POST /v1/usage: totals instead of every event.
@@ -263,21 +274,20 @@ def usage_minimal_answer(
     priced: Sequence[PricedEvent], outcomes: Sequence[EventOutcome]
 ) -> dict[str, Any]:
     """The UsageMinimalResponse for recorded events (``outcomes[i]`` is ``priced[i]``'s)."""
-    charged: dict[str, int] = {}
-    balances: dict[str, int | None] = {}
-    duplicate_ids: list[str] = []
-    warnings: list[dict[str, str]] = []
-    for item, o in zip(priced, outcomes, strict=True):
-        user = item.event.user_id  # a duplicate has the same content, user included
+    users = [item.event.user_id for item in priced]  # a duplicate's content is the same
+    charged = dict.fromkeys(users, 0)
+    duplicate_ids = []
+    for user, item, o in zip(users, priced, outcomes, strict=True):
         if o.status == "accepted":
-            charged[user] = charged.get(user, 0) + item.cost.total_micro
+            charged[user] += item.cost.total_micro
         else:
-            charged.setdefault(user, 0)
             duplicate_ids.append(o.event_id)
-        if o.balance_micro is not None or user not in balances:
-            balances[user] = o.balance_micro
-        if o.warnings:
-            warnings += [{"event_id": o.event_id, **w.to_json()} for w in o.warnings]
+    # The user's balance after the request (the same on each of its events that has one).
+    balances = {
+        u: o.balance_micro
+        for u, o in zip(users, outcomes, strict=True)
+        if o.balance_micro is not None
+    }
     answer: dict[str, Any] = {
         "accepted": len(outcomes) - len(duplicate_ids),
         "duplicates": len(duplicate_ids),
@@ -289,9 +299,10 @@ def usage_minimal_answer(
                 "balance": None if balance is None else money.credits_str(balance),
             }
             for user, micro in charged.items()
-            for balance in (balances[user],)
+            for balance in (balances.get(user),)
         ],
     }
+    warnings = [{"event_id": o.event_id, **w.to_json()} for o in outcomes for w in o.warnings]
     if warnings:
         answer["warnings"] = warnings
     return answer

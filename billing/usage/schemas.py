@@ -211,7 +211,7 @@ def usage_answer(outcomes: Sequence[EventOutcome]) -> dict[str, Any]:
     for o in outcomes:
         fresh = o.status == "accepted"
         accepted += fresh
-        result = {
+        result: dict[str, Any] = {
             "event_id": o.event_id,
             "status": "accepted" if fresh else "duplicate",
             "cost": o.cost,

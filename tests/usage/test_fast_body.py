@@ -30,6 +30,7 @@ from billing.usage.fast_body import FastEvent, decode_usage
 from billing.usage.router import _usage_request
 from billing.usage.schemas import MAX_EVENTS, UsageBatchIn, UsageEventIn
 from billing.usage.service import prepare_events
+from tests.conftest import AppFactory
 from tests.helpers import CLAUDE_CONFIG
 
 
@@ -307,3 +308,23 @@ def test_both_routes_write_the_same_rows(snapshot: ConfigSnapshot) -> None:
     ]
     assert rows[0] == rows[1]
     assert rows[0][0][3] == datetime(2026, 12, 5, 10, 0, 0, 500000, tzinfo=UTC)
+
+
+def test_over_http_a_repeated_key_in_a_complete_event_is_still_refused(
+    make_client: AppFactory,
+) -> None:
+    """The one rule msgspec does not keep: the generic route's refusal, word for word."""
+    client = make_client(CLAUDE_CONFIG)
+    good = (
+        b'"event_id":"e1","user_id":"u1","endpoint":"Claude-Compatible","model":"claude-sonnet-4-5"'
+    )
+    for raw, key in (
+        (b'{"events":[{' + good + b',"tokens":{"prompt":1,"prompt":1000000}}]}', "prompt"),
+        (b"{" + good + b',"user_id":"u2","tokens":{}}', "user_id"),
+    ):
+        response = client.post(
+            "/v1/usage", content=raw, headers={"content-type": "application/json"}
+        )
+        assert response.status_code == 422
+        assert response.json()["detail"] == f"body: duplicate key '{key}' in a JSON object"
+    assert client.get("/v1/balances/u1").status_code == 404  # nothing was recorded

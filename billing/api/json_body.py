@@ -161,6 +161,8 @@ def parse_strict_json(raw: bytes) -> Any:
         raise BodyRefused(422, "body: JSON nested too deeply") from None
     except BodyRefused:
         raise
+    except ArithmeticError:  # decimal.InvalidOperation: an exponent past Decimal's range
+        raise BodyRefused(422, "body: invalid JSON: a number is out of range") from None
     except ValueError as exc:  # e.g. integers longer than Python's digit limit
         raise BodyRefused(422, f"body: invalid JSON: {str(exc)[:200]}") from None
 

@@ -266,7 +266,9 @@ def decode_usage(raw: bytes) -> FastEvent | list[FastEvent] | None:
             quotes = 0
         if not events or _quotes(events) + quotes != raw.count(b'"'):
             return None
-    except (msgspec.DecodeError, RecursionError):  # ValidationError is a DecodeError
+    except (msgspec.DecodeError, RecursionError, ArithmeticError):
+        # ValidationError is a DecodeError; ArithmeticError: Decimal refusing a number
+        # literal such as 1e99999999999999999999 (the generic route words that refusal).
         return None
     if not all(map(_sound, events)):
         return None

@@ -99,7 +99,19 @@ BAD_TEXT = st.one_of(
 ID = mostly(GOOD_TEXT, BAD_TEXT)
 COUNT = mostly(
     st.integers(min_value=0, max_value=10**9),
-    st.sampled_from([10**9 + 1, -1, 2**64, True, None, "5", Decimal("1.0"), "RAW:1e2"]),
+    st.sampled_from(
+        [
+            10**9 + 1,
+            -1,
+            2**64,
+            True,
+            None,
+            "5",
+            Decimal("1.0"),
+            "RAW:1e2",
+            "RAW:1e99999999999999999999",
+        ]
+    ),
 )
 WHEN = mostly(
     st.sampled_from(

@@ -8,6 +8,10 @@ answers a clean error in the docs/api.md shape; routes then parse a body known t
 be sound. It sits inside the body size limit, so it never buffers more than
 ``BILLING_MAX_BODY_BYTES``.
 
+A route may register a fast decoder for its path (register_fast_decoder):
+its value, when it has one, stands in for the parse (``fast_body``); when it
+has none the body is parsed here as above, so refusals do not change.
+
 Numbers with a fraction or exponent are parsed from their source text into
 Decimal, never through a binary float, so a money input sent as a JSON number
 (``"amount": 0.1``) is exact. Routes that take a FastAPI body parameter get

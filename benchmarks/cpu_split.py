@@ -188,7 +188,12 @@ def _batch_spec(base: str, size: int, count: int = 30_000) -> dict[str, Any]:
 
 
 def run(
-    kind: str, rate: int, seconds: float, workers: int, settings: dict[str, str] | None = None
+    kind: str,
+    rate: int,
+    seconds: float,
+    workers: int,
+    settings: dict[str, str] | None = None,
+    headers: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="billing-cpu-") as tmp:
         workdir = Path(tmp)
@@ -208,6 +213,7 @@ def run(
                 if kind == "batch"
                 else phases.open_loop_spec(base, kind, rate, int(rate * seconds), 4242, 10)
             )
+            spec["headers"] = headers or {}
             spec_path = workdir / "spec.json"
             spec_path.write_bytes(orjson.dumps(spec))
             meter = PartyMeter(base, make_url(url).database)
@@ -256,9 +262,16 @@ def main() -> None:
     parser.add_argument(
         "--set", action="append", default=[], metavar="BILLING_X=VALUE", help="service setting"
     )
+    parser.add_argument(
+        "--prefer-minimal",
+        action="store_true",
+        help="send Prefer: return=minimal (the short answer of POST /v1/usage)",
+    )
     args = parser.parse_args()
     settings = dict(item.split("=", 1) for item in args.set)
-    print(json.dumps(run(args.kind, args.rate, args.seconds, args.workers, settings), indent=2))
+    headers = {"Prefer": "return=minimal"} if args.prefer_minimal else {}
+    result = run(args.kind, args.rate, args.seconds, args.workers, settings, headers)
+    print(json.dumps(result, indent=2))
 
 
 if __name__ == "__main__":

@@ -8,6 +8,9 @@ result as JSON on stdout. Two modes, both bounded in count and time:
 - ``open``: open-loop pacing at ``rate`` requests/s for the given bodies;
   latency is measured from each request's *scheduled* start, so a server that
   falls behind is charged for the queueing it causes (no coordinated omission).
+
+``headers`` (optional): extra request headers, e.g. ``{"Prefer": "return=minimal"}``
+for the short answer of POST /v1/usage.
 """
 
 from __future__ import annotations
@@ -46,7 +49,7 @@ def _summary(latencies: list[float]) -> dict[str, float]:
 
 
 async def _post(client: aiohttp.ClientSession, path: str, body: bytes) -> tuple[int, bytes]:
-    async with client.post(path, data=body, headers=HEADERS) as response:
+    async with client.post(path, data=body) as response:
         return response.status, await response.read()
 
 
@@ -178,7 +181,10 @@ async def run(spec: dict[str, Any]) -> dict[str, Any]:
     connector = aiohttp.TCPConnector(limit=spec.get("connections", 64))
     timeout = aiohttp.ClientTimeout(total=spec.get("request_timeout_s", 30.0))
     async with aiohttp.ClientSession(
-        base_url=spec["base"], connector=connector, timeout=timeout
+        base_url=spec["base"],
+        connector=connector,
+        timeout=timeout,
+        headers={**HEADERS, **spec.get("headers", {})},
     ) as client:
         for path, body in spec.get("warmup", []):  # open connections, warm the workers
             await _post(client, path, body.encode())

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, ParamSpec, cast
 
 import orjson
 from fastapi import APIRouter, Body, Request, Response
@@ -15,26 +16,43 @@ from starlette.types import Scope
 from billing import metrics
 from billing.api.deps import IngestContext, IngestScope, SnapshotDep
 from billing.api.errors import documented_errors
-from billing.api.json_body import StrictJsonRoute, parsed_body, validated_body
+from billing.api.json_body import (
+    StrictJsonRoute,
+    fast_body,
+    parse_again,
+    parsed_body,
+    register_fast_decoder,
+    validated_body,
+)
 from billing.api.openapi import inline_schema, json_request_body
 from billing.api.schemas import CostOut
 from billing.runtime import ConfigSnapshot
 from billing.usage import service
+from billing.usage.fast_body import FastEvent, decode_usage
+from billing.usage.prefer import prefers_minimal
 from billing.usage.schemas import (
     MAX_EVENTS,
+    PREFER_DESCRIPTION,
     QUOTE_EXAMPLES,
+    USAGE_ANSWER_EXAMPLES,
     USAGE_EXAMPLES,
     QuoteRequest,
     UsageBatchIn,
+    UsageEventIn,
+    UsageMinimalResponse,
     UsageRequest,
     UsageResponse,
     usage_answer,
+    usage_minimal_answer,
 )
 
 router = APIRouter(tags=["usage"], route_class=StrictJsonRoute)
 
 # Validates POST /v1/usage and is its published request body: one model for both.
 _usage_request: TypeAdapter[UsageRequest] = TypeAdapter(UsageRequest)
+# Its hot path: valid bodies decoded in one go from the raw bytes; any other body
+# takes the route above, which words the refusal (billing/usage/fast_body.py).
+register_fast_decoder("/v1/usage", decode_usage)
 
 
 @router.post("/v1/quote", response_model=CostOut, dependencies=[IngestScope])
@@ -47,17 +65,42 @@ def quote(
 
 # Bigger bodies are validated and priced off the event loop, so singles keep flowing.
 _INLINE_EVENTS = 20
+_MINIMAL_APPLIED = {"Preference-Applied": "return=minimal"}
 
 
 @router.post(
     "/v1/usage",
-    openapi_extra=json_request_body(
-        inline_schema(_usage_request), 'one usage event, or {"events": [...]}', USAGE_EXAMPLES
-    ),
+    openapi_extra={
+        **json_request_body(
+            inline_schema(_usage_request), 'one usage event, or {"events": [...]}', USAGE_EXAMPLES
+        ),
+        # Read from the scope by prefers_minimal, not solved by FastAPI per request.
+        "parameters": [
+            {
+                "name": "Prefer",
+                "in": "header",
+                "required": False,
+                "description": PREFER_DESCRIPTION,
+                "schema": {"type": "string", "examples": ["return=minimal"]},
+            }
+        ],
+    },
     responses={
-        # Documents the answer; usage_answer builds it (FastAPI applies no response_model
-        # to a Response), tests/usage/test_contract.py holds the two together.
-        200: {"model": UsageResponse, "description": "Successful Response"},
+        # Documents the answer; usage_answer / usage_minimal_answer build it (FastAPI
+        # applies no response_model to a Response), tests/usage/test_contract.py holds
+        # them together.
+        200: {
+            "model": UsageResponse | UsageMinimalResponse,
+            "description": "Successful Response: UsageResponse, or UsageMinimalResponse "
+            "when the request said `Prefer: return=minimal`",
+            "content": {"application/json": {"examples": USAGE_ANSWER_EXAMPLES}},
+            "headers": {
+                "Preference-Applied": {
+                    "description": "`return=minimal` when the answer is UsageMinimalResponse",
+                    "schema": {"type": "string"},
+                }
+            },
+        },
         **documented_errors(
             {
                 409: "idempotency_conflict: an event_id was already used with other content;"
@@ -75,18 +118,52 @@ async def post_usage(request: Request, context: IngestContext) -> Response:
     ingest requests arrived meanwhile, in one transaction.
     """
     runtime, snapshot = context.runtime, context.snapshot
-    body = parsed_body(request.scope)
-    metrics.note_usage_body(body)  # how many events a refusal rejects
     limit = runtime.settings.max_batch_events
     now = runtime.clock()
-    events = body.get("events") if isinstance(body, dict) else None
-    if isinstance(events, list) and len(events) > _INLINE_EVENTS:
-        priced = await run_in_threadpool(_priced, request.scope, snapshot, limit, now)
+    fast = fast_body(request.scope)
+    if isinstance(fast, list) and len(fast) > limit:
+        await parse_again(request)  # the generic route words the refusal
+        fast = None
+    if fast is not None:
+        events: Sequence[FastEvent] = [fast] if isinstance(fast, FastEvent) else fast
+        metrics.note_usage_body({"events": events})
+        priced = await _off_loop_if_big(
+            len(events), _prepared, snapshot, events, now, isinstance(fast, list)
+        )
     else:
-        priced = _priced(request.scope, snapshot, limit, now)
+        body = parsed_body(request.scope)
+        metrics.note_usage_body(body)  # how many events a refusal rejects
+        events_in = body.get("events") if isinstance(body, dict) else None
+        size = len(events_in) if isinstance(events_in, list) else 1
+        priced = await _off_loop_if_big(size, _priced, request.scope, snapshot, limit, now)
     done = runtime.group_commit.submit(service.record_requests, snapshot, priced, len(priced))
     outcomes = await asyncio.wrap_future(done)
-    return Response(orjson.dumps(usage_answer(outcomes)), media_type="application/json")
+    if prefers_minimal(request.scope["headers"]):
+        answer = usage_minimal_answer(priced, outcomes)
+        return Response(orjson.dumps(answer), headers=_MINIMAL_APPLIED, media_type=_JSON)
+    return Response(orjson.dumps(usage_answer(outcomes)), media_type=_JSON)
+
+
+_JSON = "application/json"
+
+
+P = ParamSpec("P")
+
+
+async def _off_loop_if_big(
+    size: int, work: Callable[P, list[service.PricedEvent]], *args: P.args, **kwargs: P.kwargs
+) -> list[service.PricedEvent]:
+    if size > _INLINE_EVENTS:
+        return await run_in_threadpool(work, *args, **kwargs)
+    return work(*args, **kwargs)
+
+
+def _prepared(
+    snapshot: ConfigSnapshot, events: Sequence[FastEvent], now: datetime, batch: bool
+) -> list[service.PricedEvent]:
+    # FastEvent has UsageEventIn's attribute interface, all prepare_events reads
+    # (tests/usage/test_fast_body.py checks they give the same rows).
+    return service.prepare_events(snapshot, cast(Sequence[UsageEventIn], events), now, batch=batch)
 
 
 def _priced(

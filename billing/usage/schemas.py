@@ -10,13 +10,14 @@ from fastapi.openapi.models import Example
 from pydantic import Discriminator, Field, Tag, ValidationInfo, model_validator
 
 from billing import money
-from billing.api.schemas import CostOut, Identifier, OptionalId, StrictModel, TokensIn
+from billing.api.schemas import CostOut, Identifier, Money, OptionalId, StrictModel, TokensIn
 from billing.errors import InvalidRequest
 from billing.pricing.types import TokenCounts
 from billing.reservations.schemas import SettlementOut
 from billing.usage.normalize import Normalized, read_usage
 
 if TYPE_CHECKING:
+    from billing.usage.rows import PricedEvent
     from billing.usage.service import EventOutcome
 
 
@@ -204,20 +205,144 @@ def usage_answer(outcomes: Sequence[EventOutcome]) -> dict[str, Any]:
     tests/usage/test_contract.py checks every kind of outcome against the
     published schema instead.
     """
-    results: list[dict[str, Any]] = [
-        {
+    balances = _balance_texts(outcomes)
+    results: list[dict[str, Any]] = []
+    accepted = 0
+    for o in outcomes:
+        fresh = o.status == "accepted"
+        accepted += fresh
+        result: dict[str, Any] = {
             "event_id": o.event_id,
-            "status": "accepted" if o.status == "accepted" else "duplicate",
+            "status": "accepted" if fresh else "duplicate",
             "cost": o.cost,
-            "balance": None if o.balance_micro is None else money.credits_str(o.balance_micro),
+            "balance": balances[o.balance_micro],
             "reservation": None
             if o.reservation is None
             else SettlementOut.of(o.reservation).model_dump(mode="json"),
         }
-        for o in outcomes
-    ]
-    for result, o in zip(results, outcomes, strict=True):
         if o.warnings:  # rare: the key is left out otherwise
             result["warnings"] = [w.to_json() for w in o.warnings]
-    accepted = sum(1 for r in results if r["status"] == "accepted")
+        results.append(result)
     return {"accepted": accepted, "duplicates": len(results) - accepted, "events": results}
+
+
+def _balance_texts(outcomes: Sequence[EventOutcome]) -> dict[int | None, str | None]:
+    """Each balance as text, formatted once: a batch has far fewer users than events."""
+    texts: dict[int | None, str | None] = {None: None}
+    for micro in {o.balance_micro for o in outcomes}:
+        if micro is not None:
+            texts[micro] = money.credits_str(micro)
+    return texts
+
+
+# Prefer: return=minimal (RFC 7240) on POST /v1/usage: totals instead of every event.
+PREFER_DESCRIPTION = (
+    "`return=minimal` (RFC 7240): answer counts, the duplicate event ids and totals "
+    "per user instead of every event's cost (UsageMinimalResponse; cheaper for big "
+    "batches); the answer then carries `Preference-Applied: return=minimal`. "
+    "Without it (or with `return=representation`) the full UsageResponse."
+)
+
+
+class UserTotalOut(StrictModel):
+    user_id: str
+    charged: Money = Field(
+        description="credits charged for the user's events newly accepted by this request"
+    )
+    balance: str | None = Field(description="the user's balance in credits after this request")
+
+
+class EventWarningOut(UsageWarningOut):
+    event_id: str
+
+
+class UsageMinimalResponse(StrictModel):
+    """The answer to ``Prefer: return=minimal``."""
+
+    accepted: int
+    duplicates: int
+    duplicate_event_ids: list[str] = Field(
+        description="events already recorded with the same content (nothing charged again)"
+    )
+    users: list[UserTotalOut] = Field(description="one entry per user of the request")
+    warnings: list[EventWarningOut] | None = Field(
+        default=None, description="present only when an accepted event's usage had a warning"
+    )
+
+
+def usage_minimal_answer(
+    priced: Sequence[PricedEvent], outcomes: Sequence[EventOutcome]
+) -> dict[str, Any]:
+    """The UsageMinimalResponse for recorded events (``outcomes[i]`` is ``priced[i]``'s)."""
+    users = [item.event.user_id for item in priced]  # a duplicate's content is the same
+    charged = dict.fromkeys(users, 0)
+    duplicate_ids = []
+    for user, item, o in zip(users, priced, outcomes, strict=True):
+        if o.status == "accepted":
+            charged[user] += item.cost.total_micro
+        else:
+            duplicate_ids.append(o.event_id)
+    # The user's balance after the request (the same on each of its events that has one).
+    balances = {
+        u: o.balance_micro
+        for u, o in zip(users, outcomes, strict=True)
+        if o.balance_micro is not None
+    }
+    answer: dict[str, Any] = {
+        "accepted": len(outcomes) - len(duplicate_ids),
+        "duplicates": len(duplicate_ids),
+        "duplicate_event_ids": duplicate_ids,
+        "users": [
+            {
+                "user_id": user,
+                "charged": money.credits_str(micro),
+                "balance": None if balance is None else money.credits_str(balance),
+            }
+            for user, micro in charged.items()
+            for balance in (balances.get(user),)
+        ],
+    }
+    warnings = [{"event_id": o.event_id, **w.to_json()} for o in outcomes for w in o.warnings]
+    if warnings:
+        answer["warnings"] = warnings
+    return answer
+
+
+_FULL_EXAMPLE_EVENT = {
+    "event_id": "msg-1001:1",
+    "status": "accepted",
+    "cost": {
+        "endpoint": "anthropic",
+        "model": "claude-sonnet-4-5",
+        "value_key": "claude-sonnet-4-5",
+        "priced_by": "default",
+        "context": "message",
+        "lines": {
+            "prompt": {"tokens": 1000, "rate": "3", "credits": "3000"},
+            "completion": {"tokens": 200, "rate": "15", "credits": "3000"},
+            "cache_write": {"tokens": 0, "rate": "3.75", "credits": "0"},
+            "cache_read": {"tokens": 0, "rate": "0.3", "credits": "0"},
+        },
+        "total_credits": "6000",
+        "total_usd": "0.006",
+    },
+    "balance": "994000",
+}
+USAGE_ANSWER_EXAMPLES: dict[str, Example] = {
+    "full": {
+        "summary": "the default answer: every event",
+        "value": {"accepted": 1, "duplicates": 0, "events": [_FULL_EXAMPLE_EVENT]},
+    },
+    "minimal": {
+        "summary": "Prefer: return=minimal",
+        "value": {
+            "accepted": 999,
+            "duplicates": 1,
+            "duplicate_event_ids": ["msg-0990:1"],
+            "users": [
+                {"user_id": "alice", "charged": "1250400.5", "balance": "8749599.5"},
+                {"user_id": "bob", "charged": "30000", "balance": "-30000"},
+            ],
+        },
+    },
+}

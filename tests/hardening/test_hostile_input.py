@@ -89,6 +89,7 @@ RAW_CASES = [
     ("100,000 levels of arrays", b"[" * 100_000 + b"]" * 100_000, "nested"),
     ("100,000 levels of objects", b'{"a":' * 100_000 + b"1" + b"}" * 100_000, "nested"),
     ("5,000-digit integer", b'{"tokens": {"prompt": ' + b"9" * 5000 + b"}}", "body"),
+    ("exponent beyond Decimal", b'{"tokens": {"prompt": 1e9999999999999999999}}', "out of range"),
     ("truncated", b'{"event_id": "a", ', "body"),
     ("trailing garbage", b'{"event_id": "a"} {}', "body"),
     ("bare string", b'"event"', "body"),

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import timedelta
+from decimal import Decimal
 from typing import Any, get_args
 
 import jsonschema_rs
@@ -18,14 +19,21 @@ import pytest
 from fastapi.testclient import TestClient
 
 from billing.main import create_app
+from billing.money import credits_str
 from billing.pricing.types import TokenCounts
 from billing.reservations.schemas import SettlementOutcome
 from billing.reservations.types import Settlement
 from billing.runtime import ConfigSnapshot, Runtime
 from billing.settings import Settings
 from billing.usage.normalize import CACHED_EXCEEDS_INPUT, UsageWarning
-from billing.usage.schemas import UsageResponse, usage_answer
-from billing.usage.service import EventOutcome
+from billing.usage.schemas import (
+    UsageEventIn,
+    UsageMinimalResponse,
+    UsageResponse,
+    usage_answer,
+    usage_minimal_answer,
+)
+from billing.usage.service import EventOutcome, prepare_events
 from tests.conftest import AppFactory
 from tests.helpers import CLAUDE_CONFIG, event
 from tests.reservations.support import T0, reserve, set_clock
@@ -220,3 +228,114 @@ def test_real_answers_match_the_published_schema(make_client: AppFactory) -> Non
     assert seen == {"accepted", "duplicate", "balance", "balance null", "warnings"} | set(
         get_args(SettlementOutcome)
     )
+
+
+# --- Prefer: return=minimal -----------------------------------------------------
+
+
+def _minimal_validator(document: dict[str, Any]) -> Any:
+    return _validator(document, {"$ref": "#/components/schemas/UsageMinimalResponse"})
+
+
+def test_minimal_answers_match_the_published_schema(
+    published: tuple[dict[str, Any], ConfigSnapshot],
+) -> None:
+    document, snapshot = published
+    schema, minimal = _answer_schema(document), _minimal_validator(document)
+    now = T0
+    events = [
+        UsageEventIn.model_validate(event(f"m{i}", user_id=("u1", "u2", "u3")[i % 3]))
+        for i in range(6)
+    ]
+    priced = prepare_events(snapshot, events, now)
+    odd = UsageWarning(CACHED_EXCEEDS_INPUT, "provider_usage.usage.x", "cached above input")
+    outcomes = [
+        EventOutcome("m0", "accepted", priced[0].cost_json, 90, warnings=(odd,)),
+        EventOutcome("m1", "accepted", priced[1].cost_json, None),  # balances off
+        EventOutcome("m2", "duplicate", priced[2].cost_json, 5),
+        EventOutcome("m3", "accepted", priced[3].cost_json, 80),
+        EventOutcome("m4", "duplicate", priced[4].cost_json, None),
+        EventOutcome("m5", "duplicate", priced[5].cost_json, 5),
+    ]
+    answer = usage_minimal_answer(priced, outcomes)
+    assert not _errors(schema, answer) and not _errors(minimal, answer), _errors(minimal, answer)
+    read_back = UsageMinimalResponse.model_validate(answer).model_dump(
+        mode="json", exclude_unset=True
+    )
+    assert read_back == answer
+    one = priced[0].cost.total_micro
+    assert answer == {
+        "accepted": 3,
+        "duplicates": 3,
+        "duplicate_event_ids": ["m2", "m4", "m5"],
+        "users": [
+            {"user_id": "u1", "charged": credits_str(2 * one), "balance": "0.00008"},
+            {"user_id": "u2", "charged": credits_str(one), "balance": None},
+            {"user_id": "u3", "charged": "0", "balance": "0.000005"},
+        ],
+        "warnings": [{"event_id": "m0", **odd.to_json()}],
+    }
+    for wrong in (
+        {**answer, "accepted": "3"},
+        {**answer, "users": [{**answer["users"][0], "charged": 1.5}]},
+        {**answer, "users": [{"user_id": "u1"}]},
+        {**answer, "events": []},
+        {k: v for k, v in answer.items() if k != "duplicate_event_ids"},
+    ):
+        assert _errors(minimal, wrong), wrong
+    examples = _operation(document)["responses"]["200"]["content"]["application/json"]["examples"]
+    assert set(examples) == {"full", "minimal"}
+    for name, example in examples.items():
+        assert not _errors(schema, example["value"]), name
+    assert not _errors(minimal, examples["minimal"]["value"])
+
+
+@pytest.mark.parametrize(
+    ("prefer", "minimal"),
+    [
+        ("return=minimal", True),
+        ('respond-async, Return="Minimal"; x=1', True),
+        ("return=representation", False),
+        ("return=representation, return=minimal", False),  # RFC 7240: the first one counts
+        (None, False),
+    ],
+)
+def test_prefer_return_minimal_over_http(
+    make_client: AppFactory, prefer: str | None, minimal: bool
+) -> None:
+    client = make_client(CLAUDE_CONFIG)
+    schema = _answer_schema(client.get("/openapi.json").json())
+    assert client.post("/v1/usage", json=event("seen", user_id="u2")).status_code == 200
+    body = {"events": [event("a1"), event("a2"), event("seen", user_id="u2")]}
+    headers = {} if prefer is None else {"Prefer": prefer}
+    response = client.post("/v1/usage", json=body, headers=headers)
+    assert response.status_code == 200, response.text
+    answer = response.json()
+    assert not _errors(schema, answer), _errors(schema, answer)
+    balances = {u: client.get(f"/v1/balances/{u}").json()["credits"] for u in ("u1", "u2")}
+    if not minimal:
+        assert "preference-applied" not in response.headers
+        assert [e["event_id"] for e in answer["events"]] == ["a1", "a2", "seen"]
+        return
+    assert response.headers["preference-applied"] == "return=minimal"
+    full = client.post("/v1/usage", json=body).json()  # all duplicates now: the same costs
+    charged = sum(Decimal(e["cost"]["total_credits"]) for e in full["events"][:2])
+    assert answer == {
+        "accepted": 2,
+        "duplicates": 1,
+        "duplicate_event_ids": ["seen"],
+        "users": [
+            {"user_id": "u1", "charged": str(charged), "balance": balances["u1"]},
+            {"user_id": "u2", "charged": "0", "balance": balances["u2"]},
+        ],
+    }
+
+
+def test_refusals_are_the_same_with_prefer_minimal(make_client: AppFactory) -> None:
+    client = make_client(CLAUDE_CONFIG)
+    bad = {"events": [event("x1"), {**event("x2"), "tokens": {"prompt": -1}}]}
+    plain = client.post("/v1/usage", json=bad)
+    minimal = client.post("/v1/usage", json=bad, headers={"Prefer": "return=minimal"})
+    assert plain.status_code == minimal.status_code == 422
+    assert plain.json() == minimal.json()
+    assert "preference-applied" not in minimal.headers

@@ -19,12 +19,11 @@ import zlib
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from decimal import Decimal
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 from weakref import WeakKeyDictionary
 
 import orjson
-
 from sqlalchemy import (
     ARRAY,
     BigInteger,
@@ -40,7 +39,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session
 
-from billing.dialect.base import ConflictInserts, StaticQuery
+from billing.dialect.base import ConflictInserts, Dependent, StaticQuery
 from billing.dialect.rows import aware, layout
 
 # Below this many rows one INSERT of unnest arrays (one round trip) beats COPY's
@@ -154,6 +153,32 @@ class PostgreSQL(ConflictInserts):
             cursor.execute(f"DELETE FROM {stage}")  # callers may insert again in this transaction
             return inserted
 
+    def insert_new_with(
+        self,
+        session: Session,
+        table: Table,
+        key: str,
+        rows: Sequence[Mapping[str, Any]],
+        dependents: Sequence[Dependent],
+    ) -> set[Any]:
+        """A few rows: one statement, the dependents' inserts as data-modifying CTEs
+        reading the keys the first insert returned (one round trip instead of one
+        per table; more rows: COPY, one statement after the other)."""
+        dependents = [dependent for dependent in dependents if dependent.rows]
+        if not rows or len(rows) >= COPY_MIN_ROWS or not dependents:
+            return super().insert_new_with(session, table, key, rows, dependents)
+        columns, _ = layout(table, rows)
+        shapes = tuple(
+            (dependent.table, tuple(layout(dependent.table, dependent.rows, dependent.key)[0]),
+             dependent.key, dependent.sum_by)
+            for dependent in dependents
+        )  # fmt: skip
+        sql = _insert_new_with_sql(table, tuple(columns), key, shapes)
+        documents = [_json_rows(rows), *(_json_rows(dependent.rows) for dependent in dependents)]
+        with _driver(session).cursor() as cursor:
+            cursor.execute(sql, documents)
+            return {found for (found,) in cursor.fetchall()}
+
     def update_rows(
         self, session: Session, table: Table, key: str, rows: Sequence[Mapping[str, Any]]
     ) -> None:
@@ -187,11 +212,11 @@ class PostgreSQL(ConflictInserts):
         sets = ", ".join([f"{amount} = t.{amount} + v.delta", *(f"{name} = %s" for name in extra)])
         sql = (
             f"UPDATE {table.name} AS t SET {sets} "
-            f"FROM unnest(%b::{_pg_type(table, key)}[], %b::bigint[]) AS v(key, delta) "
+            f"FROM json_to_recordset(%s::json) AS v(key {_json_type(table, key)}, delta bigint) "
             f"WHERE t.{key} = v.key"
         )
         params: list[Any] = [*(aware(v) for v in extra.values())]
-        params += [[k for k, _ in items], [d for _, d in items]]
+        params.append(_json_rows([{"key": k, "delta": d} for k, d in items]))
         with _driver(session).cursor() as cursor:
             cursor.execute(sql, params)
 
@@ -294,12 +319,51 @@ def _insert_values(
         f"INSERT INTO {table.name} ({names}) "
         f"SELECT {names} FROM json_to_recordset(%s::json) AS v({record}){order}{suffix}"
     )
+    with _driver(session).cursor() as cursor:
+        cursor.execute(sql, [_json_rows(rows)])
+        return cursor.fetchall() if suffix else []
+
+
+# (table, its columns set, the field naming the key, sum_by) of a Dependent's rows.
+DependentShape = tuple[Table, tuple[str, ...], str, tuple[str, ...]]
+
+
+@lru_cache(maxsize=64)
+def _insert_new_with_sql(
+    table: Table, columns: tuple[str, ...], key: str, dependents: tuple[DependentShape, ...]
+) -> str:
+    """insert_new_with's statement: ``new`` inserts the rows (in key order) and
+    returns the keys inserted; each dependent's insert keeps its rows whose key
+    is among them (summed per ``sum_by``). One JSON document parameter each."""
+    names = ", ".join(columns)
+    record = ", ".join(f"{name} {_json_type(table, name)}" for name in columns)
+    steps = [
+        f"new AS (INSERT INTO {table.name} ({names}) SELECT {names} "
+        f"FROM json_to_recordset(%s::json) AS v({record}) ORDER BY {key} "
+        f"ON CONFLICT ({key}) DO NOTHING RETURNING {key})"
+    ]
+    for number, (target, kept, field, sum_by) in enumerate(dependents):
+        fields = [f"{name} {_json_type(target, name)}" for name in kept]
+        if field not in kept:
+            fields.append(f"{field} {_json_type(table, key)}")
+        picked, grouped = ", ".join(kept), ""
+        if sum_by:
+            picked = ", ".join(name if name in sum_by else f"sum({name})" for name in kept)
+            grouped = f" GROUP BY {', '.join(sum_by)}"
+        steps.append(
+            f"d{number} AS (INSERT INTO {target.name} ({', '.join(kept)}) SELECT {picked} "
+            f"FROM json_to_recordset(%s::json) AS v({', '.join(fields)}) "
+            f"WHERE v.{field} IN (SELECT {key} FROM new){grouped})"
+        )
+    return f"WITH {', '.join(steps)} SELECT {key} FROM new"
+
+
+def _json_rows(rows: Sequence[Mapping[str, Any]]) -> str:
+    """The rows as one JSON array of objects (built in C)."""
     document = orjson.dumps(
         [row if type(row) is dict else dict(row) for row in rows], default=_json_value
     )
-    with _driver(session).cursor() as cursor:
-        cursor.execute(sql, [document.decode()])
-        return cursor.fetchall() if suffix else []
+    return document.decode()
 
 
 @cache

@@ -30,6 +30,8 @@ class BalanceRow:
     refill_amount_micro: int
     last_refill_at: datetime | None
     created: bool = False  # inserted by this transaction
+    # The user's role and own budget, read with the lock (lock_balances only).
+    profile: Profile | None = None
 
 
 # Core columns, not ORM attributes: selects of them skip the ORM's per-query
@@ -71,11 +73,20 @@ def insert_missing_balances(session: Session, rows: Sequence[Mapping[str, Any]])
 
 
 def _lock_statement(ids: InList) -> Any:
+    # The profile (role, own budget) rides along as correlated lookups, as in the
+    # check's read (_HOLDS): the budget alerts after a charge need no query of their own.
     return (
-        select(*_BALANCE_COLUMNS)
+        select(*_BALANCE_COLUMNS, *_profile_lookups())
         .where(ids(Balance.user_id, "ids"))
         .order_by(Balance.user_id)
-        .with_for_update()
+        .with_for_update(of=Balance)
+    )
+
+
+def _profile_lookups() -> tuple[Any, ...]:
+    return tuple(
+        select(column).where(UserProfile.user_id == Balance.user_id).scalar_subquery()
+        for column in SETTINGS
     )
 
 
@@ -90,12 +101,17 @@ def _balance_row(values: Sequence[Any]) -> BalanceRow:
 
 
 def lock_balances(session: Session, user_ids: Iterable[str]) -> dict[str, BalanceRow]:
-    """Read and row-lock balances in user id order (a fixed order: no deadlocks)."""
+    """Read and row-lock balances in user id order (a fixed order: no deadlocks),
+    with each user's profile."""
     ordered = sorted(set(user_ids))
     if not ordered:
         return {}
     found = dialect.of(session).fetch(session, _LOCK, {"ids": ordered})
-    rows = {row[0]: _balance_row(row) for row in found}
+    width = len(_BALANCE_COLUMNS)
+    rows = {}
+    for values in found:
+        row = rows[values[0]] = _balance_row(values[:width])
+        row.profile = profile_of(row.user_id, values[width:])
     known_users.remember(session, rows)  # they exist once this transaction commits
     return rows
 
@@ -126,11 +142,7 @@ def _holds_statement(ids: InList) -> Any:
     # The profile (role, own budget) rides along as correlated lookups: a user
     # without one costs index probes of a small table, not another query (a
     # join lets PostgreSQL's generic plan scan the balances instead).
-    profile = tuple(
-        select(column).where(UserProfile.user_id == Balance.user_id).scalar_subquery()
-        for column in SETTINGS
-    )
-    return select(*_BALANCE_COLUMNS, held, *profile).where(ids(Balance.user_id, "ids"))
+    return select(*_BALANCE_COLUMNS, held, *_profile_lookups()).where(ids(Balance.user_id, "ids"))
 
 
 _HOLDS = StaticQuery(_holds_statement)

@@ -74,17 +74,23 @@ def charge(
     deltas: Mapping[str, int],
     now: datetime,
     roles: Mapping[str, str | None] | None = None,
-) -> dict[str, int]:
+) -> dict[str, BalanceRow]:
     """Apply changes (user -> micro-credits) whose ledger rows the caller has written in
     this transaction: lock the balances (``touch_users``: in user id order, created
     on first sight, due refills first; ``roles`` stored before), then one relative
-    update; user -> new balance."""
+    update; user -> the locked row, its amount now the new balance."""
     rows = touch_users(session, deltas, config, now, roles)
     repo.add_to_balances(session, deltas, now)
-    return {user_id: row.amount_micro + deltas.get(user_id, 0) for user_id, row in rows.items()}
+    for user_id, row in rows.items():
+        row.amount_micro += deltas.get(user_id, 0)
+    return rows
 
 
 def _create_missing(session: Session, ids: list[str], config: AppConfig, now: datetime) -> set[str]:
+    seen = repo.known_user_ids(session)
+    ids = [user_id for user_id in ids if user_id not in seen]  # rows exist: nothing to build
+    if not ids:
+        return set()
     cfg = config.balance
     roles = _roles_of_unseen(session, ids, config)
     starts = {

@@ -8,7 +8,7 @@ what fired (budget_alert, in the spending transaction) and hands the events to
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -21,7 +21,7 @@ from billing.budgets.rules import state
 from billing.budgets.types import BudgetState
 from billing.config.model import AppConfig
 from billing.users import repository as users_repo
-from billing.users.profile import effective_budget
+from billing.users.profile import Profile, effective_budget
 from billing.webhooks import outbox
 
 THRESHOLD, EXCEEDED = "budget.threshold", "budget.exceeded"
@@ -67,12 +67,20 @@ def alert_key(event: Event) -> str:
 
 
 def emit_after_spend(
-    session: Session, config: AppConfig, spenders: Iterable[str], now: datetime
+    session: Session,
+    config: AppConfig,
+    spenders: Iterable[str],
+    now: datetime,
+    profiles: Mapping[str, Profile | None] | None = None,
 ) -> list[Event]:
     """After usage of ``spenders`` is recorded (their balances locked): the budget
-    events now due, recorded as sent and notified. One query finds the users with a
-    budget; only they cost more (their period's spend, the alerts sent)."""
-    found = users_repo.profiles(session, spenders)
+    events now due, recorded as sent and notified. ``profiles``: the spenders'
+    profiles as read under their locks (else one query reads them); only users
+    with a budget cost more (their period's spend, the alerts sent)."""
+    if profiles is None:
+        found: Mapping[str, Profile | None] = users_repo.profiles(session, spenders)
+    else:
+        found = {user_id: profiles.get(user_id) for user_id in spenders}
     events: list[Event] = []
     for user_id, profile in sorted(found.items()):
         budget = effective_budget(config, profile)

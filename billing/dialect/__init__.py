@@ -17,11 +17,11 @@ from typing import Any
 from sqlalchemy import Connection, Engine
 from sqlalchemy.orm import Session
 
-from billing.dialect.base import Dialect, InList, StaticQuery
+from billing.dialect.base import Dependent, Dialect, InList, StaticQuery
 from billing.dialect.postgresql import PostgreSQL
 from billing.dialect.sqlite import SQLite
 
-__all__ = ["Dialect", "InList", "StaticQuery", "for_engine", "of", "session_info"]
+__all__ = ["Dependent", "Dialect", "InList", "StaticQuery", "for_engine", "of", "session_info"]
 
 _BY_NAME: dict[str, Dialect] = {"postgresql": PostgreSQL(), "sqlite": SQLite()}
 _INFO_KEY = "billing.dialect"

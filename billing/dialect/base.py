@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from sqlalchemy import ColumnElement, Table
@@ -26,6 +27,41 @@ class StaticQuery:
 
     def __init__(self, build: Callable[[InList], Any]) -> None:
         self.build = build
+
+
+@dataclass(frozen=True, slots=True)
+class Dependent:
+    """Rows ``insert_new_with`` inserts only with the rows they go with: a row goes
+    in when the key in its field ``key`` was inserted (a field that is not a
+    column of ``table`` only decides, it is not stored). With ``sum_by``, the
+    rows kept that agree on those columns go in as one row of their sums."""
+
+    table: Table
+    rows: Sequence[Mapping[str, Any]]
+    key: str
+    sum_by: tuple[str, ...] = ()
+
+    def kept(self, inserted: set[Any]) -> list[Mapping[str, Any]]:
+        """The rows that go in when the keys ``inserted`` were inserted."""
+        rows = [row for row in self.rows if row[self.key] in inserted]
+        stored = self.key in self.table.c
+        if not self.sum_by:
+            return rows if stored else [_without(row, self.key) for row in rows]
+        sums: dict[tuple[Any, ...], dict[str, Any]] = {}
+        for row in rows:
+            group = tuple(row[name] for name in self.sum_by)
+            total = sums.get(group)
+            if total is None:
+                sums[group] = _without(row, self.key)
+                continue
+            for name, value in row.items():
+                if name != self.key and name not in self.sum_by:
+                    total[name] += value
+        return [sums[group] for group in sorted(sums)]
+
+
+def _without(row: Mapping[str, Any], name: str) -> dict[str, Any]:
+    return {field: value for field, value in row.items() if field != name}
 
 
 class Dialect(Protocol):
@@ -80,6 +116,18 @@ class Dialect(Protocol):
         waits for it to end: then it is taken (it committed) or free (rolled back)."""
         ...
 
+    def insert_new_with(
+        self,
+        session: Session,
+        table: Table,
+        key: str,
+        rows: Sequence[Mapping[str, Any]],
+        dependents: Sequence[Dependent],
+    ) -> set[Any]:
+        """``insert_new``, then the ``dependents`` of the rows inserted (in that order;
+        one statement where the database can)."""
+        ...
+
     def insert_once(
         self, session: Session, table: Table, key: str | tuple[str, ...], row: Mapping[str, Any]
     ) -> bool:
@@ -131,6 +179,22 @@ class ConflictInserts:
     both databases take; each writer names its dialect's insert construct."""
 
     insert_statement: Callable[[Table], Any]
+
+    def insert_new_with(
+        self,
+        session: Session,
+        table: Table,
+        key: str,
+        rows: Sequence[Mapping[str, Any]],
+        dependents: Sequence[Dependent],
+    ) -> set[Any]:
+        """One statement after the other (the writer's own ``insert_new`` and
+        ``insert_rows``)."""
+        writer: Any = self
+        inserted: set[Any] = writer.insert_new(session, table, key, rows)
+        for dependent in dependents:
+            writer.insert_rows(session, dependent.table, dependent.kept(inserted))
+        return inserted
 
     def insert_once(
         self, session: Session, table: Table, key: str | tuple[str, ...], row: Mapping[str, Any]

@@ -31,10 +31,14 @@ from billing.models.base import UTCDateTime
 MAX_ROWS_PER_STATEMENT = 2000
 
 
-def insert_rows(session: Session, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
-    """Insert rows that all set the same columns (at least two), in the session's transaction."""
+def insert_rows(
+    session: Session, table: Table, rows: Sequence[Mapping[str, Any]], suffix: str = ""
+) -> list[Any]:
+    """Insert rows that all set the same columns (at least two), in the session's
+    transaction; ``suffix`` ends each statement (``ON CONFLICT ... RETURNING ...``),
+    whose returned rows are the result."""
     if not rows:
-        return
+        return []
     first = rows[0]
     if any(row.keys() != first.keys() for row in rows):
         raise ValueError(f"{table.name}: rows must all set the same columns")
@@ -42,7 +46,11 @@ def insert_rows(session: Session, table: Table, rows: Sequence[Mapping[str, Any]
     plain = [
         column.name for column in table.c if column.name in first and column.name not in processors
     ]
-    converted = [(name, processors[name]) for name in first if name in processors]
+    converted = [
+        (name, _once(convert) if convert is utc_text else convert)
+        for name in first
+        if (convert := processors.get(name)) is not None
+    ]
     if len(plain) < 2:  # itemgetter of one name returns a bare value, not a tuple
         raise ValueError(f"{table.name}: bulk rows need at least two plain columns")
     take = itemgetter(*plain)
@@ -51,16 +59,46 @@ def insert_rows(session: Session, table: Table, rows: Sequence[Mapping[str, Any]
     driver: Any = session.connection().connection.driver_connection
     limit = driver.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // len(names)
     per_statement = max(1, min(MAX_ROWS_PER_STATEMENT, limit))
+    returned: list[Any] = []
     for start in range(0, len(values), per_statement):
         chunk = values[start : start + per_statement]
-        sql = _insert_sql(table.name, names, len(chunk))
-        driver.execute(sql, list(chain.from_iterable(chunk)))
+        sql = _insert_sql(table.name, names, len(chunk)) + suffix
+        cursor = driver.execute(sql, list(chain.from_iterable(chunk)))
+        if suffix:
+            returned += cursor.fetchall()
+    return returned
+
+
+def uniform(session: Session, table: Table, rows: Sequence[Mapping[str, Any]]) -> bool:
+    """Can ``insert_rows`` take these rows (every row the same columns, two plain ones)?"""
+    first = rows[0].keys()
+    processors = _bind_processors(table, session.get_bind().dialect)
+    plain = sum(1 for name in first if name not in processors)
+    return plain >= 2 and all(row.keys() == first for row in rows)
 
 
 @lru_cache(maxsize=4)  # the full-size statement, and the last one of a batch
 def _insert_sql(table: str, names: tuple[str, ...], rows: int) -> str:
     one = f"({','.join('?' * len(names))})"
     return f"INSERT INTO {table} ({', '.join(names)}) VALUES {','.join([one] * rows)}"
+
+
+def _once(convert: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """``convert`` remembering its results for this call: a batch's rows share
+    few timestamps (an event's ledger rows share one), each formatted once
+    (for utc_text only: equal instants give equal text)."""
+    memo: dict[Any, Any] = {}
+
+    def converted(value: Any) -> Any:
+        try:
+            return memo[value]
+        except KeyError:
+            result = memo[value] = convert(value)
+            return result
+        except TypeError:  # unhashable
+            return convert(value)
+
+    return converted
 
 
 @cache

@@ -28,8 +28,22 @@ _VALUE_COLUMNS = tuple(f"{t}_tokens" for t in TOKEN_TYPES) + tuple(
 )
 
 
+# A delta row's identity; the other columns are summed.
+SLOT_KEY = ("slot", "endpoint", "model", "context")
+
+
 def record(session: Session, entries: Sequence[Mapping[str, Any]]) -> None:
-    """Add the usage ledger rows of one transaction to the rollups (one insert).
+    """Add the usage ledger rows of one transaction to the rollups (one insert)."""
+    rows = rollup_rows(entries)
+    if not rows:
+        return
+    table = UsageRollup.__table__
+    assert isinstance(table, Table)
+    dialect.of(session).insert_rows(session, table, rows)  # COPY or one insert on PostgreSQL
+
+
+def rollup_rows(entries: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The delta rows of these ledger rows, one per SLOT_KEY, in that order.
 
     On the ingest path: plain dict and integer work, slots computed once per
     event time.
@@ -51,9 +65,7 @@ def record(session: Session, entries: Sequence[Mapping[str, Any]]) -> None:
         index = REPORT_INDEX[entry["token_type"]]
         values[index] += entry["tokens"] or 0
         values[width + index] -= entry["amount_micro"]
-    if not sums:
-        return
-    rows = [
+    return [
         {
             "slot": slot,
             "endpoint": endpoint,
@@ -63,9 +75,6 @@ def record(session: Session, entries: Sequence[Mapping[str, Any]]) -> None:
         }
         for (slot, endpoint, model, context), values in sorted(sums.items())
     ]
-    table = UsageRollup.__table__
-    assert isinstance(table, Table)
-    dialect.of(session).insert_rows(session, table, rows)  # COPY or one unnest insert on PostgreSQL
 
 
 def rebuild_rollups(

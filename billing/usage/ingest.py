@@ -18,17 +18,20 @@ id stands for all of them.
 **Write order**, one of two, by the number of distinct events
 (LEDGER_FIRST_MIN_EVENTS; both exactly once):
 
-- *events first* (small calls, the single-event path): insert the events;
-  read the stored rows of those not inserted (content check); write the
-  ledger rows of those inserted. One statement less than ledger first.
+- *events first* (small calls, the single-event path): insert the events and,
+  for those inserted, their ledger rows and rollup deltas (the writer's
+  ``insert_new_with``: on PostgreSQL one statement, the later inserts reading
+  the ids the first returned); then read the stored rows of those not
+  inserted (content check).
 - *ledger first* (large batches): read the stored rows of every id (retries
   of committed events are known without waiting on anyone; content check);
-  write the ledger rows of the others; insert the events. A concurrent
-  transaction posting one of these ids waits on its unique-index entry until
-  this one ends: inserting the events last keeps that wait to the tail.
+  write the ledger rows of the others; insert the events; the rollup deltas
+  of the events kept. A concurrent transaction posting one of these ids waits
+  on its unique-index entry until this one ends: inserting the events last
+  keeps that wait to the tail.
 
-Then, either way: rollup deltas (insert only: no row shared between
-transactions, so no lock waits), the balances, the reservations.
+Rollup deltas are insert only (no row shared between transactions, so no
+lock waits). Then, either way: the balances, the reservations.
 
 **Lock order** (no deadlocks). The event insert takes unique-index entries in
 event_id order (the writer's ``insert_new`` orders in SQL). Roles sent with
@@ -72,7 +75,6 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -128,11 +130,11 @@ def record(
     if refused is not None:
         raise refused
     if len(first) < LEDGER_FIRST_MIN_EVENTS:
-        inserted, stored, entries = _write_events_first(session, priced, first)
+        inserted, stored = _write_events_first(session, priced, first)
     else:
-        inserted, stored, entries = _write_ledger_first(session, priced, first)
+        inserted, stored = _write_ledger_first(session, priced, first)
     accepted = [item for event_id, item in first.items() if event_id in inserted]
-    charged = _charge(session, config, accepted, entries, now) if accepted else {}
+    charged = _charge(session, config, accepted, now) if accepted else {}
     settlements = _settle_reservations(session, accepted, now)
     # In this transaction: balance.low and pricing.unpriced_model land in the outbox
     # with the charge that caused them (or not at all).
@@ -140,18 +142,26 @@ def record(
     return Recorded(first, inserted, accepted, stored, charged, settlements)
 
 
-Written = tuple[set[str], Stored, list[dict[str, Any]]]  # inserted, stored, ledger rows kept
+Written = tuple[set[str], Stored]  # inserted, stored
 
 
 def _write_events_first(
     session: Session, priced: Sequence[PricedEvent], first: dict[str, PricedEvent]
 ) -> Written:
-    inserted = repo.insert_new_events(session, [item.event_row for item in first.values()])
+    # The events' ledger rows and rollup deltas go with them, kept (in SQL) only for
+    # the events inserted: one statement for all three on PostgreSQL.
+    ledger_rows, rollups = [], []
+    for event_id, item in first.items():
+        ledger_rows += item.ledger_rows
+        for row in rollup_repository.rollup_rows(item.ledger_rows):
+            row["event_id"] = event_id
+            rollups.append(row)
+    inserted = repo.insert_new_events(
+        session, [item.event_row for item in first.values()], ledger_rows, rollups
+    )
     stored = _recorded_elsewhere(session, set(first) - inserted)
     _refuse_other_content(session, priced, first, stored)
-    entries = [row for id_, item in first.items() if id_ in inserted for row in item.ledger_rows]
-    ledger.insert_ledger(session, entries)
-    return inserted, stored, entries
+    return inserted, stored
 
 
 def _write_ledger_first(
@@ -170,7 +180,8 @@ def _write_ledger_first(
         _undo_ledger_rows(session, raced, sum(len(first[id_].ledger_rows) for id_ in raced))
         stored.update(committed)
         entries = [row for row in entries if row["event_id"] in inserted]
-    return inserted, stored, entries
+    rollup_repository.record(session, entries)  # same transaction: reports never drift
+    return inserted, stored
 
 
 def _recorded_elsewhere(session: Session, event_ids: Collection[str]) -> Stored:
@@ -198,14 +209,10 @@ def _undo_ledger_rows(session: Session, raced: dict[str, str], written: int) -> 
 
 
 def _charge(
-    session: Session,
-    config: AppConfig,
-    accepted: list[PricedEvent],
-    entries: list[dict[str, Any]],
-    now: datetime,
+    session: Session, config: AppConfig, accepted: list[PricedEvent], now: datetime
 ) -> dict[str, int]:
-    """Rollups and balances for newly accepted events (their ledger rows, ``entries``,
-    are written); user -> new balance. The balances are locked last; the roles the
+    """Balances for newly accepted events (their ledger rows and rollup deltas are
+    written); user -> new balance. The balances are locked last; the roles the
     events carry are stored before (a user first seen with a role gets the role's
     policy), the budget alerts now due are claimed after (under the locks)."""
     roles = {e.user_id: e.role for item in accepted if (e := item.event).role is not None}
@@ -213,14 +220,14 @@ def _charge(
         if roles:
             store_roles(session, config, roles, now)
         return {}
-    rollup_repository.record(session, entries)  # same transaction: reports never drift
     deltas: dict[str, int] = {}
     for item in accepted:
         user_id = item.event.user_id
         deltas[user_id] = deltas.get(user_id, 0) - item.cost.total_micro
-    charged = balances.charge(session, config, deltas, now, roles)
-    emit_after_spend(session, config, deltas, now)  # budget.threshold / budget.exceeded
-    return charged
+    rows = balances.charge(session, config, deltas, now, roles)
+    profiles = {user_id: row.profile for user_id, row in rows.items()}
+    emit_after_spend(session, config, deltas, now, profiles)  # budget.threshold / .exceeded
+    return {user_id: row.amount_micro for user_id, row in rows.items()}
 
 
 def _settle_reservations(
@@ -245,12 +252,13 @@ def repeat_conflict(
     for index, item in enumerate(priced):
         event_id = item.event.event_id
         earlier = seen.get(event_id)
-        where = _where(index, len(priced))
         if earlier is None:
             at = mine.setdefault(event_id, index)
             if at == index:
                 continue
             earlier, where = priced[at], f"events[{index}] (repeating events[{at}]): "
+        else:
+            where = _where(index, len(priced))
         if earlier.fingerprint != item.fingerprint:
             fields = _differing(content(earlier.event_row), item)
             return idempotency.conflict(where, "event_id", event_id, fields)

@@ -9,21 +9,43 @@ from sqlalchemy import Table, select
 from sqlalchemy.orm import Session
 
 from billing import dialect
-from billing.dialect import StaticQuery
-from billing.models import UsageEvent
+from billing.dialect import Dependent, StaticQuery
+from billing.models import LedgerEntry, UsageEvent, UsageRollup
+from billing.reports.rollup_repository import SLOT_KEY
 
 
-def insert_new_events(session: Session, rows: Sequence[Mapping[str, Any]]) -> set[str]:
+def insert_new_events(
+    session: Session,
+    rows: Sequence[Mapping[str, Any]],
+    ledger_rows: Sequence[Mapping[str, Any]] = (),
+    rollup_rows: Sequence[Mapping[str, Any]] = (),
+) -> set[str]:
     """Bulk insert; rows whose event_id already exists are skipped.
 
     Returns the event ids inserted by this statement. A concurrent insert of
     the same id waits on the unique index and then counts as a duplicate, so
-    exactly one transaction ever charges an event.
+    exactly one transaction ever charges an event. With them, the events'
+    ``ledger_rows`` and ``rollup_rows`` (rollup deltas, each with the
+    ``event_id`` it comes from) go in for the events inserted, summed per
+    rollup key (one statement for a few events on PostgreSQL).
     """
-    table = UsageEvent.__table__
-    assert isinstance(table, Table)
     # One statement for the batch, inserting in event_id order (billing/usage/ingest.py).
-    return dialect.of(session).insert_new(session, table, "event_id", rows)
+    return dialect.of(session).insert_new_with(
+        session,
+        _table(UsageEvent),
+        "event_id",
+        rows,
+        [
+            Dependent(_table(LedgerEntry), ledger_rows, "event_id"),
+            Dependent(_table(UsageRollup), rollup_rows, "event_id", sum_by=SLOT_KEY),
+        ],
+    )
+
+
+def _table(model: Any) -> Table:
+    table = model.__table__
+    assert isinstance(table, Table)
+    return table
 
 
 _STORED = StaticQuery(

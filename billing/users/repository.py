@@ -24,7 +24,7 @@ SETTINGS = PROFILE_COLUMNS[1:]
 
 def profile_of(user_id: str, settings: Sequence[Any]) -> Profile | None:
     """A Profile from SETTINGS values; None when nothing is set (or there is no row)."""
-    return Profile(user_id, *settings) if any(v is not None for v in settings) else None
+    return None if settings.count(None) == len(settings) else Profile(user_id, *settings)
 
 
 def profiles(session: Session, user_ids: Iterable[str]) -> dict[str, Profile]:

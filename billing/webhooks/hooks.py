@@ -14,9 +14,11 @@ elsewhere (a CLI import, a test's) fire nothing.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
+from weakref import WeakKeyDictionary
 
 from sqlalchemy import Table, delete
 from sqlalchemy.orm import Session, sessionmaker
@@ -25,6 +27,7 @@ from billing import dialect, money
 from billing.config.model import AppConfig
 from billing.models import WebhookBalanceLow, WebhookUnpricedModel
 from billing.pricing.types import Cost
+from billing.session_events import after_commit
 from billing.settings import Settings
 from billing.webhooks import events, outbox
 
@@ -68,13 +71,19 @@ def after_charge(
 
 def first_unpriced(session: Session, costs: Iterable[Cost], now: datetime) -> None:
     """pricing.unpriced_model for each endpoint/model first seen priced at the fallback rate."""
-    fallback = {(c.endpoint, c.model): c for c in costs if c.priced_by == "fallback"}
+    seen: Collection[tuple[str, str]] = _seen_unpriced.get(session.get_bind(), ())
+    fallback = {
+        pair: c
+        for c in costs
+        if c.priced_by == "fallback" and (pair := (c.endpoint, c.model)) not in seen
+    }
     if not fallback:
         return
     table = WebhookUnpricedModel.__table__
     assert isinstance(table, Table)
     rows = [{"endpoint": e, "model": m, "first_seen_at": now} for e, m in sorted(fallback)]
     new = dialect.of(session).insert_missing(session, table, ["endpoint", "model"], rows)
+    _remember_unpriced(session, set(fallback))
     data = []
     for endpoint, model in sorted(new):
         cost = fallback[(endpoint, model)]
@@ -88,6 +97,17 @@ def first_unpriced(session: Session, costs: Iterable[Cost], now: datetime) -> No
             }
         )
     outbox.emit_many(session, events.UNPRICED_MODEL, data, now=now)
+
+
+# engine -> endpoint/model pairs whose unpriced row is committed: rows stay for
+# good, so later batches skip the insert (fallback-priced traffic costs one
+# statement per process and pair, not one per transaction).
+_seen_unpriced: WeakKeyDictionary[Any, set[tuple[str, str]]] = WeakKeyDictionary()
+
+
+def _remember_unpriced(session: Session, pairs: set[tuple[str, str]]) -> None:
+    bind = session.get_bind()
+    after_commit(session, lambda: _seen_unpriced.setdefault(bind, set()).update(pairs))
 
 
 def balances_fell(

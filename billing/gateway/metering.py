@@ -15,10 +15,10 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from pydantic import ValidationError
-from sqlalchemy import text
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
+from billing import dialect as databases
 from billing.balances.check_schemas import SpendEstimateIn
 from billing.errors import BillingError, ReservationExpired
 from billing.gateway.errors import GatewayError
@@ -31,7 +31,6 @@ from billing.usage.schemas import UsageEventIn
 
 log = logging.getLogger("billing.gateway")
 
-_ASYNC_COMMIT = text("SET LOCAL synchronous_commit TO OFF")
 MESSAGE = "message"
 INCOMPLETE = "incomplete"  # a stream the client abandoned (or the upstream broke off)
 
@@ -72,7 +71,6 @@ async def hold(
     except ValidationError as exc:
         raise GatewayError(400, "invalid_request", _validation_message(exc), dialect) from None
     ttl = runtime.settings.reservation_ttl_seconds
-    asynchronous = not runtime.settings.is_sqlite
     try:
         created = await in_transaction(
             runtime,
@@ -82,7 +80,6 @@ async def hold(
             estimate,
             ttl,
             runtime.clock(),
-            asynchronous,
         )
     except BillingError as exc:
         raise GatewayError.of(exc, dialect) from None
@@ -96,14 +93,12 @@ def _create_hold(
     estimate: SpendEstimateIn,
     ttl: int,
     now: datetime,
-    asynchronous: bool,
 ) -> reservations.Created:
-    if asynchronous:
-        # A hold is no balance change and writes no ledger row: one lost in a crash
-        # frees its credit early, nothing else. So its commit does not wait for the
-        # WAL flush (the next synchronous commit, the record, flushes it anyway),
-        # which is most of a hold's time on PostgreSQL.
-        session.execute(_ASYNC_COMMIT)
+    # A hold is no balance change and writes no ledger row: one lost in a crash
+    # frees its credit early, nothing else. So its commit need not wait for the
+    # log flush (the record's commit flushes it anyway), most of a hold's time on
+    # PostgreSQL.
+    databases.of(session).commit_without_flush(session)
     return reservations.create(session, snapshot, user_id, estimate, ttl, now)
 
 

@@ -51,7 +51,6 @@ ARRAY_MIN_VALUES = 50
 # the top-level transaction. A row written inside a SAVEPOINT carries the
 # subtransaction's id instead, which is why delete_written_here refuses to run
 # in one.
-_ASYNC_COMMIT = text("SET LOCAL synchronous_commit TO OFF")
 _WRITTEN_HERE = text("xmin::text::bigint = txid_current() % 4294967296")
 
 
@@ -215,7 +214,7 @@ class PostgreSQL(ConflictInserts):
 
     def commit_without_flush(self, session: Session) -> None:
         # The commit does not wait for the WAL flush (the next synchronous commit flushes it).
-        session.execute(_ASYNC_COMMIT)
+        _driver(session).execute("SET LOCAL synchronous_commit TO OFF")
 
 
 def _driver(session: Session) -> Any:

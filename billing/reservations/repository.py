@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, insert, select, update
+from sqlalchemy import Table, select, update
 from sqlalchemy.orm import Session
 
 from billing import dialect
@@ -46,7 +46,9 @@ _COLUMNS = (
 
 
 def add(session: Session, row: Mapping[str, Any]) -> None:
-    session.execute(insert(Reservation), [dict(row)])
+    table = Reservation.__table__
+    assert isinstance(table, Table)
+    dialect.of(session).insert_rows(session, table, [row])
 
 
 def add_once(session: Session, row: Mapping[str, Any]) -> bool:

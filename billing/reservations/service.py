@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from billing import idempotency, metrics, money
 from billing.balances import repository as balance_repo
-from billing.balances.check import check_spend
+from billing.balances.check import check_holding
 from billing.balances.check_schemas import SpendEstimateIn, credit_fields
 from billing.balances.types import CheckResult
 from billing.budgets.view import budget_json, utc_text
@@ -72,16 +72,16 @@ def create(
 ) -> Created:
     """Hold the estimated cost, or refuse with insufficient_balance (402).
 
-    check_spend locks the user's balance row (touch_users) before summing the
-    active holds, so concurrent reservations for one user are serialised and
-    can never together exceed the balance.
+    check_holding locks the user's balance row before summing the active holds,
+    so concurrent reservations for one user are serialised and can never
+    together exceed the balance.
 
     With ``idempotency_key``, a key already used returns that hold as it is
     now (``replayed``) when the request is the same, and is refused with
     idempotency_conflict (409) otherwise. Looked up after the lock, so a retry
     racing its original finds it instead of holding a second time.
     """
-    check = check_spend(session, snapshot, user_id, request, now)
+    check = check_holding(session, snapshot, user_id, request, now)
     content = _keyed_content(user_id, request, ttl_seconds)
     if idempotency_key is not None:
         earlier = _earlier(session, idempotency_key, content, now)

@@ -267,6 +267,7 @@ def settle(session: Session, claims: Sequence[UsageClaim], now: datetime) -> dic
     """
     rows = repo.lock(session, (claim.reservation_id for claim in claims))
     results = {}
+    closed: list[dict[str, Any]] = []
     for claim in claims:
         row = rows.get(claim.reservation_id)
         held: int | None = None
@@ -277,12 +278,20 @@ def settle(session: Session, claims: Sequence[UsageClaim], now: datetime) -> dic
         else:
             held = row.amount_micro
             state = status_at(row, now)
-            if state in (ACTIVE, EXPIRED):
-                repo.close(session, row.id, SETTLED, now, claim.event_id)
+            if state in (ACTIVE, EXPIRED):  # stored active, and locked: closed below
+                closed.append(
+                    {
+                        "id": row.id,
+                        "status": SETTLED,
+                        "closed_at": now,
+                        "settled_event_id": claim.event_id,
+                    }
+                )
                 row.status, row.closed_at, row.settled_event_id = SETTLED, now, claim.event_id
                 outcome = "settled" if state == ACTIVE else "settled_expired"
                 metrics.record_reservation("settled", session)
             else:
                 outcome = "already_settled" if state == SETTLED else RELEASED
         results[claim.event_id] = Settlement(claim.reservation_id, outcome, held, claim.cost_micro)
+    repo.close_locked(session, closed)
     return results

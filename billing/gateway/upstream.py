@@ -228,7 +228,10 @@ class UpstreamClient:
 
     def __init__(self, connect_timeout: float, read_timeout: float) -> None:
         self.session = aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(limit=1000, keepalive_timeout=30),
+            # An idle connection is dropped after 4.5 s (httpx: 5 s): before the idle
+            # timeout of most servers (uvicorn's is 5 s), so a reused one is rarely
+            # one the upstream is closing.
+            connector=aiohttp.TCPConnector(limit=1000, keepalive_timeout=4.5),
             cookie_jar=aiohttp.DummyCookieJar(),
             trust_env=False,
             # connect covers the wait for a pooled connection too; sock_read is per read.

@@ -9,6 +9,13 @@ gateway; the difference of the latency percentiles is what the gateway adds
 transaction, plus the proxying). Streams: time to the first chunk, directly
 and through the gateway. CPU: the ``billing serve`` processes' CPU time over
 the gateway step, per call (the database server's own CPU is not in it).
+
+Side by side with the LiteLLM proxy when ``BENCH_LITELLM`` names its ``litellm``
+executable (installed in a venv of its own, e.g. ``python -m venv /tmp/litellm-venv
+&& /tmp/litellm-venv/bin/pip install 'litellm[proxy]'``; never in billing's):
+one worker, no database, pointed at the same upstream. Both are measured alike:
+CPU per call, calls/s closed loop (CONCURRENCY clients), and the latency added
+at a few open-loop rates. Without it the comparison is skipped with a note.
 """
 
 from __future__ import annotations
@@ -22,7 +29,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -181,6 +188,132 @@ def _direct(_: int) -> dict[str, str]:
     return {"Authorization": "Bearer bench-upstream-key-0123", "Content-Type": "application/json"}
 
 
+CONCURRENCY = 32  # closed-loop clients for the calls/s figures
+LITELLM_RATES = (10.0, 50.0, 200.0)
+LITELLM_KEY = "sk-bench-0123456789abcdef0123456789abcdef"
+LITELLM_CONFIG = """
+model_list:
+  - model_name: bench-model
+    litellm_params:
+      model: openai/bench-model
+      api_base: {upstream}/v1
+      api_key: bench-upstream-key-0123
+"""
+
+
+async def _closed_loop(url: str, seconds: float, headers: Any) -> dict[str, Any]:
+    """CONCURRENCY clients, each sending its next call when the last one is answered."""
+    body = json.dumps(BODY).encode()
+    done: list[int] = [0]
+    statuses: dict[int, int] = {}
+    deadline = time.perf_counter() + seconds
+    connector = aiohttp.TCPConnector(limit=0)
+    async with aiohttp.ClientSession(connector=connector) as session:
+
+        async def client(offset: int) -> None:
+            index = offset
+            while time.perf_counter() < deadline:
+                async with session.post(url, data=body, headers=headers(index)) as answer:
+                    await answer.read()
+                    statuses[answer.status] = statuses.get(answer.status, 0) + 1
+                done[0] += 1
+                index += CONCURRENCY
+
+        start = time.perf_counter()
+        await asyncio.gather(*(client(i) for i in range(CONCURRENCY)), return_exceptions=True)
+        elapsed = time.perf_counter() - start
+    return {
+        "completed": done[0],
+        "calls_per_s": done[0] / elapsed,
+        "statuses": {str(k): v for k, v in statuses.items()},
+    }
+
+
+def _measured(pid: int, step: Coroutine[Any, Any, dict[str, Any]]) -> tuple[dict[str, Any], float]:
+    """``step``'s result, and the CPU ms per call the process tree ``pid`` used in it."""
+    before = _tree_cpu_seconds(pid)
+    result = asyncio.run(step)
+    return result, (_tree_cpu_seconds(pid) - before) * 1000 / max(1, result["completed"])
+
+
+@contextmanager
+def litellm_proxy(executable: str, provider: str, workdir: Path) -> Iterator[tuple[str, int]]:
+    """The LiteLLM proxy (one worker, no database) in front of ``provider``: its
+    chat completions URL and process id."""
+    config = workdir / "litellm.yaml"
+    config.write_text(LITELLM_CONFIG.format(upstream=provider), encoding="utf-8")
+    port = free_port()
+    env = {
+        **os.environ,
+        "LITELLM_MASTER_KEY": LITELLM_KEY,
+        "LITELLM_LOCAL_MODEL_COST_MAP": "True",  # no download at start (tests stay offline)
+        "LITELLM_LOG": "ERROR",
+    }
+    env.pop("DATABASE_URL", None)
+    log = open(workdir / "litellm.log", "ab")  # noqa: SIM115
+    process = subprocess.Popen(
+        [executable, "--config", str(config), "--port", str(port), "--num_workers", "1"],
+        env=env, stdout=log, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}/v1/chat/completions"
+    try:
+        deadline = time.monotonic() + 180
+        while True:
+            try:
+                answer = httpx.post(url, json=BODY, headers=_litellm(0), timeout=5)
+                if answer.status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline or process.poll() is not None:
+                raise RuntimeError(f"the LiteLLM proxy did not start (see {log.name})")
+            time.sleep(0.5)
+        yield url, process.pid
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        log.close()
+
+
+def _litellm(_: int) -> dict[str, str]:
+    return {"Authorization": f"Bearer {LITELLM_KEY}", "Content-Type": "application/json"}
+
+
+def side_by_side(
+    provider: str, gateway: str, server_pid: int, workdir: Path, seconds: float
+) -> dict[str, Any]:
+    """Billing's gateway and the LiteLLM proxy measured alike (see the module's doc)."""
+    executable = os.environ.get("BENCH_LITELLM", "")
+    if not executable:
+        return {"skipped": "no LiteLLM: set BENCH_LITELLM=/path/to/venv/bin/litellm"}
+    direct = f"{provider}/v1/chat/completions"
+    out: dict[str, Any] = {}
+    with litellm_proxy(executable, provider, workdir) as (litellm, pid):
+        asyncio.run(_open_loop(litellm, 20, 2, _litellm, False))  # warm
+        targets = (("billing", gateway, _headers, server_pid), ("litellm", litellm, _litellm, pid))
+        for name, url, headers, process in targets:
+            closed, cpu = _measured(process, _closed_loop(url, seconds, headers))
+            out[name] = {"closed_loop": closed, "cpu_ms_per_call_closed_loop": cpu, "rates": {}}
+        for rate in LITELLM_RATES:
+            base = asyncio.run(_open_loop(direct, rate, seconds, _direct, False))
+            for name, url, headers, process in targets:
+                step, cpu = _measured(process, _open_loop(url, rate, seconds, headers, False))
+                out[name]["rates"][f"{rate:.0f}"] = {
+                    "added_p50_ms": step["p50_ms"] - base["p50_ms"],
+                    "added_p99_ms": step["p99_ms"] - base["p99_ms"],
+                    "achieved_rps": step["achieved_rps"],
+                    "cpu_ms_per_call": cpu,
+                    "statuses": step["statuses"],
+                }
+    out["throughput_ratio"] = out["billing"]["closed_loop"]["calls_per_s"] / max(
+        1e-9, out["litellm"]["closed_loop"]["calls_per_s"]
+    )
+    return out
+
+
 def run_phase(database_url: str, workdir: Path, seconds: float = 10.0) -> dict[str, Any]:
     """The gateway phase against a migrated database at ``database_url``."""
     rate, stream_rate = 200.0, 50.0
@@ -207,6 +340,12 @@ def run_phase(database_url: str, workdir: Path, seconds: float = 10.0) -> dict[s
             out["gateway_stream"] = asyncio.run(
                 _open_loop(gateway, stream_rate, seconds, _headers, True)
             )
+            try:
+                out["litellm"] = side_by_side(
+                    provider, gateway, server.process.pid, workdir, min(seconds, 5.0)
+                )
+            except Exception as exc:  # the comparison is optional: report, keep the rest
+                out["litellm"] = {"failed": f"{type(exc).__name__}: {exc}"}
     out["added_p50_ms"] = out["gateway"]["p50_ms"] - out["direct"]["p50_ms"]
     out["added_p99_ms"] = out["gateway"]["p99_ms"] - out["direct"]["p99_ms"]
     out["first_chunk_added_p50_ms"] = (
@@ -241,6 +380,34 @@ def rows(result: dict[str, Any], label: str) -> list[list[str]]:
          "p50 <= 2 ms", mark(result["first_chunk_added_p50_ms"] <= 2)],
         ["gateway CPU per call", label, f"{result['cpu_ms_per_call']:.2f} ms", "<= 2 ms",
          mark(result["cpu_ms_per_call"] <= 2)],
+        *_litellm_rows(result.get("litellm") or {}, label),
+    ]  # fmt: skip
+
+
+def _litellm_rows(side: dict[str, Any], label: str) -> list[list[str]]:
+    if "throughput_ratio" not in side:
+        text = side.get("failed") or side.get("skipped") or "not run"
+        return [["gateway vs LiteLLM proxy", label, text, "", ""]]
+    billing, litellm = side["billing"], side["litellm"]
+
+    def added(which: dict[str, Any]) -> str:
+        return ", ".join(
+            f"{rate}/s +{step['added_p50_ms']:.1f}/+{step['added_p99_ms']:.1f}"
+            for rate, step in which["rates"].items()
+        )
+
+    def cpu(which: dict[str, Any]) -> str:
+        return f"{which['cpu_ms_per_call_closed_loop']:.2f}"
+
+    ratio = side["throughput_ratio"]
+    return [
+        [f"gateway vs LiteLLM calls/s closed loop ({CONCURRENCY} clients)", label,
+         f"billing {billing['closed_loop']['calls_per_s']:.0f}, LiteLLM"
+         f" {litellm['closed_loop']['calls_per_s']:.0f} ({ratio:.1f}x); CPU ms a call billing"
+         f" {cpu(billing)}, LiteLLM {cpu(litellm)}",
+         ">= 5x LiteLLM", "yes" if ratio >= 5 else "**no**"],
+        ["gateway vs LiteLLM added p50/p99 ms", label,
+         f"billing {added(billing)}; LiteLLM {added(litellm)}", "", ""],
     ]  # fmt: skip
 
 

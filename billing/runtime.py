@@ -90,6 +90,9 @@ class Runtime:
             threads=settings.group_commit_threads,
         )
         self.group_read = GroupCommitter(self.read_sessions, lambda: self.clock(), max_items=500)
+        # The gateway's holds too, on their own thread: a hold (which the upstream
+        # call waits for) never queues behind a batch of usage.
+        self.group_hold = GroupCommitter(self.sessions, lambda: self.clock(), max_items=100)
 
     def reload(self) -> ConfigSnapshot:
         """Re-read the config file; on error the old snapshot stays and the error propagates."""
@@ -101,4 +104,5 @@ class Runtime:
     def close(self) -> None:
         self.group_commit.close()
         self.group_read.close()
+        self.group_hold.close()
         self.engine.dispose()

@@ -174,24 +174,27 @@ def _balances(
     return amounts | balance_repo.balance_amounts(session, rest) if rest else amounts
 
 
-def check_spend(
+def check_holding(
     session: Session,
     snapshot: ConfigSnapshot,
     user_id: str,
-    request: SpendEstimateIn | Cost,
+    request: SpendEstimateIn,
     now: datetime,
-    role: str | None = None,
 ) -> CheckResult:
     """One check with its writes, in the caller's transaction (a reservation's).
 
-    ``request`` is the estimate (with its role), or its cost when the caller has
-    priced it already (then ``role`` is the role sent with it).
-    """
-    if isinstance(request, SpendEstimateIn):
-        cost, role = estimate_cost(snapshot.prices, request), request.role
-    else:
-        cost = request
-    return checks_with_writing(session, snapshot, [(user_id, cost, role)], now)[0]
+    The common case is cheap: lock the user's balance row first; then the unlocked
+    read (``checks_without_writing``) is as good as a locked one, since it runs
+    after the lock (each statement sees what committed before it: every earlier
+    hold on this balance). Two reads, no writes. First sight, a due refill or a
+    new role go through ``checks_with_writing``."""
+    cost = estimate_cost(snapshot.prices, request)
+    checked: CheckRequest = (user_id, cost, request.role)
+    if balance_repo.lock_balances(session, [user_id]):
+        found = checks_without_writing(session, snapshot, [checked], now)[0]
+        if found is not None:
+            return found
+    return checks_with_writing(session, snapshot, [checked], now)[0]
 
 
 def _result(

@@ -15,10 +15,10 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from pydantic import ValidationError
-from sqlalchemy import text
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
+from billing import dialect as databases
 from billing.balances.check_schemas import SpendEstimateIn
 from billing.errors import BillingError, ReservationExpired
 from billing.gateway.errors import GatewayError
@@ -31,7 +31,6 @@ from billing.usage.schemas import UsageEventIn
 
 log = logging.getLogger("billing.gateway")
 
-_ASYNC_COMMIT = text("SET LOCAL synchronous_commit TO OFF")
 MESSAGE = "message"
 INCOMPLETE = "incomplete"  # a stream the client abandoned (or the upstream broke off)
 
@@ -71,40 +70,37 @@ async def hold(
         )
     except ValidationError as exc:
         raise GatewayError(400, "invalid_request", _validation_message(exc), dialect) from None
-    ttl = runtime.settings.reservation_ttl_seconds
-    asynchronous = not runtime.settings.is_sqlite
+    request = (identity.user_id, estimate, runtime.settings.reservation_ttl_seconds)
     try:
-        created = await in_transaction(
-            runtime,
-            _create_hold,
-            snapshot,
-            identity.user_id,
-            estimate,
-            ttl,
-            runtime.clock(),
-            asynchronous,
-        )
+        done = runtime.group_hold.submit(_create_holds, snapshot, request, 1)
+        created = await asyncio.wrap_future(done)
     except BillingError as exc:
         raise GatewayError.of(exc, dialect) from None
     return Hold(created.view.row.id, created.view.row.amount_micro, prompt_tokens)
 
 
-def _create_hold(
-    session: Session,
-    snapshot: ConfigSnapshot,
-    user_id: str,
-    estimate: SpendEstimateIn,
-    ttl: int,
-    now: datetime,
-    asynchronous: bool,
-) -> reservations.Created:
-    if asynchronous:
-        # A hold is no balance change and writes no ledger row: one lost in a crash
-        # frees its credit early, nothing else. So its commit does not wait for the
-        # WAL flush (the next synchronous commit, the record, flushes it anyway),
-        # which is most of a hold's time on PostgreSQL.
-        session.execute(_ASYNC_COMMIT)
-    return reservations.create(session, snapshot, user_id, estimate, ttl, now)
+HoldRequest = tuple[str, SpendEstimateIn, int]  # user, estimate, ttl_seconds
+
+
+def _create_holds(
+    session: Session, snapshot: ConfigSnapshot, requests: list[HoldRequest], now: datetime
+) -> list[reservations.Created | BillingError]:
+    """The holds arriving together, in one transaction, one after the other (a
+    user's later hold sees the earlier ones: the no-overspend rule holds within
+    a group as between groups). A refused hold is that request's answer alone;
+    it wrote nothing but what the full check writes for any check (first sight)."""
+    # A hold is no balance change and writes no ledger row: one lost in a crash
+    # frees its credit early, nothing else. So its commit need not wait for the
+    # log flush (the record's commit flushes it anyway), most of a hold's time on
+    # PostgreSQL.
+    databases.of(session).commit_without_flush(session)
+    results: list[reservations.Created | BillingError] = []
+    for user_id, estimate, ttl in requests:
+        try:
+            results.append(reservations.create(session, snapshot, user_id, estimate, ttl, now))
+        except BillingError as exc:
+            results.append(exc)
+    return results
 
 
 T = TypeVar("T")

@@ -15,7 +15,6 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
 import orjson
 from starlette.background import BackgroundTask
 from starlette.requests import Request
@@ -31,11 +30,13 @@ from billing.gateway.estimate import input_tokens, tokens_of_chars
 from billing.gateway.relay import Relay, RelayResponse
 from billing.gateway.upstream import (
     RETURNED_HEADERS,
+    TIMEOUT_ERRORS,
+    UPSTREAM_ERRORS,
     Identity,
     Target,
     UpstreamClient,
+    UpstreamResponse,
     apply_params,
-    body_chunks,
     drops,
     encode,
     target_for,
@@ -235,20 +236,17 @@ async def forward(request: Request, endpoint_name: str, dialect: Dialect) -> Res
     call.extra["hold_ms"] = round((time.perf_counter() - holding) * 1000, 3)
     client = upstream_client(request)
     try:
-        outgoing = client.build(
-            "POST",
-            target.url(dialect.upstream_path),
-            target.request_headers(identity, request.headers),
-            encode(body),
-        )
+        url = target.url(dialect.upstream_path)
+        headers = target.request_headers(identity, request.headers)
+        content = encode(body)
         call.sent = time.perf_counter()
-        upstream = await client.send(outgoing)
-    except httpx.TimeoutException:
+        upstream = await client.send("POST", url, headers, content)
+    except TIMEOUT_ERRORS:
         return await _failed(call, 504, "upstream_timeout", "the upstream did not answer in time")
-    except httpx.HTTPError as exc:
+    except UPSTREAM_ERRORS as exc:
         return await _failed(call, 502, "upstream_unreachable", _unreachable(exc))
     except BaseException:
-        # Not sent (e.g. a header value httpx cannot encode): free the hold now
+        # Not sent (e.g. a header value that cannot be encoded): free the hold now
         # rather than at its expiry, then answer as any unexpected error.
         await metering.release(runtime, call.held)
         raise
@@ -265,15 +263,15 @@ async def forward(request: Request, endpoint_name: str, dialect: Dialect) -> Res
     return await _answered(call, upstream, headers, content_type)
 
 
-def _unreachable(exc: httpx.HTTPError) -> str:
+def _unreachable(exc: BaseException) -> str:
     return f"could not reach the upstream ({type(exc).__name__})"
 
 
-def returned_headers(upstream: httpx.Headers) -> dict[str, str]:
+def returned_headers(upstream: Mapping[str, str]) -> dict[str, str]:
     return {to: upstream[name] for name, to in RETURNED_HEADERS.items() if name in upstream}
 
 
-def _returned_headers(upstream: httpx.Headers, event_id: str) -> dict[str, str]:
+def _returned_headers(upstream: Mapping[str, str], event_id: str) -> dict[str, str]:
     headers = returned_headers(upstream)
     headers[EVENT_ID_HEADER] = event_id
     return headers
@@ -289,12 +287,12 @@ async def _failed(call: Call, status: int, code: str, message: str) -> Response:
     return GatewayError(status, code, message, call.dialect.errors).response()
 
 
-async def _passed_error(call: Call, upstream: httpx.Response) -> Response:
+async def _passed_error(call: Call, upstream: UpstreamResponse) -> Response:
     """The upstream refused the call: its status and body go to the client unchanged,
     nothing is charged and the hold is released."""
     try:
-        content = await upstream.aread()
-    except httpx.HTTPError:
+        content = await upstream.read()
+    except UPSTREAM_ERRORS:
         content = b""
     finally:
         await upstream.aclose()
@@ -312,16 +310,14 @@ async def _passed_error(call: Call, upstream: httpx.Response) -> Response:
 
 
 async def _answered(
-    call: Call, upstream: httpx.Response, headers: dict[str, str], content_type: str
+    call: Call, upstream: UpstreamResponse, headers: dict[str, str], content_type: str
 ) -> Response:
     """A whole answer: record its usage (settling the hold), then pass it on."""
     try:
-        # Raw bytes are the body (no content-encoding was asked for), without
-        # httpx's decoder pass (a measurable share of a call's CPU).
-        content = b"".join([chunk async for chunk in body_chunks(upstream)])
-    except httpx.TimeoutException:
+        content = await upstream.read()
+    except TIMEOUT_ERRORS:
         return await _failed(call, 504, "upstream_timeout", "the upstream answer stopped arriving")
-    except httpx.HTTPError as exc:
+    except UPSTREAM_ERRORS as exc:
         return await _failed(call, 502, "upstream_unreachable", _unreachable(exc))
     finally:
         await upstream.aclose()
@@ -422,20 +418,18 @@ async def models(request: Request, endpoint_name: str, dialect: str) -> Response
     target = resolve_target(snapshot, endpoint_name, provider)
     if target.endpoint.fetch_models and provider != ANTHROPIC:
         client = upstream_client(request)
-        outgoing = client.build(
-            "GET", target.url("/models"), target.request_headers(None, request.headers)
-        )
+        headers = target.request_headers(None, request.headers)
         try:
-            upstream = await client.send(outgoing)
+            upstream = await client.send("GET", target.url("/models"), headers)
             try:
-                content = b"".join([chunk async for chunk in body_chunks(upstream)])
+                content = await upstream.read()
             finally:
                 await upstream.aclose()
-        except httpx.TimeoutException:
+        except TIMEOUT_ERRORS:
             raise GatewayError(
                 504, "upstream_timeout", "the upstream did not answer in time"
             ) from None
-        except httpx.HTTPError as exc:
+        except UPSTREAM_ERRORS as exc:
             raise GatewayError(502, "upstream_unreachable", _unreachable(exc)) from None
         return Response(
             content,

@@ -18,13 +18,12 @@ from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any
 
 import anyio
-import httpx
 from starlette.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
 from billing.gateway.dialects import StreamReader
 from billing.gateway.errors import ANTHROPIC, error_body
-from billing.gateway.upstream import body_chunks
+from billing.gateway.upstream import UPSTREAM_ERRORS, UpstreamResponse
 
 _SEPARATORS = (b"\n\n", b"\r\n\r\n")
 
@@ -56,7 +55,7 @@ class Relay:
 
     def __init__(
         self,
-        upstream: httpx.Response,
+        upstream: UpstreamResponse,
         reader: StreamReader,
         dialect: str,
         finish: Callable[[Relay], Coroutine[Any, Any, None]],
@@ -73,7 +72,7 @@ class Relay:
     async def events(self) -> AsyncIterator[bytes]:
         buffer = b""
         try:
-            async for chunk in body_chunks(self.upstream):
+            async for chunk in self.upstream.chunks():
                 buffer = buffer + chunk if buffer else chunk
                 out = []
                 while (end := _event_end(buffer)) >= 0:
@@ -82,7 +81,7 @@ class Relay:
                         out.append(block)
                 if out:
                     yield out[0] if len(out) == 1 else b"".join(out)
-        except httpx.HTTPError as exc:
+        except UPSTREAM_ERRORS as exc:
             # Timeout or broken connection after the answer began: tell the client
             # in the stream's own terms, and bill what was generated.
             self.upstream_error = f"{type(exc).__name__}: {exc}"

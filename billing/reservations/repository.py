@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, insert, select, update
+from sqlalchemy import Table, select, update
 from sqlalchemy.orm import Session
 
 from billing import dialect
+from billing.dialect import InList, StaticQuery
 from billing.models import Reservation, UsageEvent
 from billing.models.reservation import ACTIVE, EXPIRED
 
@@ -46,7 +47,9 @@ _COLUMNS = (
 
 
 def add(session: Session, row: Mapping[str, Any]) -> None:
-    session.execute(insert(Reservation), [dict(row)])
+    table = Reservation.__table__
+    assert isinstance(table, Table)
+    dialect.of(session).insert_rows(session, table, [row])
 
 
 def add_once(session: Session, row: Mapping[str, Any]) -> bool:
@@ -107,15 +110,25 @@ def get(session: Session, reservation_id: str) -> ReservationRow | None:
     return ReservationRow(**found._mapping) if found else None
 
 
+def _lock_statement(ids: InList) -> Any:
+    return (
+        select(*_COLUMNS)
+        .where(ids(Reservation.id, "ids"))
+        .order_by(Reservation.id)
+        .with_for_update()
+    )
+
+
+_LOCK = StaticQuery(_lock_statement)
+
+
 def lock(session: Session, reservation_ids: Iterable[str]) -> dict[str, ReservationRow]:
     """Read and row-lock reservations in id order (fixed order: no deadlocks)."""
     ids = sorted(set(reservation_ids))
     if not ids:
         return {}
-    stmt = select(*_COLUMNS).where(Reservation.id.in_(ids)).order_by(Reservation.id)
-    return {
-        row.id: ReservationRow(**row._mapping) for row in session.execute(stmt.with_for_update())
-    }
+    found = dialect.of(session).fetch(session, _LOCK, {"ids": ids})
+    return {row[0]: ReservationRow(*row) for row in found}
 
 
 def close(
@@ -132,6 +145,14 @@ def close(
         .values(status=status, closed_at=now, settled_event_id=settled_event_id),
         execution_options={"synchronize_session": False},
     )
+
+
+def close_locked(session: Session, closed: Sequence[Mapping[str, Any]]) -> None:
+    """Set status, closed_at and settled_event_id (each mapping has them and the id)
+    of active holds this transaction has locked (``lock``): one statement."""
+    table = Reservation.__table__
+    assert isinstance(table, Table)
+    dialect.of(session).update_rows(session, table, "id", closed)
 
 
 def event_total_micro(session: Session, event_id: str) -> int | None:

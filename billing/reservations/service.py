@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from billing import idempotency, metrics, money
 from billing.balances import repository as balance_repo
-from billing.balances.check import check_spend
+from billing.balances.check import check_holding
 from billing.balances.check_schemas import SpendEstimateIn, credit_fields
 from billing.balances.types import CheckResult
 from billing.budgets.view import budget_json, utc_text
@@ -72,16 +72,16 @@ def create(
 ) -> Created:
     """Hold the estimated cost, or refuse with insufficient_balance (402).
 
-    check_spend locks the user's balance row (touch_users) before summing the
-    active holds, so concurrent reservations for one user are serialised and
-    can never together exceed the balance.
+    check_holding locks the user's balance row before summing the active holds,
+    so concurrent reservations for one user are serialised and can never
+    together exceed the balance.
 
     With ``idempotency_key``, a key already used returns that hold as it is
     now (``replayed``) when the request is the same, and is refused with
     idempotency_conflict (409) otherwise. Looked up after the lock, so a retry
     racing its original finds it instead of holding a second time.
     """
-    check = check_spend(session, snapshot, user_id, request, now)
+    check = check_holding(session, snapshot, user_id, request, now)
     content = _keyed_content(user_id, request, ttl_seconds)
     if idempotency_key is not None:
         earlier = _earlier(session, idempotency_key, content, now)
@@ -267,6 +267,7 @@ def settle(session: Session, claims: Sequence[UsageClaim], now: datetime) -> dic
     """
     rows = repo.lock(session, (claim.reservation_id for claim in claims))
     results = {}
+    closed: list[dict[str, Any]] = []
     for claim in claims:
         row = rows.get(claim.reservation_id)
         held: int | None = None
@@ -277,12 +278,20 @@ def settle(session: Session, claims: Sequence[UsageClaim], now: datetime) -> dic
         else:
             held = row.amount_micro
             state = status_at(row, now)
-            if state in (ACTIVE, EXPIRED):
-                repo.close(session, row.id, SETTLED, now, claim.event_id)
+            if state in (ACTIVE, EXPIRED):  # stored active, and locked: closed below
+                closed.append(
+                    {
+                        "id": row.id,
+                        "status": SETTLED,
+                        "closed_at": now,
+                        "settled_event_id": claim.event_id,
+                    }
+                )
                 row.status, row.closed_at, row.settled_event_id = SETTLED, now, claim.event_id
                 outcome = "settled" if state == ACTIVE else "settled_expired"
                 metrics.record_reservation("settled", session)
             else:
                 outcome = "already_settled" if state == SETTLED else RELEASED
         results[claim.event_id] = Settlement(claim.reservation_id, outcome, held, claim.cost_micro)
+    repo.close_locked(session, closed)
     return results

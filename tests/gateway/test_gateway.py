@@ -9,6 +9,10 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from billing.balances.check import estimate_cost
+from billing.balances.check_schemas import SpendEstimateIn
+from billing.gateway import metering
+from billing.group_commit import run_transaction
 from tests.conftest import AppFactory
 from tests.gateway.support import (
     ADMIN_KEY,
@@ -419,3 +423,30 @@ def test_a_budget_refusal_is_402_in_the_provider_shape_and_the_role_is_stored(
     ok = gateway.post(CHAT, json=_chat(), headers={**BEARER, **identity("kim", user_role="TA")})
     assert ok.status_code == 200, ok.text
     assert gateway.get("/v1/users/kim", headers=admin).json()["role"] == "TA"
+
+
+def test_holds_sharing_a_group_transaction_see_each_other(gateway: TestClient) -> None:
+    """Holds that arrive together share one transaction (the hold committer): a
+    user's later hold counts the earlier ones, and a refused hold fails alone."""
+    set_balance(gateway, "dave", "1000")
+    runtime = gateway.app.state.runtime  # type: ignore[attr-defined]
+    snapshot = runtime.snapshot
+    estimate = SpendEstimateIn(  # 400 credits each: two fit in 1000, a third does not
+        endpoint="OpenAI-Up", model=GPT, tokens={"prompt": 0}, max_completion_tokens=666
+    )
+    amount = estimate_cost(snapshot.prices, estimate).total_micro
+    assert 2 * amount <= 1_000_000_000 < 3 * amount
+    holds = [("dave", estimate, 600)] * 3 + [("erin", estimate, 600)]
+    results = run_transaction(
+        runtime.sessions,
+        lambda session: metering._create_holds(session, snapshot, holds, runtime.clock()),
+    )
+    assert [type(result).__name__ for result in results] == [
+        "Created",
+        "Created",
+        "InsufficientBalance",
+        "Created",
+    ]
+    assert len(reservations(gateway, "dave")) == 2
+    assert len(reservations(gateway, "erin")) == 1
+    assert balance(gateway, "dave") == 1000  # holds are no balance change

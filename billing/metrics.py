@@ -445,9 +445,17 @@ def note_usage_body(body: object) -> None:
         notes["usage_events"] = max(len(events), 1) if isinstance(events, list) else 1
 
 
+# (method, route template, status) -> its histogram: a dict lookup per request instead
+# of labels()' lock and label checks. Bounded: known methods, route templates, statuses.
+_HTTP_CHILDREN: dict[tuple[str, str, int], Histogram] = {}
+
+
 def observe_request(method: str, route: str, status: int, seconds: float) -> None:
-    method = method if method in _HTTP_METHODS else OTHER
-    HTTP_DURATION.labels(method, route, str(status)).observe(seconds)
+    key = (method if method in _HTTP_METHODS else OTHER, route, status)
+    child = _HTTP_CHILDREN.get(key)
+    if child is None:
+        child = _HTTP_CHILDREN[key] = HTTP_DURATION.labels(key[0], route, str(status))
+    child.observe(seconds)
 
 
 __all__ = [

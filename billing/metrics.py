@@ -311,7 +311,11 @@ def record_rejected_usage(events: int) -> None:
 
 
 def record_balance_check(*, allowed: bool, session: Session | None = None) -> None:
-    _queue(session, [(BALANCE_CHECKS.labels(CHECK_OUTCOMES[0 if allowed else 1]), 1)])
+    # Every check counts: the child, not a labels() lookup per request.
+    _queue(session, [(_CHECK_CHILDREN[0 if allowed else 1], 1)])
+
+
+_CHECK_CHILDREN = tuple(BALANCE_CHECKS.labels(outcome) for outcome in CHECK_OUTCOMES)
 
 
 def record_reservation(outcome: str, session: Session | None = None, count: int = 1) -> None:

@@ -1,7 +1,7 @@
 """Structured JSON logs: one object per line, a request id on each, secrets masked.
 
-The request id lives in a context variable set by ``RequestContext`` (see
-billing/api/request_id.py); sync routes run in a thread pool that copies the
+The request id lives in a context variable set by ``HttpFront`` (see
+billing/api/front.py); sync routes run in a thread pool that copies the
 context, so their log lines carry it too. Secrets (API keys, ``apiKey`` and
 header values of the config) are registered here and replaced by ``[redacted]``
 in every formatted line, whatever logger wrote it.

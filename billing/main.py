@@ -15,15 +15,10 @@ from billing import __version__, metrics
 from billing.accounts.router import router as accounts_router
 from billing.admin.router import router as admin_router
 from billing.admin.service import record_price_book
-from billing.api.body_timeout import BodyTimeout
-from billing.api.config_version import ConfigVersion
 from billing.api.errors import COMMON_ERRORS, install_error_handlers
+from billing.api.front import HttpFront
 from billing.api.json_body import StrictJsonBody
-from billing.api.limits import BodySizeLimit
-from billing.api.metrics_http import HttpMetrics
 from billing.api.metrics_http import router as metrics_router
-from billing.api.paths import StripTrailingSlash
-from billing.api.request_id import RequestContext
 from billing.audit.router import router as audit_router
 from billing.balances.check_router import router as check_router
 from billing.balances.router import router as balances_router
@@ -90,7 +85,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         description="Token usage and billing for LibreChat-style LLM chat platforms.",
         lifespan=lifespan,
         responses=COMMON_ERRORS,
-        redirect_slashes=False,  # StripTrailingSlash below
+        redirect_slashes=False,  # HttpFront drops a trailing slash (billing/api/paths.py)
     )
     app.state.runtime = runtime
     webhook_hooks.install(runtime.sessions, settings)  # balance.low threshold, retry window
@@ -100,17 +95,15 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     # forms post application/x-www-form-urlencoded; the gateway forwards provider
     # bodies and parses them itself (billing/gateway/proxy.py).
     app.add_middleware(StrictJsonBody, exempt_prefixes=("/console", "/gateway/"))
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
-    # Around every reader of the body.
-    app.add_middleware(BodyTimeout, seconds=settings.body_timeout_seconds)
-    # Outermost, so refusals by the body limit are timed and counted too.
-    app.add_middleware(HttpMetrics, route_paths=lambda: app.openapi()["paths"])
-    # Pins the request's config before anything reads it; every answer names it.
-    app.add_middleware(ConfigVersion, runtime=runtime)
-    # Around everything, so every log line of a request (even a 413) has its id.
-    app.add_middleware(RequestContext)
-    # Before routing and metrics see the path: /v1/usage/ is /v1/usage (no empty 307).
-    app.add_middleware(StripTrailingSlash)
+    # Around it: trailing slash, request id and log line, config pin, metrics, body
+    # deadline and size limit, in one layer (billing/api/front.py).
+    app.add_middleware(
+        HttpFront,
+        runtime=runtime,
+        max_body_bytes=settings.max_body_bytes,
+        body_timeout_seconds=settings.body_timeout_seconds,
+        route_paths=lambda: app.openapi()["paths"],
+    )
     metrics.record_config_loaded(runtime.snapshot.loaded_at.timestamp())
     metrics.record_config_version(runtime.snapshot.version)
     # Hot routes first: a request is matched against the routes in this order.

@@ -311,7 +311,11 @@ def record_rejected_usage(events: int) -> None:
 
 
 def record_balance_check(*, allowed: bool, session: Session | None = None) -> None:
-    _queue(session, [(BALANCE_CHECKS.labels(CHECK_OUTCOMES[0 if allowed else 1]), 1)])
+    # Every check counts: the child, not a labels() lookup per request.
+    _queue(session, [(_CHECK_CHILDREN[0 if allowed else 1], 1)])
+
+
+_CHECK_CHILDREN = tuple(BALANCE_CHECKS.labels(outcome) for outcome in CHECK_OUTCOMES)
 
 
 def record_reservation(outcome: str, session: Session | None = None, count: int = 1) -> None:
@@ -445,9 +449,17 @@ def note_usage_body(body: object) -> None:
         notes["usage_events"] = max(len(events), 1) if isinstance(events, list) else 1
 
 
+# (method, route template, status) -> its histogram: a dict lookup per request instead
+# of labels()' lock and label checks. Bounded: known methods, route templates, statuses.
+_HTTP_CHILDREN: dict[tuple[str, str, int], Histogram] = {}
+
+
 def observe_request(method: str, route: str, status: int, seconds: float) -> None:
-    method = method if method in _HTTP_METHODS else OTHER
-    HTTP_DURATION.labels(method, route, str(status)).observe(seconds)
+    key = (method if method in _HTTP_METHODS else OTHER, route, status)
+    child = _HTTP_CHILDREN.get(key)
+    if child is None:
+        child = _HTTP_CHILDREN[key] = HTTP_DURATION.labels(key[0], route, str(status))
+    child.observe(seconds)
 
 
 __all__ = [

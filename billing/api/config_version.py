@@ -2,14 +2,14 @@
 
 The snapshot current when the request arrives prices it, even if an admin
 reload swaps the config meanwhile (the dependencies read it from here), and
-every answer says which one it was: ``X-Billing-Config-Version``. Workers on
-different configs (a failed rollout, a reload that reached one worker) are
-then visible from the outside.
+every answer says which one it was: ``X-Billing-Config-Version`` (both done
+by billing/api/front.py). Workers on different configs (a failed rollout, a
+reload that reached one worker) are then visible from the outside.
 """
 
 from __future__ import annotations
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Scope
 
 from billing.runtime import ConfigSnapshot, Runtime
 
@@ -28,32 +28,15 @@ def pin_snapshot(scope: Scope, snapshot: ConfigSnapshot) -> None:
     scope[SNAPSHOT] = snapshot
 
 
-class ConfigVersion:
-    """Pure ASGI middleware; the header bytes are built once per snapshot."""
+class VersionHeader:
+    """The answer's header for a snapshot; its bytes are built once per snapshot."""
 
-    def __init__(self, app: ASGIApp, runtime: Runtime) -> None:
-        self.app = app
-        self.runtime = runtime
+    def __init__(self) -> None:
         self._header_of: tuple[ConfigSnapshot | None, tuple[bytes, bytes]] = (None, (HEADER, b""))
 
-    def _header(self, snapshot: ConfigSnapshot) -> tuple[bytes, bytes]:
+    def of(self, snapshot: ConfigSnapshot) -> tuple[bytes, bytes]:
         cached, header = self._header_of
         if cached is not snapshot:
             header = (HEADER, snapshot.version.encode("ascii"))
             self._header_of = (snapshot, header)
         return header
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        scope[SNAPSHOT] = self.runtime.snapshot
-
-        async def send_with_version(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = list(message.get("headers", ()))
-                headers.append(self._header(scope[SNAPSHOT]))
-                message = {**message, "headers": headers}
-            await send(message)
-
-        await self.app(scope, receive, send_with_version)

@@ -1,10 +1,9 @@
-"""GET /metrics and the HTTP middleware that times every request."""
+"""GET /metrics and the duration of every request (timed by billing/api/front.py)."""
 
 from __future__ import annotations
 
 import os
 import re
-import time
 from collections.abc import Callable, Iterable
 
 from fastapi import APIRouter, Response
@@ -16,7 +15,7 @@ from prometheus_client import (
     multiprocess,
 )
 from starlette.routing import compile_path
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Scope
 
 from billing import metrics
 from billing.multiprocess import MULTIPROC_ENV
@@ -41,42 +40,24 @@ def prometheus_metrics() -> Response:
     return Response(body, media_type=CONTENT_TYPE_LATEST)
 
 
-class HttpMetrics:
-    """Pure ASGI middleware: duration by method, route template and status.
+class RequestMetrics:
+    """Duration by method, route template and status.
 
     The label is the matched route's path template (``/v1/balances/{user_id}``),
     never the raw path; requests no route matches are ``unmatched``. Refused
     POST /v1/usage requests (4xx) count their events as rejected.
     """
 
-    def __init__(self, app: ASGIApp, route_paths: Callable[[], Iterable[str]]) -> None:
-        self.app = app
+    def __init__(self, route_paths: Callable[[], Iterable[str]]) -> None:
         # Path templates, read on first use (routers are included after this runs).
         self._route_paths = route_paths
         self._patterns: list[tuple[re.Pattern[str], str]] | None = None
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        status = 500  # if the app raises before answering
-        started = time.perf_counter()
-
-        async def watch_status(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        with metrics.request_notes() as notes:
-            try:
-                await self.app(scope, receive, watch_status)
-            finally:
-                elapsed = time.perf_counter() - started
-                route = self._route(scope)
-                metrics.observe_request(scope["method"], route, status, elapsed)
-                if route == USAGE_ROUTE and scope["method"] == "POST" and 400 <= status < 500:
-                    metrics.record_rejected_usage(notes.get("usage_events", 1))
+    def observe(self, scope: Scope, status: int, seconds: float, notes: dict[str, int]) -> None:
+        route = self._route(scope)
+        metrics.observe_request(scope["method"], route, status, seconds)
+        if route == USAGE_ROUTE and scope["method"] == "POST" and 400 <= status < 500:
+            metrics.record_rejected_usage(notes.get("usage_events", 1))
 
     def _route(self, scope: Scope) -> str:
         path = getattr(scope.get("route"), "path", None)

@@ -7,13 +7,15 @@ from fastapi import APIRouter, Request, Response
 from pydantic import TypeAdapter
 
 from billing.api.deps import IngestContext
+from billing.api.direct_route import DirectRoute
 from billing.api.json_body import validated_body
 from billing.api.openapi import inline_schema, json_request_body
 from billing.balances.check import check
 from billing.balances.check_schemas import CHECK_EXAMPLES, CheckOut, SpendEstimateIn, check_answer
 from billing.balances.router import UserIdPath
 
-router = APIRouter(tags=["balances"])
+# Parameters solved directly (billing/api/direct_route.py): the hot pre-flight check.
+router = APIRouter(tags=["balances"], route_class=DirectRoute)
 _estimate = TypeAdapter(SpendEstimateIn)
 
 

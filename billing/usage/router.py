@@ -15,6 +15,7 @@ from starlette.types import Scope
 
 from billing import metrics
 from billing.api.deps import IngestContext, IngestScope, SnapshotDep
+from billing.api.direct_route import DirectRoute
 from billing.api.errors import documented_errors
 from billing.api.json_body import (
     StrictJsonRoute,
@@ -68,47 +69,6 @@ _INLINE_EVENTS = 20
 _MINIMAL_APPLIED = {"Preference-Applied": "return=minimal"}
 
 
-@router.post(
-    "/v1/usage",
-    openapi_extra={
-        **json_request_body(
-            inline_schema(_usage_request), 'one usage event, or {"events": [...]}', USAGE_EXAMPLES
-        ),
-        # Read from the scope by prefers_minimal, not solved by FastAPI per request.
-        "parameters": [
-            {
-                "name": "Prefer",
-                "in": "header",
-                "required": False,
-                "description": PREFER_DESCRIPTION,
-                "schema": {"type": "string", "examples": ["return=minimal"]},
-            }
-        ],
-    },
-    responses={
-        # Documents the answer; usage_answer / usage_minimal_answer build it (FastAPI
-        # applies no response_model to a Response), tests/usage/test_contract.py holds
-        # them together.
-        200: {
-            "model": UsageResponse | UsageMinimalResponse,
-            "description": "Successful Response: UsageResponse, or UsageMinimalResponse "
-            "when the request said `Prefer: return=minimal`",
-            "content": {"application/json": {"examples": USAGE_ANSWER_EXAMPLES}},
-            "headers": {
-                "Preference-Applied": {
-                    "description": "`return=minimal` when the answer is UsageMinimalResponse",
-                    "schema": {"type": "string"},
-                }
-            },
-        },
-        **documented_errors(
-            {
-                409: "idempotency_conflict: an event_id was already used with other content;"
-                " the body adds event_id and differing_fields (names only), nothing is recorded"
-            }
-        ),
-    },
-)
 async def post_usage(request: Request, context: IngestContext) -> Response:
     """Record one event or a batch (all-or-nothing); a repeated event_id with the
     same content is a duplicate, with other content 409 idempotency_conflict.
@@ -156,6 +116,53 @@ async def _off_loop_if_big(
     if size > _INLINE_EVENTS:
         return await run_in_threadpool(work, *args, **kwargs)
     return work(*args, **kwargs)
+
+
+router.add_api_route(
+    "/v1/usage",
+    post_usage,
+    methods=["POST"],
+    # Solved without FastAPI's general dependency machinery (billing/api/direct_route.py).
+    route_class_override=DirectRoute,
+    openapi_extra={
+        **json_request_body(
+            inline_schema(_usage_request), 'one usage event, or {"events": [...]}', USAGE_EXAMPLES
+        ),
+        # Read from the scope by prefers_minimal, not solved by FastAPI per request.
+        "parameters": [
+            {
+                "name": "Prefer",
+                "in": "header",
+                "required": False,
+                "description": PREFER_DESCRIPTION,
+                "schema": {"type": "string", "examples": ["return=minimal"]},
+            }
+        ],
+    },
+    responses={
+        # Documents the answer; usage_answer / usage_minimal_answer build it (FastAPI
+        # applies no response_model to a Response), tests/usage/test_contract.py holds
+        # them together.
+        200: {
+            "model": UsageResponse | UsageMinimalResponse,
+            "description": "Successful Response: UsageResponse, or UsageMinimalResponse "
+            "when the request said `Prefer: return=minimal`",
+            "content": {"application/json": {"examples": USAGE_ANSWER_EXAMPLES}},
+            "headers": {
+                "Preference-Applied": {
+                    "description": "`return=minimal` when the answer is UsageMinimalResponse",
+                    "schema": {"type": "string"},
+                }
+            },
+        },
+        **documented_errors(
+            {
+                409: "idempotency_conflict: an event_id was already used with other content;"
+                " the body adds event_id and differing_fields (names only), nothing is recorded"
+            }
+        ),
+    },
+)
 
 
 def _prepared(

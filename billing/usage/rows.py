@@ -50,10 +50,16 @@ class PricedEvent:
     event: UsageEventIn
     cost: Cost
     occurred_at: datetime
-    cost_json: dict[str, Any]
+    cost_text: str  # the cost object as JSON text: stored with the event, sent in answers
     event_row: dict[str, Any]
     ledger_rows: list[dict[str, Any]]  # empty when transactions are off
     warnings: tuple[UsageWarning, ...] = ()  # about the provider's usage numbers
+
+    @property
+    def cost_json(self) -> dict[str, Any]:
+        """The cost object (parsed from cost_text: not on the hot path)."""
+        cost: dict[str, Any] = orjson.loads(self.cost_text)
+        return cost
 
     @property
     def fingerprint(self) -> bytes:
@@ -73,13 +79,13 @@ def priced_event(
 ) -> PricedEvent:
     """The event received at ``now`` with its rows; ``charged``: transactions are on;
     ``price_book``: the version (rates hash) that priced it."""
-    cost_json = cost.to_json()
+    cost_text = cost.json_text()
     return PricedEvent(
         event,
         cost,
         occurred_at,
-        cost_json,
-        _event_row(event, cost, cost_json, occurred_at, now, price_book),
+        cost_text,
+        _event_row(event, cost, cost_text, occurred_at, now, price_book),
         _ledger_rows(event, cost, occurred_at) if charged else [],
         warnings,
     )
@@ -118,7 +124,7 @@ def _ledger_rows(event: UsageEventIn, cost: Cost, occurred_at: datetime) -> list
 def _event_row(
     event: UsageEventIn,
     cost: Cost,
-    cost_json: dict[str, Any],
+    cost_text: str,
     occurred_at: datetime,
     now: datetime,
     price_book: str | None,
@@ -142,7 +148,7 @@ def _event_row(
         "value_key": cost.value_key,
         "priced_by": cost.priced_by,
         "total_micro": cost.total_micro,
-        "cost_json": orjson.dumps(cost_json).decode(),  # compact, like json.dumps(separators)
+        "cost_json": cost_text,  # compact, like json.dumps(separators)
         "occurred_at": occurred_at,
         "received_at": now,
         "price_book": price_book,

@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-import orjson
 from sqlalchemy.orm import Session
 
 from billing import metrics
@@ -32,7 +31,8 @@ MAX_FUTURE = timedelta(days=1)
 class EventOutcome:
     event_id: str
     status: str  # accepted | duplicate
-    cost: dict[str, Any]
+    # The cost object, or its JSON text (as built or stored: the answer embeds it as is).
+    cost: dict[str, Any] | str
     balance_micro: int | None
     reservation: Settlement | None = None  # what the event's reservation_id did
     warnings: tuple[UsageWarning, ...] = ()
@@ -165,7 +165,7 @@ def record(
         if event_id in stored:
             user_id, cost_text, _ = stored[event_id]
             outcome = EventOutcome(
-                event_id, "duplicate", orjson.loads(cost_text), balances.get(user_id), None,
+                event_id, "duplicate", cost_text, balances.get(user_id), None,
                 item.warnings,
             )  # fmt: skip
         else:
@@ -173,7 +173,7 @@ def record(
             outcome = EventOutcome(
                 event_id,
                 "accepted" if fresh else "duplicate",
-                first[event_id].cost_json,
+                first[event_id].cost_text,
                 balances.get(item.event.user_id),
                 settlements.get(event_id) if fresh else None,
                 item.warnings,

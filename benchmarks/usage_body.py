@@ -58,7 +58,7 @@ def run(events: int, rounds: int) -> dict[str, Any]:
         finally:
             runtime.close()
     outcomes = [
-        EventOutcome(p.event.event_id, "accepted", p.cost_json, 10**12 + len(p.event.user_id))
+        EventOutcome(p.event.event_id, "accepted", p.cost_text, 10**12 + len(p.event.user_id))
         for p in priced
     ]
     return {

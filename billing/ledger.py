@@ -14,6 +14,12 @@ def ledger_row(user_id: str, kind: str, amount_micro: int, now: datetime, **fiel
     return row
 
 
+def blank_ledger_row() -> dict[str, Any]:
+    """Every column ``ledger_row`` sets, all NULL, to fill in: a C-level dict copy, for
+    the ingest path's per-event rows (~1 us cheaper than ledger_row's keywords)."""
+    return _BLANK.copy()
+
+
 _LEDGER_OPTIONAL = (
     "token_type",
     "tokens",
@@ -29,3 +35,4 @@ _LEDGER_OPTIONAL = (
     "idempotency_key",
     "reason",
 )
+_BLANK: dict[str, Any] = dict.fromkeys(ledger_row("", "", 0, datetime.min))

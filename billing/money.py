@@ -81,13 +81,17 @@ def format_decimal(value: Decimal) -> str:
 
 
 def _scaled_str(units: int, digits: int) -> str:
-    """``format_decimal(units * 10**-digits)`` in integer arithmetic (hot: every response)."""
-    whole, fraction = divmod(abs(units), 10**digits)
-    sign = "-" if units < 0 else ""
-    if fraction == 0:
-        return f"{sign}{whole}"
-    # %-formatting with a * width: ~30% cheaper than a nested f-string spec.
-    return ("%s%d.%0*d" % (sign, whole, digits, fraction)).rstrip("0")  # noqa: UP031
+    """``format_decimal(units * 10**-digits)`` in integer arithmetic (hot: every response).
+
+    Slices the integer's digits: ~1/3 cheaper than divmod and %-formatting."""
+    if units < 0:
+        return "-" + _scaled_str(-units, digits)
+    text = str(units)
+    if len(text) <= digits:
+        fraction = text.rjust(digits, "0").rstrip("0")
+        return f"0.{fraction}" if fraction else "0"
+    fraction = text[-digits:].rstrip("0")
+    return f"{text[:-digits]}.{fraction}" if fraction else text[:-digits]
 
 
 def credits_str(micro: int) -> str:

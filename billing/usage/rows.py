@@ -15,8 +15,8 @@ from typing import Any
 import orjson
 
 from billing import idempotency, money
-from billing.ledger import ledger_row
-from billing.pricing.types import CACHE_WRITE_1H, Cost
+from billing.ledger import blank_ledger_row
+from billing.pricing.types import Cost
 from billing.usage.normalize import UsageWarning
 from billing.usage.schemas import UsageEventIn
 
@@ -50,10 +50,16 @@ class PricedEvent:
     event: UsageEventIn
     cost: Cost
     occurred_at: datetime
-    cost_json: dict[str, Any]
+    cost_text: str  # the cost object as JSON text: stored with the event, sent in answers
     event_row: dict[str, Any]
     ledger_rows: list[dict[str, Any]]  # empty when transactions are off
     warnings: tuple[UsageWarning, ...] = ()  # about the provider's usage numbers
+
+    @property
+    def cost_json(self) -> dict[str, Any]:
+        """The cost object (parsed from cost_text: not on the hot path)."""
+        cost: dict[str, Any] = orjson.loads(self.cost_text)
+        return cost
 
     @property
     def fingerprint(self) -> bytes:
@@ -73,13 +79,13 @@ def priced_event(
 ) -> PricedEvent:
     """The event received at ``now`` with its rows; ``charged``: transactions are on;
     ``price_book``: the version (rates hash) that priced it."""
-    cost_json = cost.to_json()
+    cost_text = cost.json_text()
     return PricedEvent(
         event,
         cost,
         occurred_at,
-        cost_json,
-        _event_row(event, cost, cost_json, occurred_at, now, price_book),
+        cost_text,
+        _event_row(event, cost, cost_text, occurred_at, now, price_book),
         _ledger_rows(event, cost, occurred_at) if charged else [],
         warnings,
     )
@@ -88,11 +94,11 @@ def priced_event(
 def _ledger_rows(event: UsageEventIn, cost: Cost, occurred_at: datetime) -> list[dict[str, Any]]:
     """One usage row per non-empty line; copies of one template (C-level dict copy,
     ~3x cheaper than building each row from keywords: make bench)."""
-    template = ledger_row(
-        event.user_id,
-        "usage",
-        0,
-        occurred_at,
+    template = blank_ledger_row()
+    template.update(
+        user_id=event.user_id,
+        kind="usage",
+        created_at=occurred_at,
         value_key=cost.value_key,
         priced_by=cost.priced_by,
         context=event.context,
@@ -102,6 +108,7 @@ def _ledger_rows(event: UsageEventIn, cost: Cost, occurred_at: datetime) -> list
         message_id=event.message_id,
         event_id=event.event_id,
     )
+    rate_str = money.rate_str
     rows = []
     for line in cost.lines:
         if line.tokens or line.micro:
@@ -109,7 +116,7 @@ def _ledger_rows(event: UsageEventIn, cost: Cost, occurred_at: datetime) -> list
             row["amount_micro"] = -line.micro
             row["token_type"] = line.token_type
             row["tokens"] = line.tokens
-            row["rate"] = money.rate_str(line.rate)
+            row["rate"] = rate_str(line.rate)
             rows.append(row)
     return rows
 
@@ -117,12 +124,14 @@ def _ledger_rows(event: UsageEventIn, cost: Cost, occurred_at: datetime) -> list
 def _event_row(
     event: UsageEventIn,
     cost: Cost,
-    cost_json: dict[str, Any],
+    cost_text: str,
     occurred_at: datetime,
     now: datetime,
     price_book: str | None,
 ) -> dict[str, Any]:
-    lines = {line.token_type: line.tokens for line in cost.lines}
+    # Cost.lines: the four TOKEN_TYPES in order, then the 1-hour cache writes if any.
+    lines = cost.lines
+    hour = lines[4].tokens if len(lines) > 4 else 0
     row: dict[str, Any] = {
         "event_id": event.event_id,
         "user_id": event.user_id,
@@ -132,19 +141,19 @@ def _event_row(
         "conversation_id": event.conversation_id,
         "message_id": event.message_id,
         "reservation_id": event.reservation_id,
-        "prompt_tokens": lines["prompt"],
-        "completion_tokens": lines["completion"],
-        "cache_write_tokens": lines["cache_write"] + lines.get(CACHE_WRITE_1H, 0),  # both TTLs
-        "cache_read_tokens": lines["cache_read"],
+        "prompt_tokens": lines[0].tokens,
+        "completion_tokens": lines[1].tokens,
+        "cache_write_tokens": lines[2].tokens + hour,  # both TTLs
+        "cache_read_tokens": lines[3].tokens,
         "value_key": cost.value_key,
         "priced_by": cost.priced_by,
         "total_micro": cost.total_micro,
-        "cost_json": orjson.dumps(cost_json).decode(),  # compact, like json.dumps(separators)
+        "cost_json": cost_text,  # compact, like json.dumps(separators)
         "occurred_at": occurred_at,
         "received_at": now,
         "price_book": price_book,
     }
     # The 1-hour cache writes are content too, but not a column of their own
     # (cache_write_tokens holds both TTLs): the fingerprint covers the split.
-    row["fingerprint"] = idempotency.fingerprint((*content(row), lines.get(CACHE_WRITE_1H, 0)))
+    row["fingerprint"] = idempotency.fingerprint((*content(row), hour))
     return row

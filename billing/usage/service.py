@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-import orjson
 from sqlalchemy.orm import Session
 
 from billing import metrics
@@ -32,7 +31,8 @@ MAX_FUTURE = timedelta(days=1)
 class EventOutcome:
     event_id: str
     status: str  # accepted | duplicate
-    cost: dict[str, Any]
+    # The cost object, or its JSON text (as built or stored: the answer embeds it as is).
+    cost: dict[str, Any] | str
     balance_micro: int | None
     reservation: Settlement | None = None  # what the event's reservation_id did
     warnings: tuple[UsageWarning, ...] = ()
@@ -110,6 +110,8 @@ def record_requests(
     duplicate of it, or, with other content, refuses the later request alone
     (its result is the IdempotencyConflict; the committer raises it to that
     request). One outcome list per request, in order."""
+    if len(requests) == 1:  # nothing posted before it: prepare_events checked its repeats
+        return [record(session, snapshot, requests[0], now)]
     seen: dict[str, PricedEvent] = {}
     refusals = []
     for batch in requests:
@@ -153,27 +155,31 @@ def record(
     warned = [w.code for item in done.accepted for w in item.warnings]
     if warned:
         metrics.record_usage_warnings(session, warned)
+    # Per event, the hot loop of the answer: locals, positional construction.
+    inserted, stored, first = done.inserted, done.stored, done.first
+    balances, settlements = done.balances, done.settlements
     outcomes = []
-    seen: set[str] = set()
+    answered: set[str] = set()  # ids answered once: a repeat in the call is a duplicate
     for item in priced:
         event_id = item.event.event_id
-        fresh = event_id in done.inserted and event_id not in seen
-        seen.add(event_id)
-        if event_id in done.stored:
-            user_id, cost_text, _ = done.stored[event_id]
-            cost = orjson.loads(cost_text)
+        if event_id in stored:
+            user_id, cost_text, _ = stored[event_id]
+            outcome = EventOutcome(
+                event_id, "duplicate", cost_text, balances.get(user_id), None,
+                item.warnings,
+            )  # fmt: skip
         else:
-            user_id, cost = item.event.user_id, done.first[event_id].cost_json
-        outcomes.append(
-            EventOutcome(
-                event_id=event_id,
-                status="accepted" if fresh else "duplicate",
-                cost=cost,
-                balance_micro=done.balances.get(user_id),
-                reservation=done.settlements.get(event_id) if fresh else None,
-                warnings=item.warnings,
+            fresh = event_id in inserted and event_id not in answered
+            outcome = EventOutcome(
+                event_id,
+                "accepted" if fresh else "duplicate",
+                first[event_id].cost_text,
+                balances.get(item.event.user_id),
+                settlements.get(event_id) if fresh else None,
+                item.warnings,
             )
-        )
+        answered.add(event_id)
+        outcomes.append(outcome)
     _fill_untouched_balances(session, outcomes, done.stored)
     return outcomes
 

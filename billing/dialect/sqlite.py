@@ -119,6 +119,8 @@ class SQLite(ConflictInserts):
         items = sorted((k, d) for k, d in deltas.items() if d)
         if not items:
             return
+        if sqlite_rows.add_amounts(session, table, key, amount, items, extra):
+            return
         stmt = (
             update(table)
             .where(table.c[key] == bindparam("bulk_key"))

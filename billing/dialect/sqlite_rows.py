@@ -69,6 +69,41 @@ def insert_rows(
     return returned
 
 
+def add_amounts(
+    session: Session,
+    table: Table,
+    key: str,
+    amount: str,
+    items: Sequence[tuple[Any, int]],
+    extra: Mapping[str, Any],
+) -> bool:
+    """``amount = amount + delta`` for each (key, delta) of ``items``, ``extra``
+    columns set: one UPDATE ... FROM a VALUES list per chunk, bound in C (an
+    executemany through SQLAlchemy built and converted every row's parameters
+    in Python). False, nothing done, when the key or amount column converts."""
+    processors = _bind_processors(table, session.get_bind().dialect)
+    if key in processors or amount in processors:
+        return False
+    names = list(extra)
+    sets = "".join(f", {name} = ?" for name in names)
+    tail = [
+        (convert(value) if (convert := processors.get(name)) else value)
+        for name, value in extra.items()
+    ]
+    driver: Any = session.connection().connection.driver_connection
+    limit = driver.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) - len(tail)
+    per_statement = max(1, min(MAX_ROWS_PER_STATEMENT, limit // 2))
+    for start in range(0, len(items), per_statement):
+        chunk = items[start : start + per_statement]
+        sql = (
+            f"WITH bulk_delta(k, d) AS (VALUES {','.join(['(?,?)'] * len(chunk))}) "
+            f"UPDATE {table.name} SET {amount} = {amount} + bulk_delta.d{sets} "
+            f"FROM bulk_delta WHERE {table.name}.{key} = bulk_delta.k"
+        )
+        driver.execute(sql, [*chain.from_iterable(chunk), *tail])
+    return True
+
+
 def uniform(session: Session, table: Table, rows: Sequence[Mapping[str, Any]]) -> bool:
     """Can ``insert_rows`` take these rows (every row the same columns, two plain ones)?"""
     first = rows[0].keys()

@@ -13,7 +13,19 @@ from contextlib import contextmanager
 from typing import Any
 
 import orjson
-from sqlalchemy import BigInteger, ColumnElement, Table, and_, bindparam, cast, func, update
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    String,
+    Table,
+    and_,
+    bindparam,
+    cast,
+    func,
+    literal_column,
+    select,
+    update,
+)
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
@@ -35,7 +47,8 @@ class SQLite(ConflictInserts):
     insert_statement = staticmethod(sqlite_insert)
 
     def __init__(self) -> None:
-        self._built: dict[StaticQuery, Any] = {}
+        # Per static read: its statement and the names of its list parameters.
+        self._built: dict[StaticQuery, tuple[Any, frozenset[str]]] = {}
 
     def any_of(self, column: Any, values: Sequence[Any]) -> ColumnElement[bool]:
         result: ColumnElement[bool] = column.in_(list(values))
@@ -44,10 +57,17 @@ class SQLite(ConflictInserts):
     def fetch(
         self, session: Session, query: StaticQuery, params: Mapping[str, Any]
     ) -> Sequence[Sequence[Any]]:
-        statement = self._built.get(query)
-        if statement is None:
-            statement = self._built[query] = query.build(_in_list)
-        return list(session.connection().execute(statement, dict(params)))
+        built = self._built.get(query)
+        if built is None:
+            lists: set[str] = set()
+            statement = query.build(lambda column, name: _in_json_list(column, name, lists))
+            built = self._built[query] = (statement, frozenset(lists))
+        statement, lists = built
+        bound = {
+            name: orjson.dumps(list(value)).decode() if name in lists else value
+            for name, value in params.items()
+        }
+        return list(session.connection().execute(statement, bound))
 
     def epoch_seconds(self, when: Any) -> ColumnElement[int]:
         return cast(func.strftime("%s", when), BigInteger)
@@ -171,6 +191,13 @@ def _driver(session: Session) -> Any:
     return session.connection().connection.driver_connection
 
 
-def _in_list(column: Any, name: str) -> ColumnElement[bool]:
-    result: ColumnElement[bool] = column.in_(bindparam(name, expanding=True))
+def _in_json_list(column: Any, name: str, lists: set[str]) -> ColumnElement[bool]:
+    """``column IN (SELECT value FROM json_each(:name))``, the list sent as one JSON
+    array (of strings or integers): one SQL text for any length. An expanding IN
+    rendered and bound a parameter per value in Python on every call."""
+    lists.add(name)
+    values = select(literal_column("value")).select_from(
+        func.json_each(bindparam(name, type_=String()))
+    )
+    result: ColumnElement[bool] = column.in_(values.scalar_subquery())
     return result

@@ -59,9 +59,9 @@ class SQLite(ConflictInserts):
     ) -> Sequence[Sequence[Any]]:
         built = self._built.get(query)
         if built is None:
-            lists: set[str] = set()
-            statement = query.build(lambda column, name: _in_json_list(column, name, lists))
-            built = self._built[query] = (statement, frozenset(lists))
+            found: set[str] = set()
+            statement = query.build(lambda column, name: _in_json_list(column, name, found))
+            built = self._built[query] = (statement, frozenset(found))
         statement, lists = built
         bound = {
             name: orjson.dumps(list(value)).decode() if name in lists else value
@@ -196,7 +196,7 @@ def _in_json_list(column: Any, name: str, lists: set[str]) -> ColumnElement[bool
     array (of strings or integers): one SQL text for any length. An expanding IN
     rendered and bound a parameter per value in Python on every call."""
     lists.add(name)
-    values = select(literal_column("value")).select_from(
+    values: Any = select(literal_column("value")).select_from(
         func.json_each(bindparam(name, type_=String()))
     )
     result: ColumnElement[bool] = column.in_(values.scalar_subquery())

@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from functools import cache, lru_cache
 from itertools import chain
-from operator import itemgetter
+from operator import add, itemgetter, methodcaller
 from typing import Any
 
 from sqlalchemy import Table
@@ -40,21 +40,26 @@ def insert_rows(
     if not rows:
         return []
     first = rows[0]
-    if any(row.keys() != first.keys() for row in rows):
-        raise ValueError(f"{table.name}: rows must all set the same columns")
     processors = _bind_processors(table, session.get_bind().dialect)
     plain = [
         column.name for column in table.c if column.name in first and column.name not in processors
     ]
-    converted = [
-        (name, _once(convert) if convert is utc_text else convert)
-        for name in first
-        if (convert := processors.get(name)) is not None
-    ]
+    converted = [(name, convert) for name in first if (convert := processors.get(name))]
     if len(plain) < 2:  # itemgetter of one name returns a bare value, not a tuple
         raise ValueError(f"{table.name}: bulk rows need at least two plain columns")
-    take = itemgetter(*plain)
-    values = [take(row) + tuple(convert(row[name]) for name, convert in converted) for row in rows]
+    # Column by column, in C but for the conversions: every row as long as the
+    # first and holding all its keys has the same keys.
+    try:
+        values = list(map(itemgetter(*plain), rows))
+        columns = [
+            _converted(convert, list(map(itemgetter(name), rows))) for name, convert in converted
+        ]
+    except KeyError:
+        values = []
+    if not values or set(map(len, rows)) != {len(first)}:
+        raise ValueError(f"{table.name}: rows must all set the same columns")
+    if columns:
+        values = list(map(add, values, zip(*columns, strict=True)))
     names = (*plain, *(name for name, _ in converted))
     driver: Any = session.connection().connection.driver_connection
     limit = driver.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // len(names)
@@ -109,7 +114,7 @@ def uniform(session: Session, table: Table, rows: Sequence[Mapping[str, Any]]) -
     first = rows[0].keys()
     processors = _bind_processors(table, session.get_bind().dialect)
     plain = sum(1 for name in first if name not in processors)
-    return plain >= 2 and all(row.keys() == first for row in rows)
+    return plain >= 2 and all(map(first.__eq__, map(_KEYS, rows)))
 
 
 @lru_cache(maxsize=4)  # the full-size statement, and the last one of a batch
@@ -118,22 +123,20 @@ def _insert_sql(table: str, names: tuple[str, ...], rows: int) -> str:
     return f"INSERT INTO {table} ({', '.join(names)}) VALUES {','.join([one] * rows)}"
 
 
-def _once(convert: Callable[[Any], Any]) -> Callable[[Any], Any]:
-    """``convert`` remembering its results for this call: a batch's rows share
-    few timestamps (an event's ledger rows share one), each formatted once
-    (for utc_text only: equal instants give equal text)."""
-    memo: dict[Any, Any] = {}
+def _converted(convert: Callable[[Any], Any], values: list[Any]) -> list[Any]:
+    """``values`` converted. UTC timestamps are formatted once per distinct
+    instant: a batch's rows share few (an event's ledger rows share one), and
+    equal instants give equal text."""
+    if convert is not utc_text:
+        return list(map(convert, values))
+    try:
+        texts = {value: utc_text(value) for value in set(values)}
+    except TypeError:  # unhashable: utc_text refuses it
+        return list(map(convert, values))
+    return list(map(texts.__getitem__, values))
 
-    def converted(value: Any) -> Any:
-        try:
-            return memo[value]
-        except KeyError:
-            result = memo[value] = convert(value)
-            return result
-        except TypeError:  # unhashable
-            return convert(value)
 
-    return converted
+_KEYS = methodcaller("keys")
 
 
 @cache

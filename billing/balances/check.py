@@ -19,7 +19,6 @@ from sqlalchemy.orm import Session
 from billing import metrics
 from billing.balances import repository as balance_repo
 from billing.balances.check_schemas import SpendEstimateIn
-from billing.balances.repository import BalanceRow
 from billing.balances.roles import roles_differ
 from billing.balances.service import refill_pending, touch_users
 from billing.balances.types import CheckResult
@@ -56,32 +55,25 @@ def checks_without_writing(
     Reading without the lock is as good as with it for a check, which only
     reads; reservations are what hold credit against concurrent spending.
     """
-    found = balance_repo.balances_and_holds(session, (request[0] for request in requests), now)
-    return [
-        _answer_read(session, snapshot, request, found.get(request[0]), now) for request in requests
-    ]
-
-
-def _answer_read(
-    session: Session,
-    snapshot: ConfigSnapshot,
-    request: CheckRequest,
-    seen: tuple[BalanceRow, int, Profile | None] | None,
-    now: datetime,
-) -> CheckResult | None:
-    """One check from what ``balances_and_holds`` read (None: it needs a write first)."""
     config = snapshot.config
-    user_id, cost, role = request
-    if role is not None and (seen is None or roles_differ(_role(seen[2]), role)):
-        return None
-    if seen is None:
-        # No balance row, so no profile either (setting one creates the balance).
-        return None if config.balance.enabled else _result(snapshot, user_id, cost, 0, 0)
-    if config.balance.enabled and refill_pending(seen[0], now):
-        return None
-    row, held, profile = seen
-    budget = _budget_state(session, config, user_id, profile, now)
-    return _result(snapshot, user_id, cost, row.amount_micro, held, budget)
+    found = balance_repo.balances_and_holds(session, (request[0] for request in requests), now)
+    results: list[CheckResult | None] = []
+    for user_id, cost, role in requests:
+        seen = found.get(user_id)
+        if role is not None and (seen is None or roles_differ(_role(seen[2]), role)):
+            results.append(None)
+        elif seen is None:
+            # No balance row, so no profile either (setting one creates the balance).
+            results.append(
+                None if config.balance.enabled else _result(snapshot, user_id, cost, 0, 0)
+            )
+        elif config.balance.enabled and refill_pending(seen[0], now):
+            results.append(None)
+        else:
+            row, held, profile = seen
+            budget = _budget_state(session, config, user_id, profile, now)
+            results.append(_result(snapshot, user_id, cost, row.amount_micro, held, budget))
+    return results
 
 
 def _role(profile: Profile | None) -> str | None:
@@ -192,15 +184,14 @@ def check_holding(
     """One check with its writes, in the caller's transaction (a reservation's).
 
     The common case is cheap: lock the user's balance row first; then the unlocked
-    read (``checks_without_writing``'s) is as good as a locked one, since it runs
+    read (``checks_without_writing``) is as good as a locked one, since it runs
     after the lock (each statement sees what committed before it: every earlier
-    hold on this balance). Two reads, one round trip on PostgreSQL, no writes.
-    First sight, a due refill or a new role go through ``checks_with_writing``."""
+    hold on this balance). Two reads, no writes. First sight, a due refill or a
+    new role go through ``checks_with_writing``."""
     cost = estimate_cost(snapshot.prices, request)
     checked: CheckRequest = (user_id, cost, request.role)
-    locked, seen = balance_repo.lock_then_read(session, user_id, now)
-    if locked is not None:
-        found = _answer_read(session, snapshot, checked, seen, now)
+    if balance_repo.lock_balances(session, [user_id]):
+        found = checks_without_writing(session, snapshot, [checked], now)[0]
         if found is not None:
             return found
     return checks_with_writing(session, snapshot, [checked], now)[0]

@@ -106,10 +106,7 @@ def lock_balances(session: Session, user_ids: Iterable[str]) -> dict[str, Balanc
     ordered = sorted(set(user_ids))
     if not ordered:
         return {}
-    return _locked(session, dialect.of(session).fetch(session, _LOCK, {"ids": ordered}))
-
-
-def _locked(session: Session, found: Sequence[Sequence[Any]]) -> dict[str, BalanceRow]:
+    found = dialect.of(session).fetch(session, _LOCK, {"ids": ordered})
     width = len(_BALANCE_COLUMNS)
     rows = {}
     for values in found:
@@ -159,25 +156,7 @@ def balances_and_holds(
     ids = sorted(set(user_ids))
     if not ids:
         return {}
-    return _with_holds(dialect.of(session).fetch(session, _HOLDS, {"ids": ids, "now": now}))
-
-
-def lock_then_read(
-    session: Session, user_id: str, now: datetime
-) -> tuple[BalanceRow | None, tuple[BalanceRow, int, Profile | None] | None]:
-    """``lock_balances`` of one user, then ``balances_and_holds`` run after the lock
-    was granted (it sees every hold committed before): on PostgreSQL both in
-    one round trip."""
-    params = {"ids": [user_id]}
-    locked, read = dialect.of(session).fetch_each(
-        session, [(_LOCK, params), (_HOLDS, {**params, "now": now})]
-    )
-    return _locked(session, locked).get(user_id), _with_holds(read).get(user_id)
-
-
-def _with_holds(
-    found: Sequence[Sequence[Any]],
-) -> dict[str, tuple[BalanceRow, int, Profile | None]]:
+    found = dialect.of(session).fetch(session, _HOLDS, {"ids": ids, "now": now})
     width = len(_BALANCE_COLUMNS)
     return {
         row[0]: (_balance_row(row[:width]), int(row[width]), profile_of(row[0], row[width + 1 :]))

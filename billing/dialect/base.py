@@ -89,15 +89,6 @@ class Dialect(Protocol):
         """The rows of a static read, as plain tuples (datetimes aware)."""
         ...
 
-    def fetch_each(
-        self, session: Session, reads: Sequence[tuple[StaticQuery, Mapping[str, Any]]]
-    ) -> list[Sequence[Sequence[Any]]]:
-        """The rows of several static reads, each run after the one before it has
-        finished (so in READ COMMITTED each takes its snapshot then: a read after a
-        row lock sees everything committed before the lock was granted). PostgreSQL
-        sends them together, one round trip."""
-        ...
-
     def epoch_seconds(self, when: Any) -> ColumnElement[int]:
         """Whole seconds since 1970-01-01 UTC of a UTC datetime column."""
         ...

@@ -49,11 +49,6 @@ class SQLite(ConflictInserts):
             statement = self._built[query] = query.build(_in_list)
         return list(session.connection().execute(statement, dict(params)))
 
-    def fetch_each(
-        self, session: Session, reads: Sequence[tuple[StaticQuery, Mapping[str, Any]]]
-    ) -> list[Sequence[Sequence[Any]]]:
-        return [self.fetch(session, query, params) for query, params in reads]
-
     def epoch_seconds(self, when: Any) -> ColumnElement[int]:
         return cast(func.strftime("%s", when), BigInteger)
 

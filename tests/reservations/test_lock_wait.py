@@ -1,6 +1,7 @@
 """A hold that waits for another transaction's balance lock sees that
-transaction's hold once it commits (PostgreSQL: the read after the lock takes
-its snapshot after the wait, though both are sent in one round trip)."""
+transaction's hold once it commits (PostgreSQL, READ COMMITTED: the holds are
+read by a statement after the lock's, so its snapshot follows the wait; read
+before the lock, or in the lock's own statement, the second hold would fit)."""
 
 from __future__ import annotations
 

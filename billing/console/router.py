@@ -102,7 +102,7 @@ class Visit:
     runtime: Runtime
     console: Console
     session: auth.Session
-    snapshot: ConfigSnapshot  # the request's config, pinned by the ConfigVersion middleware
+    snapshot: ConfigSnapshot  # the request's config, pinned by billing/api/front.py
     new_cookie: bool = False
     notice: str | None = None
 

@@ -32,7 +32,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from billing.api.schemas import MAX_TOKENS
 from billing.pricing.types import TokenCounts
-from billing.usage.normalize import Normalized, read_usage
+from billing.usage.normalize import Normalized, event_usage
 
 _Count = Annotated[int, Meta(ge=0, le=MAX_TOKENS)]
 # Identifier and OptionalId (billing/api/schemas.py) but their pattern (no control
@@ -155,11 +155,7 @@ class FastEvent(_Strict):
 
     def normalized(self) -> Normalized:
         """As UsageEventIn.normalized: counts from tokens or from the provider's usage."""
-        usage = self.provider_usage
-        if usage is not None:
-            return read_usage(usage.format, usage.usage)
-        tokens = self.tokens
-        return Normalized(tokens.to_counts() if tokens is not None else TokenCounts())
+        return event_usage(self.tokens, self.provider_usage)
 
     def token_counts(self) -> TokenCounts:
         return self.normalized().counts

@@ -36,6 +36,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Protocol
 
 from billing.errors import InvalidRequest
 from billing.pricing.types import TokenCounts
@@ -298,3 +299,22 @@ def read_usage(fmt: str, usage: Mapping[str, object]) -> Normalized:
 def normalize_usage(fmt: str, usage: Mapping[str, object]) -> TokenCounts:
     """Disjoint counts from a raw provider usage object in format ``fmt``."""
     return read_usage(fmt, usage).counts
+
+
+class _TokenSource(Protocol):
+    def to_counts(self) -> TokenCounts: ...
+
+
+class _ProviderSource(Protocol):
+    @property
+    def format(self) -> str: ...
+    @property
+    def usage(self) -> Mapping[str, object]: ...
+
+
+def event_usage(tokens: _TokenSource | None, provider_usage: _ProviderSource | None) -> Normalized:
+    """An event's disjoint counts: from ``provider_usage`` when sent, else ``tokens``,
+    else none (for both ways an event is decoded: pydantic and billing/usage/fast_body.py)."""
+    if provider_usage is not None:
+        return read_usage(provider_usage.format, provider_usage.usage)
+    return Normalized(tokens.to_counts() if tokens is not None else TokenCounts())

@@ -15,7 +15,7 @@ from billing.api.schemas import CostOut, Identifier, Money, OptionalId, StrictMo
 from billing.errors import InvalidRequest
 from billing.pricing.types import TokenCounts
 from billing.reservations.schemas import SettlementOut
-from billing.usage.normalize import Normalized, read_usage
+from billing.usage.normalize import Normalized, event_usage
 
 if TYPE_CHECKING:
     from billing.usage.rows import PricedEvent
@@ -52,9 +52,7 @@ class _EventFields(StrictModel):
     def normalized(self) -> Normalized:
         """Disjoint counts, from ``tokens`` or derived from the provider's usage object,
         with any warnings about the provider's numbers."""
-        if self.provider_usage is not None:
-            return read_usage(self.provider_usage.format, self.provider_usage.usage)
-        return Normalized(self.tokens.to_counts() if self.tokens is not None else TokenCounts())
+        return event_usage(self.tokens, self.provider_usage)
 
     def token_counts(self) -> TokenCounts:
         return self.normalized().counts

@@ -100,13 +100,30 @@ def _balance_row(values: Sequence[Any]) -> BalanceRow:
     return row
 
 
-def lock_balances(session: Session, user_ids: Iterable[str]) -> dict[str, BalanceRow]:
+def lock_balances(
+    session: Session,
+    user_ids: Iterable[str],
+    add: Mapping[str, int] | None = None,
+    now: datetime | None = None,
+) -> dict[str, BalanceRow]:
     """Read and row-lock balances in user id order (a fixed order: no deadlocks),
-    with each user's profile."""
+    with each user's profile. ``add`` (user -> micro-credits), stamped ``now``, is
+    added to the balances found under their locks (on PostgreSQL in the same
+    statement); the rows returned are as read, before it."""
     ordered = sorted(set(user_ids))
     if not ordered:
         return {}
-    found = dialect.of(session).fetch(session, _LOCK, {"ids": ordered})
+    writer = dialect.of(session)
+    params = {"ids": ordered}
+    if add:
+        table = Balance.__table__
+        assert isinstance(table, Table)
+        extra = {"updated_at": now}
+        found = writer.lock_and_add(
+            session, _LOCK, params, table, "user_id", "amount_micro", add, extra
+        )
+    else:
+        found = writer.fetch(session, _LOCK, params)
     width = len(_BALANCE_COLUMNS)
     rows = {}
     for values in found:

@@ -35,6 +35,7 @@ def touch_users(
     config: AppConfig,
     now: datetime,
     roles: Mapping[str, str | None] | None = None,
+    add: Mapping[str, int] | None = None,
 ) -> dict[str, BalanceRow]:
     """Lock the users' balances (creating them on first sight) and apply due refills.
 
@@ -43,18 +44,20 @@ def touch_users(
     overlapping users cannot deadlock. Returns the locked rows, current.
     ``roles`` (user -> role sent) are stored first, so a new user starts with
     the role's policy and a changed role's refill settings apply under the lock.
+    ``add`` (user -> micro-credits, a change of these users' balances) goes to
+    the database with the lock (``charge``); the rows returned do not show it.
     """
     ids = sorted(set(user_ids))
     if not ids:
         return {}
     changed = assign_roles(session, roles, now) if roles else {}
     created = _create_missing(session, ids, config, now)
-    rows = repo.lock_balances(session, ids)
+    rows = repo.lock_balances(session, ids, add, now)
     lost = [user_id for user_id in ids if user_id not in rows]
     if lost:  # remembered as existing, but the row was removed outside the service
         repo.forget_known_users(session, lost)
         created |= _create_missing(session, lost, config, now)
-        rows.update(repo.lock_balances(session, lost))
+        rows.update(repo.lock_balances(session, lost, add, now))
     for user_id in created:
         rows[user_id].created = True
     for user_id, settings in role_refills(config, changed).items():
@@ -77,10 +80,11 @@ def charge(
 ) -> dict[str, BalanceRow]:
     """Apply changes (user -> micro-credits) whose ledger rows the caller has written in
     this transaction: lock the balances (``touch_users``: in user id order, created
-    on first sight, due refills first; ``roles`` stored before), then one relative
-    update; user -> the locked row, its amount now the new balance."""
-    rows = touch_users(session, deltas, config, now, roles)
-    repo.add_to_balances(session, deltas, now)
+    on first sight, due refills applied; ``roles`` stored before) and add the
+    changes under those locks, one relative update (with the lock on PostgreSQL:
+    relative updates commute with the refills'); user -> the locked row, its
+    amount now the new balance."""
+    rows = touch_users(session, deltas, config, now, roles, add=deltas)
     for user_id, row in rows.items():
         row.amount_micro += deltas.get(user_id, 0)
     return rows

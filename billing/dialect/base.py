@@ -60,6 +60,27 @@ class Dependent:
         return [sums[group] for group in sorted(sums)]
 
 
+_DRIVER_KEY = "billing.dialect.driver"
+
+
+def driver_connection(session: Session) -> Any:
+    """The DBAPI (driver) connection under the session's current transaction.
+
+    Looked up once per transaction: ``session.connection()`` walks the session's
+    transaction state (~25 us a call), and the hot path's writers use the driver
+    several times a transaction. The cached pair keeps its transaction alive, so
+    an identity check against the current one cannot be fooled by a reused id;
+    a SAVEPOINT shares its root's connection (``get_transaction`` is the root).
+    """
+    transaction = session.get_transaction()
+    cached = session.info.get(_DRIVER_KEY)
+    if transaction is not None and cached is not None and cached[0] is transaction:
+        return cached[1]
+    driver = session.connection().connection.driver_connection
+    session.info[_DRIVER_KEY] = (session.get_transaction(), driver)
+    return driver
+
+
 def _without(row: Mapping[str, Any], name: str) -> dict[str, Any]:
     return {field: value for field, value in row.items() if field != name}
 
@@ -160,6 +181,24 @@ class Dialect(Protocol):
         """``amount = amount + delta`` per key (and ``extra`` columns set), in key order."""
         ...
 
+    def lock_and_add(
+        self,
+        session: Session,
+        lock: StaticQuery,
+        params: Mapping[str, Any],
+        table: Table,
+        key: str,
+        amount: str,
+        deltas: Mapping[Any, int],
+        extra: Mapping[str, Any],
+    ) -> Sequence[Sequence[Any]]:
+        """The rows of ``lock`` (a static read of ``table`` that locks its rows, in key
+        order; its first column is ``table``'s unique ``key``) as they were before, and
+        ``amount = amount + delta`` for the keys of ``deltas`` among them (``extra``
+        columns set): ``fetch`` then ``add_amounts``, one statement where the database
+        can. Keys of ``deltas`` the read did not find are left alone."""
+        ...
+
     def delete_written_here(self, session: Session, table: Table, *where: Any) -> int:
         """Delete the rows matching ``where`` that this transaction wrote (rows of other
         transactions stay); the number deleted. Single-writer databases raise."""
@@ -181,9 +220,28 @@ class Dialect(Protocol):
 
 class ConflictInserts:
     """Insert-if-free through ``INSERT ... ON CONFLICT DO NOTHING RETURNING``, which
-    both databases take; each writer names its dialect's insert construct."""
+    both databases take; each writer names its dialect's insert construct. Also
+    the plain two-statement ``lock_and_add``."""
 
     insert_statement: Callable[[Table], Any]
+
+    def lock_and_add(
+        self,
+        session: Session,
+        lock: StaticQuery,
+        params: Mapping[str, Any],
+        table: Table,
+        key: str,
+        amount: str,
+        deltas: Mapping[Any, int],
+        extra: Mapping[str, Any],
+    ) -> Sequence[Sequence[Any]]:
+        writer: Any = self
+        rows: Sequence[Sequence[Any]] = writer.fetch(session, lock, params)
+        found = {row[0] for row in rows}
+        kept = {k: d for k, d in deltas.items() if k in found}
+        writer.add_amounts(session, table, key, amount, kept, extra)
+        return rows
 
     def insert_new_with(
         self,

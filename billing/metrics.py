@@ -31,7 +31,7 @@ import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 
 from prometheus_client import Counter, Gauge, Histogram, disable_created_metrics, values
@@ -254,9 +254,17 @@ def _apply(increments: Iterable[Increment]) -> None:
         child.inc(amount)
 
 
+@lru_cache(maxsize=4096)
+def _child(metric: Any, *labels: str) -> Any:
+    """``metric.labels(*labels)``, remembered: prometheus_client validates the labels
+    and takes a lock on every lookup (~5 us), and the ingest transaction makes
+    several (label values are bounded: LabelCap, endpoint_model_labels)."""
+    return metric.labels(*labels)
+
+
 def observe_transaction(seconds: float, committed: bool) -> None:
     """One root transaction of the runtime's sessions (billing/session_events.py)."""
-    DB_TRANSACTION_DURATION.labels("commit" if committed else "rollback").observe(seconds)
+    _child(DB_TRANSACTION_DURATION, "commit" if committed else "rollback").observe(seconds)
 
 
 # --- hooks for the domains --------------------------------------------------------------
@@ -287,13 +295,13 @@ def record_ingest(
         micro[labels] = micro.get(labels, 0) + cost.total_micro
         if cost.priced_by == "fallback":
             unpriced[labels] = unpriced.get(labels, 0) + 1
-    increments: list[Increment] = [(TOKENS.labels(*k), n) for k, n in tokens.items()]
-    increments += [(COST_CREDITS.labels(*k), _credits(n)) for k, n in micro.items()]
-    increments += [(UNPRICED_EVENTS.labels(*k), n) for k, n in unpriced.items()]
+    increments: list[Increment] = [(_child(TOKENS, *k), n) for k, n in tokens.items()]
+    increments += [(_child(COST_CREDITS, *k), _credits(n)) for k, n in micro.items()]
+    increments += [(_child(UNPRICED_EVENTS, *k), n) for k, n in unpriced.items()]
     if count:
-        increments.append((USAGE_EVENTS.labels("accepted"), count))
+        increments.append((_child(USAGE_EVENTS, "accepted"), count))
     if duplicates:
-        increments.append((USAGE_EVENTS.labels("duplicate"), duplicates))
+        increments.append((_child(USAGE_EVENTS, "duplicate"), duplicates))
     _queue(session, increments)
 
 

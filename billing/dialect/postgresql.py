@@ -40,7 +40,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session
 
 from billing.dialect.base import ConflictInserts, Dependent, StaticQuery, driver_connection
-from billing.dialect.rows import aware, layout
+from billing.dialect.rows import aware, checked_columns, layout
 
 # Below this many rows one INSERT of unnest arrays (one round trip) beats COPY's
 # two round trips and the temp-table staging of insert_new.
@@ -138,10 +138,10 @@ class PostgreSQL(ConflictInserts):
     ) -> None:
         if not rows:
             return
-        columns, values = layout(table, rows)
         if len(rows) < COPY_MIN_ROWS:
-            _insert_values(session, table, columns, rows, "")
+            _insert_values(session, table, checked_columns(table, rows), rows, "")
             return
+        columns, values = layout(table, rows)
         sql = f"COPY {table.name} ({', '.join(columns)}) FROM STDIN (FORMAT BINARY)"
         types = _copy_types(session, table.name)
         with _driver(session).cursor() as cursor, cursor.copy(sql) as copy:
@@ -159,11 +159,12 @@ class PostgreSQL(ConflictInserts):
         wait on each other's unique-index entries in the same order (no deadlock)."""
         if not rows:
             return set()
-        columns, values = layout(table, rows)
         if len(rows) < COPY_MIN_ROWS:
             suffix = f" ON CONFLICT ({key}) DO NOTHING RETURNING {key}"
+            columns = checked_columns(table, rows)
             returned = _insert_values(session, table, columns, rows, suffix, order_by=key)
             return {row[0] for row in returned}
+        columns, values = layout(table, rows)
         # COPY into a per-connection temp table, then one INSERT ... SELECT: COPY
         # is ~10x cheaper than array or VALUES parameters on both ends of the wire.
         names = ", ".join(columns)
@@ -200,12 +201,11 @@ class PostgreSQL(ConflictInserts):
         dependents = [dependent for dependent in dependents if dependent.rows]
         if not rows or len(rows) >= COPY_MIN_ROWS or not dependents:
             return super().insert_new_with(session, table, key, rows, dependents)
-        columns, _ = layout(table, rows)
+        columns = checked_columns(table, rows)
         shapes = tuple(
-            (dependent.table, tuple(layout(dependent.table, dependent.rows, dependent.key)[0]),
-             dependent.key, dependent.sum_by)
-            for dependent in dependents
-        )  # fmt: skip
+            (d.table, tuple(checked_columns(d.table, d.rows, d.key)), d.key, d.sum_by)
+            for d in dependents
+        )
         sql = _insert_new_with_sql(table, tuple(columns), key, shapes)
         documents = [_json_rows(rows), *(_json_rows(dependent.rows) for dependent in dependents)]
         with _driver(session).cursor() as cursor:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
-from functools import cache
+from functools import cache, lru_cache
 from operator import attrgetter, itemgetter
 from typing import Any
 
@@ -48,6 +48,37 @@ def layout(
         if name in _datetime_columns(table):
             _require_aware(map(itemgetter(i), values))
     return columns, values
+
+
+def checked_columns(
+    table: Table, rows: Sequence[Mapping[str, Any]], extra: str | None = None
+) -> list[str]:
+    """``layout``'s columns, with the same checks, without the value tuples: for
+    writers that send the rows as they are (one JSON document). Rows that all
+    have the first row's keys (the usual case) are checked against the table
+    once per key set; the others take ``layout``."""
+    first = rows[0]
+    keys = first.keys()
+    if not all(row.keys() == keys for row in rows):
+        return layout(table, rows, extra)[0]
+    columns, stamps = _columns_for(table, tuple(keys), extra)
+    for name in stamps:
+        _require_aware(row[name] for row in rows)
+    return list(columns)
+
+
+@lru_cache(maxsize=256)
+def _columns_for(
+    table: Table, keys: tuple[str, ...], extra: str | None
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The checked columns of rows with these keys (table order), and which of
+    them hold datetimes (checked aware per row)."""
+    present = set(keys)
+    if extra is not None and extra not in table.c:
+        present.discard(extra)
+    columns = _checked_columns(table, present)
+    stamps = _datetime_columns(table)
+    return tuple(columns), tuple(name for name in columns if name in stamps)
 
 
 def _checked_columns(table: Table, present: set[str]) -> list[str]:

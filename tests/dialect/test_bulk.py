@@ -89,14 +89,27 @@ def test_insert_rows_writes_every_row_with_nulls_for_missing_columns(
     assert {token_type for _, _, token_type in stored} == {None}
 
 
-def test_naive_datetimes_are_refused(db_url: str) -> None:
+@pytest.mark.parametrize("size", [1, COPY_MIN_ROWS + 1])
+def test_naive_datetimes_and_unknown_columns_are_refused(db_url: str, size: int) -> None:
+    """Small batches (one JSON document on PostgreSQL, checked once per key set)
+    and large ones alike; twice, as the second check of a key set is remembered."""
     engine = create_engine(db_url)
-    row = {"user_id": "u", "kind": "grant", "amount_micro": 1, "created_at": datetime(2026, 1, 1)}
-    with (
-        Session(engine) as session,
-        pytest.raises((ValueError, StatementError), match="naive datetime"),
-    ):
-        dialect.of(session).insert_rows(session, _table(LedgerEntry), [row] * (COPY_MIN_ROWS + 1))
+    row = {"user_id": "u", "kind": "grant", "amount_micro": 1, "created_at": NOW}
+    naive = {**row, "created_at": datetime(2026, 1, 1)}
+    for _twice in range(2):
+        with Session(engine) as session:
+            writer = dialect.of(session)
+            with pytest.raises((ValueError, StatementError), match="naive datetime"):
+                writer.insert_rows(session, _table(LedgerEntry), [row] * (size - 1) + [naive])
+            with pytest.raises((ValueError, StatementError), match="unknown column"):
+                writer.insert_rows(session, _table(LedgerEntry), [{**row, "colour": 1}] * size)
+            with pytest.raises((ValueError, StatementError), match="naive datetime"):
+                writer.insert_new(
+                    session,
+                    _table(Balance),
+                    "user_id",
+                    [{**_balance("n"), "created_at": naive["created_at"]}] * size,
+                )
     engine.dispose()
 
 

@@ -1,8 +1,10 @@
 """Where the CPU goes during one open-loop step: load generator, service, database.
 
-``python -m benchmarks.cpu_split --kind check --rate 500 [--seconds 4] [--workers 2]``
-(or ``--kind batch --rate 1000``: the batch phase, batches of 1,000) starts the
-service on a fresh PostgreSQL database, runs one step of the ``make bench``
+``python -m benchmarks.cpu_split --kind check --rate 500 [--seconds 4] [--workers 2]
+[--backend postgres|sqlite]`` (or ``--kind batch --rate 1000``: the batch phase,
+batches of 1,000, after the raw driver insert of the same rows that make bench
+compares it with) starts the service on a fresh PostgreSQL database (or SQLite
+file), runs one step of the ``make bench``
 load and prints, per request (per event for batches), the CPU time each party used
 (from /proc: user + system time of the load generator, the service's
 processes, and the PostgreSQL backends of its database with the server's shared
@@ -194,40 +196,44 @@ def run(
     workers: int,
     settings: dict[str, str] | None = None,
     headers: dict[str, str] | None = None,
+    backend: str = "postgres",
 ) -> dict[str, Any]:
+    raw: dict[str, float] = {}
     with tempfile.TemporaryDirectory(prefix="billing-cpu-") as tmp:
         workdir = Path(tmp)
         config = write_config(workdir)
-        with (
-            databases.postgres_database() as url,
-            live_server(
+        postgres = backend == "postgres"
+        database = databases.postgres_database() if postgres else databases.sqlite_database(workdir)
+        with database as url:
+            if kind == "batch":  # make bench's baseline: the raw insert of the same rows
+                raw = phases.raw_insert(backend, url, config, 30_000)
+            with live_server(
                 url,
                 config=config,
                 workers=workers,
                 env={"BILLING_LOG_LEVEL": "WARNING", **(settings or {})},
-            ) as base,
-        ):
-            _prime_users(base)
-            spec = (
-                _batch_spec(base, rate)
-                if kind == "batch"
-                else phases.open_loop_spec(base, kind, rate, int(rate * seconds), 4242, 10)
-            )
-            spec["headers"] = headers or {}
-            spec_path = workdir / "spec.json"
-            spec_path.write_bytes(orjson.dumps(spec))
-            meter = PartyMeter(base, make_url(url).database)
-            meter.start()
-            done = subprocess.run(
-                [sys.executable, "-m", "benchmarks.loadgen", str(spec_path)],
-                stdout=subprocess.PIPE,
-                text=True,
-                timeout=seconds + 120,
-                check=True,
-            )
-            used = meter.stop()
-            wall = used.pop("wall")
-            out = done.stdout
+            ) as base:
+                _prime_users(base)
+                spec = (
+                    _batch_spec(base, rate)
+                    if kind == "batch"
+                    else phases.open_loop_spec(base, kind, rate, int(rate * seconds), 4242, 10)
+                )
+                spec["headers"] = headers or {}
+                spec_path = workdir / "spec.json"
+                spec_path.write_bytes(orjson.dumps(spec))
+                meter = PartyMeter(base, make_url(url).database if postgres else None)
+                meter.start()
+                done = subprocess.run(
+                    [sys.executable, "-m", "benchmarks.loadgen", str(spec_path)],
+                    stdout=subprocess.PIPE,
+                    text=True,
+                    timeout=seconds + 120,
+                    check=True,
+                )
+                used = meter.stop()
+                wall = used.pop("wall")
+                out = done.stdout
     result = json.loads(out)
     if "cpu_s" in result:  # without the load generator's interpreter start
         used["loadgen"], wall = result["cpu_s"], result["run_s"]
@@ -238,16 +244,26 @@ def run(
     done = max(1, result["completed"] + len(spec.get("warmup", [])))
     return {
         "kind": kind,
+        "backend": backend,
         "rate": rate,
         "workers": workers,
         "wall_s": round(wall, 2),
         "completed": result["completed"],
+        "statuses": result.get("statuses"),
         "p50_ms": round(result["p50_ms"], 1),
         "p99_ms": round(result["p99_ms"], 1),
         # per request; for --kind batch per event (x 1,000 = ms per 1,000 events)
         "cpu_ms_per_request": {k: round(v * 1000 / done, 3) for k, v in used.items()},
         "cpu_share_of_2_cores": {k: round(v / wall / 2, 3) for k, v in used.items()},
-        **({"events_per_s": result["events_per_s"]} if kind == "batch" else {}),
+        **(
+            {
+                "events_per_s": result["events_per_s"],
+                "raw_insert": {k: round(v) for k, v in raw.items()},
+                "ratio_to_raw": round(result["events_per_s"] / max(raw.values()), 3),
+            }
+            if kind == "batch"
+            else {}
+        ),
     }
 
 
@@ -259,6 +275,7 @@ def main() -> None:
     )
     parser.add_argument("--seconds", type=float, default=4.0)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--backend", choices=("postgres", "sqlite"), default="postgres")
     parser.add_argument(
         "--set", action="append", default=[], metavar="BILLING_X=VALUE", help="service setting"
     )
@@ -270,7 +287,7 @@ def main() -> None:
     args = parser.parse_args()
     settings = dict(item.split("=", 1) for item in args.set)
     headers = {"Prefer": "return=minimal"} if args.prefer_minimal else {}
-    result = run(args.kind, args.rate, args.seconds, args.workers, settings, headers)
+    result = run(args.kind, args.rate, args.seconds, args.workers, settings, headers, args.backend)
     print(json.dumps(result, indent=2))
 
 

@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 import select
+import sqlite3
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, exc
 from sqlalchemy.orm import Session, sessionmaker
 
 from billing.dialect import Dialect, for_engine, session_info
+from billing.sqlite_writer import QueuedConnection
 
 
 def make_engine(url: str, *, pool_size: int = 10) -> Engine:
     if url.startswith("sqlite"):
         engine = create_engine(
             url,
-            connect_args={"check_same_thread": False, "timeout": 30},
+            # Write transactions queue across processes (billing/sqlite_writer.py).
+            connect_args={"check_same_thread": False, "timeout": 30, "factory": QueuedConnection},
             # We issue BEGIN IMMEDIATE ourselves: pysqlite's implicit BEGIN would
             # take only a read lock and fail on upgrade under concurrency.
             isolation_level=None,
@@ -56,6 +59,8 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
+    if isinstance(dbapi_connection, QueuedConnection):
+        dbapi_connection.open_queue()
 
 
 # Execution option of read-only sessions (Runtime.read_sessions).
@@ -68,8 +73,19 @@ def _sqlite_begin_immediate(connection: Any) -> None:
     # take no lock (WAL), so they never queue behind writers.
     if connection.get_execution_options().get(READ_ONLY):
         connection.exec_driver_sql("BEGIN")
-    else:
+        return
+    driver = connection.connection.driver_connection
+    if isinstance(driver, QueuedConnection):
+        try:
+            driver.enter_queue()
+        except sqlite3.OperationalError as error:  # as SQLAlchemy wraps the busy handler's
+            raise exc.OperationalError("BEGIN IMMEDIATE", None, error) from error
+    try:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
+    except BaseException:
+        if isinstance(driver, QueuedConnection):
+            driver.leave_queue()
+        raise
 
 
 def make_session_factory(engine: Engine, dialect: Dialect | None = None) -> sessionmaker[Session]:

@@ -32,6 +32,10 @@ from sqlalchemy.orm import Session
 from billing.dialect import sqlite_rows
 from billing.dialect.base import ConflictInserts, StaticQuery
 from billing.dialect.rows import layout
+from billing.dialect.sqlite_rows import Unpack as _Unpack
+
+# Key types that travel as JSON unchanged (insert_new reads the keys present as JSON).
+_JSON_KEYS = (str, int)
 
 # Page cache while loading (the import): bounded (memory stays flat), but large
 # enough to hold the hot pages of the ledger's indexes.
@@ -47,8 +51,9 @@ class SQLite(ConflictInserts):
     insert_statement = staticmethod(sqlite_insert)
 
     def __init__(self) -> None:
-        # Per static read: its statement and the names of its list parameters.
-        self._built: dict[StaticQuery, tuple[Any, frozenset[str]]] = {}
+        # Per static read: its statement (as one JSON row, when its columns can
+        # travel so), the names of its list parameters, the columns' conversions.
+        self._built: dict[StaticQuery, tuple[Any, frozenset[str], _Unpack | None]] = {}
 
     def any_of(self, column: Any, values: Sequence[Any]) -> ColumnElement[bool]:
         result: ColumnElement[bool] = column.in_(list(values))
@@ -61,13 +66,20 @@ class SQLite(ConflictInserts):
         if built is None:
             found: set[str] = set()
             statement = query.build(lambda column, name: _in_json_list(column, name, found))
-            built = self._built[query] = (statement, frozenset(found))
-        statement, lists = built
+            packed = sqlite_rows.packed(statement, session.get_bind().dialect)
+            unpacking: _Unpack | None = None
+            if packed is not None:  # its rows as one JSON row
+                statement, unpacking = packed
+            built = self._built[query] = (statement, frozenset(found), unpacking)
+        statement, lists, unpack = built
         bound = {
             name: orjson.dumps(list(value)).decode() if name in lists else value
             for name, value in params.items()
         }
-        return list(session.connection().execute(statement, bound))
+        result = session.connection().execute(statement, bound)
+        if unpack is None:
+            return list(result)
+        return unpack(result.scalar_one())
 
     def epoch_seconds(self, when: Any) -> ColumnElement[int]:
         return cast(func.strftime("%s", when), BigInteger)
@@ -100,9 +112,10 @@ class SQLite(ConflictInserts):
         if not rows:
             return set()
         layout(table, rows)  # checks them
-        if sqlite_rows.uniform(session, table, rows):
-            suffix = f" ON CONFLICT ({key}) DO NOTHING RETURNING {key}"
-            return {found for (found,) in sqlite_rows.insert_rows(session, table, rows, suffix)}
+        if sqlite_rows.uniform(session, table, rows) and all(
+            type(row[key]) in _JSON_KEYS for row in rows
+        ):
+            return sqlite_rows.insert_new(session, table, key, rows)
         stmt = (
             sqlite_insert(table)
             .on_conflict_do_nothing(index_elements=[key])
@@ -155,19 +168,9 @@ class SQLite(ConflictInserts):
         raise RuntimeError("a concurrent write on a single-writer database (SQLite)")
 
     def present_keys(self, session: Session, column: Any, keys: Sequence[Any]) -> set[Any]:
-        cursor = _driver(session).cursor()
-        try:
-            # One row holding a JSON array: sqlite3 gives up the GIL for every row
-            # fetched, and the reading thread then keeps it for a while each time.
-            cursor.execute(
-                f"SELECT json_group_array({column.name}) FROM {column.table.name} "
-                f"WHERE {column.name} IN ({','.join('?' * len(keys))})",
-                list(keys),
-            )
-            (found,) = cursor.fetchone()
-            return set(orjson.loads(found))
-        finally:
-            cursor.close()
+        # One row holding a JSON array: sqlite3 gives up the GIL for every row
+        # fetched, and the reading thread then keeps it for a while each time.
+        return sqlite_rows.present_keys(session, column.table.name, column.name, keys)
 
     @contextmanager
     def bulk_load(self, session: Session) -> Iterator[None]:

@@ -7,21 +7,26 @@ column's own bind processor, so the stored values are exactly SQLAlchemy's
 
 Many rows per statement rather than executemany: sqlite3 releases the GIL
 around every step, and executemany steps once per row, so next to a busy
-thread (the import reads the next batch meanwhile) each row waited to get the
-GIL back. One statement of ~2,000 rows is bound in C and stepped once.
+thread (the import reads the next batch meanwhile; a worker's request threads
+parse and price the next requests) each row waited to get the GIL back. One
+statement of ~2,000 rows is bound in C and stepped once. For the same reason
+``insert_new`` returns nothing row by row (no RETURNING, one step per row
+fetched): the keys already there are read as one JSON array first, and with
+one writer at a time (BEGIN IMMEDIATE) nothing else can insert in between.
 """
 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from functools import cache, lru_cache
 from itertools import chain
 from operator import add, itemgetter, methodcaller
 from typing import Any
 
-from sqlalchemy import Table
+import orjson
+from sqlalchemy import Table, case, func, select
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session
 
@@ -37,8 +42,52 @@ def insert_rows(
     """Insert rows that all set the same columns (at least two), in the session's
     transaction; ``suffix`` ends each statement (``ON CONFLICT ... RETURNING ...``),
     whose returned rows are the result."""
+    returned: list[Any] = []
+    for cursor in _inserted(session, table, rows, suffix):
+        if suffix:
+            returned += cursor.fetchall()
+    return returned
+
+
+def insert_new(
+    session: Session, table: Table, key: str, rows: Sequence[Mapping[str, Any]]
+) -> set[Any]:
+    """``insert_rows`` of the rows whose ``key`` (text or integer) is free; the keys
+    inserted. The caller's transaction holds the write lock (BEGIN IMMEDIATE)."""
+    keys = {row[key] for row in rows}
+    present = present_keys(session, table.name, key, keys)
+    new = keys - present
+    suffix = f" ON CONFLICT ({key}) DO NOTHING"
+    written = sum(cursor.rowcount for cursor in _inserted(session, table, rows, suffix))
+    if written != len(new):  # each new key once, the others refused by the index
+        raise RuntimeError(
+            f"{table.name}: {written} rows inserted for {len(new)} new keys (another writer?)"
+        )
+    return new
+
+
+def present_keys(session: Session, table: str, column: str, keys: Collection[Any]) -> set[Any]:
+    """Which of ``keys`` (text or integers) are values of the indexed ``column``: one
+    statement, one row (a JSON array in and out; a row per key would be a step per key)."""
+    driver: Any = session.connection().connection.driver_connection
+    cursor = driver.execute(
+        f"SELECT json_group_array({column}) FROM {table} "
+        f"WHERE {column} IN (SELECT value FROM json_each(?))",
+        (orjson.dumps(list(keys)).decode(),),
+    )
+    try:
+        (found,) = cursor.fetchone()
+    finally:
+        cursor.close()
+    return set(orjson.loads(found))
+
+
+def _inserted(
+    session: Session, table: Table, rows: Sequence[Mapping[str, Any]], suffix: str
+) -> Iterator[Any]:
+    """Execute ``insert_rows``'s statements; each one's cursor, in turn."""
     if not rows:
-        return []
+        return
     first = rows[0]
     processors = _bind_processors(table, session.get_bind().dialect)
     plain = [
@@ -64,14 +113,10 @@ def insert_rows(
     driver: Any = session.connection().connection.driver_connection
     limit = driver.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // len(names)
     per_statement = max(1, min(MAX_ROWS_PER_STATEMENT, limit))
-    returned: list[Any] = []
     for start in range(0, len(values), per_statement):
         chunk = values[start : start + per_statement]
         sql = _insert_sql(table.name, names, len(chunk)) + suffix
-        cursor = driver.execute(sql, list(chain.from_iterable(chunk)))
-        if suffix:
-            returned += cursor.fetchall()
-    return returned
+        yield driver.execute(sql, list(chain.from_iterable(chunk)))
 
 
 def add_amounts(
@@ -163,3 +208,62 @@ def utc_text(value: datetime | None) -> str | None:
             raise ValueError("naive datetime given to a UTC column")
         value = value.astimezone(UTC)
     return value.isoformat(" ", "microseconds")[:26]  # without the "+00:00"
+
+
+# Column types (as Python types) whose values travel through JSON unchanged.
+_PACKABLE = frozenset({str, int, bool, datetime, bytes})
+
+# Turns the one JSON text of a packed read into its rows (tuples of Python values).
+Unpack = Callable[[str], list[tuple[Any, ...]]]
+
+
+def packed(statement: Any, dialect: Dialect) -> tuple[Any, Unpack] | None:
+    """``statement``'s rows as one row, a JSON array of arrays, and how to turn it
+    back into the rows SQLAlchemy would give (each column's own result
+    conversion): sqlite3 steps, and gives up the GIL, once per row fetched, and
+    next to a busy thread each step waits to get it back (a read of ~1,000
+    balances, ~1,000 waits). Blobs travel as hex; None when a column holds
+    anything but text, integers, booleans, timestamps and blobs (JSON text would
+    round a real)."""
+    columns = list(statement.selected_columns)
+    try:
+        # A TypeDecorator's values are stored as its underlying type's.
+        kinds = [
+            getattr(column.type, "impl_instance", column.type).python_type for column in columns
+        ]
+    except NotImplementedError:  # a type that does not say
+        return None
+    if not set(kinds) <= _PACKABLE:
+        return None
+    blobs = [kind is bytes for kind in kinds]
+    inner = statement.subquery()
+    values = [
+        case((value.is_(None), None), else_=func.hex(value)) if blob else value
+        for value, blob in zip(inner.c, blobs, strict=True)
+    ]
+    outer = select(func.json_group_array(func.json_array(*values)))
+    converters = []
+    for column, blob in zip(columns, blobs, strict=True):
+        convert = column.type.dialect_impl(dialect).result_processor(dialect, None)
+        converters.append(_from_hex(convert) if blob else convert)
+
+    def unpack(text: str) -> list[tuple[Any, ...]]:
+        rows = orjson.loads(text)
+        if not rows or not any(converters):
+            return list(map(tuple, rows))
+        # Column by column: each conversion mapped over its column, in C but for it.
+        by_column = [
+            list(map(convert, values)) if convert else values
+            for convert, values in zip(converters, zip(*rows, strict=True), strict=True)
+        ]
+        return list(zip(*by_column, strict=True))
+
+    return outer, unpack
+
+
+def _from_hex(convert: Callable[[Any], Any] | None) -> Callable[[Any], Any]:
+    def from_hex(value: str | None) -> Any:
+        raw = None if value is None else bytes.fromhex(value)
+        return convert(raw) if convert else raw
+
+    return from_hex

@@ -180,6 +180,8 @@ class Call:
             first_byte=self.first_byte,
             estimated=self.estimated,
         )
+        if not log.isEnabledFor(logging.INFO):
+            return  # the line's fields are not built for nothing (a few us a call)
         log.info(
             "gateway %s %s %s %s",
             self.endpoint,

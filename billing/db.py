@@ -13,7 +13,12 @@ from billing.dialect import Dialect, for_engine, session_info
 from billing.sqlite_writer import QueuedConnection
 
 
-def make_engine(url: str, *, pool_size: int = 10) -> Engine:
+def make_engine(url: str, *, pool_size: int = 10, unflushed_commits: bool = False) -> Engine:
+    """``unflushed_commits``: commits on these connections return before their log is
+    flushed to disk (a crash may lose them, nothing else can), for writes that may be
+    lost, e.g. a hold. PostgreSQL: ``synchronous_commit`` off, set once when a
+    connection opens rather than a ``SET LOCAL`` round trip per transaction. SQLite:
+    its connections' synchronous setting is the same for every commit (ignored)."""
     if url.startswith("sqlite"):
         engine = create_engine(
             url,
@@ -34,6 +39,7 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
         # check of the socket: see _drop_closed_connection.
         pool_pre_ping=False,
         pool_recycle=1800,
+        connect_args={"options": "-c synchronous_commit=off"} if unflushed_commits else {},
     )
     event.listen(engine, "checkout", _drop_closed_connection)
     return engine

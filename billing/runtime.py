@@ -90,9 +90,17 @@ class Runtime:
             threads=settings.group_commit_threads,
         )
         self.group_read = GroupCommitter(self.read_sessions, lambda: self.clock(), max_items=500)
-        # The gateway's holds too, on their own thread: a hold (which the upstream
-        # call waits for) never queues behind a batch of usage.
-        self.group_hold = GroupCommitter(self.sessions, lambda: self.clock(), max_items=100)
+        # The gateway's holds too, on their own thread (a hold, which the upstream call
+        # waits for, never queues behind a batch of usage) and their own connections,
+        # whose commits do not wait for the log flush (billing/gateway/metering.py).
+        self.hold_engine = self.engine
+        if self.dialect.name == "postgresql":  # SQLite commits alike (billing/db.py)
+            self.hold_engine = make_engine(
+                settings.database_url, pool_size=1, unflushed_commits=True
+            )
+        self.hold_sessions = make_session_factory(self.hold_engine, self.dialect)
+        session_events.install(self.hold_sessions, metrics.observe_transaction)
+        self.group_hold = GroupCommitter(self.hold_sessions, lambda: self.clock(), max_items=100)
 
     def reload(self) -> ConfigSnapshot:
         """Re-read the config file; on error the old snapshot stays and the error propagates."""
@@ -106,3 +114,4 @@ class Runtime:
         self.group_read.close()
         self.group_hold.close()
         self.engine.dispose()
+        self.hold_engine.dispose()

@@ -5,7 +5,8 @@ parameters, sub-dependency trees) was ~20% of the event loop's CPU for a
 pre-flight check (py-spy of a worker under cpu_split --kind check). A route of
 this class takes only what the hot routes use, and solves it in a few calls:
 
-- dependencies that take the request alone (``IngestContext``), called in order;
+- dependencies that take the request (or the connection) alone (``IngestContext``,
+  FastAPI's security schemes), called in order;
 - path parameters, validated by FastAPI's own code (same errors: 422);
 - the ``Request``;
 
@@ -82,8 +83,8 @@ def _check_supported(dependant: Dependant, path: str) -> None:
             or sub.header_params
             or sub.cookie_params
             or sub.body_params
-            or _special(sub)
-            or sub.request_param_name is None
+            or _special(sub, connection=False)
+            or (sub.request_param_name or sub.http_connection_param_name) is None
             or not _is_async(sub.call)
         ):
             unsupported.append(f"dependency {sub.name!r} takes more than the request")
@@ -91,13 +92,14 @@ def _check_supported(dependant: Dependant, path: str) -> None:
         raise TypeError(f"DirectRoute {path}: {', '.join(unsupported)}")
 
 
-def _special(dependant: Dependant) -> bool:
-    """Parameters FastAPI fills from the connection, other than the request."""
+def _special(dependant: Dependant, connection: bool = True) -> bool:
+    """Parameters FastAPI fills from the connection, other than the request (and,
+    unless ``connection`` is false, other than the connection)."""
     return any(
         name is not None
         for name in (
             dependant.websocket_param_name,
-            dependant.http_connection_param_name,
+            dependant.http_connection_param_name if connection else None,
             dependant.response_param_name,
             dependant.background_tasks_param_name,
             dependant.security_scopes_param_name,

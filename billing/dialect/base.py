@@ -212,11 +212,6 @@ class Dialect(Protocol):
         """Around a long load into this session's transaction: the database's tuning for it."""
         ...
 
-    def commit_without_flush(self, session: Session) -> None:
-        """Let this transaction's commit return before its log is flushed to disk (a
-        crash may lose it; nothing else can): for writes that may be lost, e.g. a hold."""
-        ...
-
 
 class ConflictInserts:
     """Insert-if-free through ``INSERT ... ON CONFLICT DO NOTHING RETURNING``, which

@@ -273,10 +273,6 @@ class PostgreSQL(ConflictInserts):
     def bulk_load(self, session: Session) -> Iterator[None]:
         yield  # nothing to tune per session
 
-    def commit_without_flush(self, session: Session) -> None:
-        # The commit does not wait for the WAL flush (the next synchronous commit flushes it).
-        _driver(session).execute("SET LOCAL synchronous_commit TO OFF")
-
 
 def _driver(session: Session) -> Any:
     """The psycopg connection under the session's current transaction."""

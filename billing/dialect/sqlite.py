@@ -185,9 +185,6 @@ class SQLite(ConflictInserts):
         finally:
             driver.execute(f"PRAGMA cache_size = {int(previous)}")
 
-    def commit_without_flush(self, session: Session) -> None:
-        pass  # the connection's synchronous setting (billing/db.py) is the same for every commit
-
 
 def _driver(session: Session) -> Any:
     """The sqlite3 connection under the session's current transaction."""

@@ -18,7 +18,6 @@ from pydantic import ValidationError
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from billing import dialect as databases
 from billing.balances.check_schemas import SpendEstimateIn
 from billing.errors import BillingError, ReservationExpired
 from billing.gateway.errors import GatewayError
@@ -92,8 +91,7 @@ def _create_holds(
     # A hold is no balance change and writes no ledger row: one lost in a crash
     # frees its credit early, nothing else. So its commit need not wait for the
     # log flush (the record's commit flushes it anyway), most of a hold's time on
-    # PostgreSQL.
-    databases.of(session).commit_without_flush(session)
+    # PostgreSQL: runtime.group_hold's connections commit so (billing/db.py).
     results: list[reservations.Created | BillingError] = []
     for user_id, estimate, ttl in requests:
         try:

@@ -8,6 +8,7 @@ upstream error, timeout or refused connection) releases it.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Mapping
@@ -180,6 +181,8 @@ class Call:
             first_byte=self.first_byte,
             estimated=self.estimated,
         )
+        if not log.isEnabledFor(logging.INFO):
+            return  # the line's fields are not built for nothing (a few us a call)
         log.info(
             "gateway %s %s %s %s",
             self.endpoint,
@@ -334,24 +337,44 @@ async def _answered(
         call.estimated = True
         assert call.held is not None
         estimated = (call.held.prompt_tokens, tokens_of_chars(call.dialect.output_chars(answer)))
-    done = _record(call, "message", usage, estimated)
+    recorded = _record_soon(call, "message", usage, estimated)
     call.answered = time.perf_counter()
-    # The answer goes out while its record commits: the hold keeps the credit until the
-    # event settles it, and X-Billing-Event-Id already names the event. The server
-    # finishes the background task before it stops (graceful shutdown).
+    # The answer goes out while its record is prepared and commits: the hold keeps the
+    # credit until the event settles it, and X-Billing-Event-Id already names the event.
+    # The server finishes the background task before it stops (graceful shutdown).
     return Response(
         content,
         upstream.status_code,
         headers=headers,
         media_type=content_type,
-        background=BackgroundTask(_recorded, call, done, upstream.status_code),
+        background=BackgroundTask(_recorded, call, recorded, upstream.status_code),
     )
 
 
-async def _recorded(call: Call, done: Future[Any] | None, status: int) -> None:
+async def _recorded(call: Call, recorded: asyncio.Future[Future[Any] | None], status: int) -> None:
+    done = await recorded
     if done is not None:
         await metering.wait_recorded(done, call.event_id or "")
     call.done(status, "recorded")
+
+
+def _record_soon(
+    call: Call, context: str, usage: dict[str, Any] | None, estimated: tuple[int, int] | None
+) -> asyncio.Future[Future[Any] | None]:
+    """``_record`` as a callback of the event loop, which runs once the answer has been
+    handed to the server: the record's validation and pricing are off the answer's
+    path, and a callback, unlike a task, runs even when the call is cancelled (a call
+    cut short still records). The future gives ``_record``'s answer."""
+    loop = asyncio.get_running_loop()
+    queued: asyncio.Future[Future[Any] | None] = loop.create_future()
+
+    def prepare() -> None:
+        done = _record(call, context, usage, estimated)
+        if not queued.cancelled():
+            queued.set_result(done)
+
+    loop.call_soon(prepare)
+    return queued
 
 
 def _record(

@@ -10,16 +10,18 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Request
-from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials
+from fastapi.security import APIKeyHeader
+from fastapi.security.base import SecurityBase
 from starlette.responses import Response
 
 from billing.api.deps import _bearer, authorize_key
+from billing.api.direct_route import DirectRoute
 from billing.errors import BillingError
 from billing.gateway import proxy
 from billing.gateway.dialects import CHAT_COMPLETIONS, EMBEDDINGS, MESSAGES, RESPONSES, Dialect
 from billing.gateway.errors import OPENAI, GatewayError, dialect_of_path
 
-router = APIRouter(tags=["gateway"])
+router = APIRouter(tags=["gateway"], route_class=DirectRoute)
 
 _x_api_key = APIKeyHeader(
     name="x-api-key",
@@ -28,20 +30,31 @@ _x_api_key = APIKeyHeader(
 )
 
 
-async def gateway_scope(
-    request: Request,
-    bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-    api_key: Annotated[str | None, Depends(_x_api_key)],
-) -> None:
+class _GatewayKey(SecurityBase):
     """The key as ``Authorization: Bearer`` (OpenAI clients) or ``x-api-key``
-    (Anthropic clients); refusals in the provider's error shape."""
-    try:
-        authorize_key(request, bearer.credentials if bearer else api_key, "gateway")
-    except BillingError as exc:
-        raise GatewayError.of(exc, dialect_of_path(request.url.path)) from None
+    (Anthropic clients); refusals in the provider's error shape.
+
+    Documented as the bearer scheme and read from the request alone, so the
+    routes are DirectRoutes (FastAPI's general dependency solving, two security
+    sub-dependencies and the query string, cost more than the rest of routing).
+    ``_x_api_key`` stays a route dependency of its own: /openapi.json names both
+    schemes, in this order."""
+
+    def __init__(self) -> None:
+        self.model = _bearer.model
+        self.scheme_name = _bearer.scheme_name
+        self.required_scope = "gateway"  # read by the access tests
+
+    async def __call__(self, request: Request) -> None:
+        bearer = await _bearer(request)
+        key = bearer.credentials if bearer else request.headers.get("x-api-key") or None
+        try:
+            authorize_key(request, key, "gateway")
+        except BillingError as exc:
+            raise GatewayError.of(exc, dialect_of_path(request.url.path)) from None
 
 
-gateway_scope.required_scope = "gateway"  # type: ignore[attr-defined]  # read by the access tests
+GATEWAY_KEY = [Depends(_GatewayKey()), Depends(_x_api_key)]
 
 EndpointName = Annotated[
     str,
@@ -117,7 +130,7 @@ def _post(dialect: Dialect, summary: str, answer: str) -> None:
         call,
         methods=["POST"],
         name=f"gateway{dialect.route.replace('/', '_')}",
-        dependencies=[Depends(gateway_scope)],
+        dependencies=GATEWAY_KEY,
         responses=_responses(answer),
         openapi_extra={"parameters": _IDENTITY},
         response_class=Response,
@@ -144,7 +157,7 @@ _post(
 
 @router.get(
     "/gateway/{endpoint}/v1/models",
-    dependencies=[Depends(gateway_scope)],
+    dependencies=GATEWAY_KEY,
     responses=_responses("the endpoint's models in the provider's list shape"),
     response_class=Response,
 )

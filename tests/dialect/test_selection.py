@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import create_engine, select
+from sqlalchemy import create_engine, select, text
 from sqlalchemy.orm import Session
 
 from billing import dialect
@@ -30,6 +30,26 @@ def test_the_runtime_chooses_its_databases_writer_once_and_its_sessions_carry_it
         for sessions in (runtime.sessions, runtime.read_sessions):
             with sessions() as session:
                 assert dialect.of(session) is runtime.dialect
+    finally:
+        runtime.close()
+
+
+@pytest.mark.postgres
+def test_only_the_holds_sessions_commit_without_waiting_for_the_log_flush(
+    postgres_url: str,
+) -> None:
+    """runtime.group_hold's connections (billing/gateway/metering.py), set when they
+    connect; every other session's commit waits for the flush."""
+    runtime = Runtime(Settings(database_url=postgres_url))
+    try:
+        for sessions, expected in (
+            (runtime.hold_sessions, "off"),
+            (runtime.sessions, "on"),
+            (runtime.read_sessions, "on"),
+        ):
+            with sessions() as session:
+                assert dialect.of(session) is runtime.dialect
+                assert session.scalar(text("SHOW synchronous_commit")) == expected
     finally:
         runtime.close()
 

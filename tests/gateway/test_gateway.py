@@ -372,6 +372,29 @@ def test_each_call_is_counted_timed_and_logged_without_bodies_or_keys(
         assert name in scraped, name
 
 
+def test_a_record_that_cannot_be_queued_is_logged_and_the_answer_still_goes_out(
+    gateway: TestClient,
+    upstream: FakeUpstream,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The record is prepared after the answer is handed on (billing/gateway/proxy.py
+    ``_record_soon``): a failure there is logged, and the hold is left to expire."""
+
+    def refuse(*_: Any, **__: Any) -> None:
+        raise RuntimeError("the commit queue is full")
+
+    monkeypatch.setattr(metering, "submit_record", refuse)
+    caplog.set_level("INFO", logger="billing.gateway")
+    answer = gateway.post(CHAT, json=_chat(), headers={**BEARER, **identity("nora")})
+    assert answer.status_code == 200, answer.text
+    event_id = answer.headers["x-billing-event-id"]
+    assert f"usage event {event_id} was not recorded" in caplog.text
+    assert usage_rows(gateway, "nora") == []
+    (hold,) = reservations(gateway, "nora")
+    assert hold["status"] == "active"  # it expires (reservation_ttl_seconds)
+
+
 def test_a_compressed_answer_is_passed_on_decoded(
     gateway: TestClient, upstream: FakeUpstream
 ) -> None:

@@ -58,27 +58,6 @@ def _occurred_at(event: UsageEventIn, where: str, now: datetime) -> datetime:
     return when
 
 
-def price_events(
-    prices: PriceBook, events: Sequence[UsageEventIn], now: datetime, *, batch: bool = True
-) -> list[tuple[UsageEventIn, Cost, datetime, tuple[UsageWarning, ...]]]:
-    """(event, cost, occurred_at, warnings) per event; in a batch errors name the index."""
-    priced = []
-    for index, event in enumerate(events):
-        where = f"events[{index}]." if batch else ""
-        try:
-            usage = event.normalized()
-            cost = prices.price(event.endpoint, event.model, usage.counts, event.context)
-        except BillingError as exc:
-            if not batch:
-                raise
-            extra = dict(exc.extra)
-            if "field" in extra:
-                extra["field"] = f"{where}{extra['field']}"
-            raise type(exc)(f"events[{index}]: {exc.detail}", **extra) from exc
-        priced.append((event, cost, _occurred_at(event, where, now), usage.warnings))
-    return priced
-
-
 def prepare_events(
     snapshot: ConfigSnapshot, events: Sequence[UsageEventIn], now: datetime, *, batch: bool = True
 ) -> list[PricedEvent]:
@@ -90,16 +69,44 @@ def prepare_events(
     """
     charged = snapshot.config.transactions_enabled
     book = snapshot.prices.version
-    prepared = [
-        priced_event(event, cost, occurred_at, warnings, now, charged=charged, price_book=book)
-        for event, cost, occurred_at, warnings in price_events(
-            snapshot.prices, events, now, batch=batch
+    price = snapshot.prices.price_counts
+    prepared = []
+    for index, event in enumerate(events):
+        try:
+            usage = event.normalized()
+            counts = usage.counts
+            cost = price(
+                event.endpoint,
+                event.model,
+                counts.prompt,
+                counts.completion,
+                counts.cache_write,
+                counts.cache_read,
+                counts.cache_write_1h,
+                event.context,
+            )
+        except BillingError as exc:
+            if not batch:
+                raise
+            raise _in_batch(exc, index) from exc
+        occurred_at = _occurred_at(event, f"events[{index}]." if batch else "", now)
+        prepared.append(
+            priced_event(
+                event, cost, occurred_at, usage.warnings, now, charged=charged, price_book=book
+            )
         )
-    ]
     refused = repeat_conflict(prepared, {})
     if refused is not None:
         raise refused
     return prepared
+
+
+def _in_batch(exc: BillingError, index: int) -> BillingError:
+    """The error of event ``index`` of a batch, naming it."""
+    extra = dict(exc.extra)
+    if "field" in extra:
+        extra["field"] = f"events[{index}].{extra['field']}"
+    return type(exc)(f"events[{index}]: {exc.detail}", **extra)
 
 
 def record_requests(

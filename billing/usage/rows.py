@@ -7,7 +7,7 @@ group commit spends its time on the database, not on Python; the ingest core
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from operator import itemgetter
@@ -17,6 +17,7 @@ import orjson
 
 from billing import idempotency, money
 from billing.dialect.rows import RowGroups
+from billing.frozen import fast_constructor
 from billing.pricing.types import Cost
 from billing.usage.normalize import UsageWarning
 from billing.usage.schemas import UsageEventIn
@@ -84,6 +85,9 @@ class PricedEvent:
         return fingerprint
 
 
+_new_priced_event: Callable[..., PricedEvent] = fast_constructor(PricedEvent)  # billing/frozen.py
+
+
 def ledger_groups(items: Iterable[PricedEvent]) -> RowGroups:
     """The usage ledger rows of these events, for the writers' ``insert_groups``."""
     groups = [item.ledger for item in items if item.ledger is not None and item.ledger[1]]
@@ -103,7 +107,7 @@ def priced_event(
     """The event received at ``now`` with its rows; ``charged``: transactions are on;
     ``price_book``: the version (rates hash) that priced it."""
     cost_text = cost.json_text()
-    return PricedEvent(
+    return _new_priced_event(
         event,
         cost,
         occurred_at,

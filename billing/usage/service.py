@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from billing import metrics
 from billing.balances import repository as balance_repo
 from billing.errors import BillingError, IdempotencyConflict, InvalidRequest
+from billing.frozen import fast_constructor
 from billing.pricing.engine import PriceBook
 from billing.pricing.types import Cost
 from billing.reservations.types import Settlement
@@ -36,6 +37,9 @@ class EventOutcome:
     balance_micro: int | None
     reservation: Settlement | None = None  # what the event's reservation_id did
     warnings: tuple[UsageWarning, ...] = ()
+
+
+_new_outcome: Callable[..., EventOutcome] = fast_constructor(EventOutcome)
 
 
 def quote(prices: PriceBook, request: QuoteRequest) -> Cost:
@@ -162,7 +166,9 @@ def record(
     warned = [w.code for item in done.accepted for w in item.warnings]
     if warned:
         metrics.record_usage_warnings(session, warned)
-    # Per event, the hot loop of the answer: locals, positional construction.
+    # Per event, the hot loop of the answer: locals, positional construction
+    # (billing/frozen.py: ~3x cheaper than the frozen __init__).
+    new = _new_outcome
     inserted, stored, first = done.inserted, done.stored, done.first
     balances, settlements = done.balances, done.settlements
     outcomes = []
@@ -171,13 +177,12 @@ def record(
         event_id = item.event.event_id
         if event_id in stored:
             user_id, cost_text, _ = stored[event_id]
-            outcome = EventOutcome(
-                event_id, "duplicate", cost_text, balances.get(user_id), None,
-                item.warnings,
-            )  # fmt: skip
+            outcome = new(
+                event_id, "duplicate", cost_text, balances.get(user_id), None, item.warnings
+            )
         else:
             fresh = event_id in inserted and event_id not in answered
-            outcome = EventOutcome(
+            outcome = new(
                 event_id,
                 "accepted" if fresh else "duplicate",
                 first[event_id].cost_text,

@@ -24,6 +24,7 @@ from typing import Any
 from weakref import WeakKeyDictionary
 
 import orjson
+from psycopg.types.string import BytesBinaryDumper
 from sqlalchemy import (
     ARRAY,
     BigInteger,
@@ -111,7 +112,7 @@ class PostgreSQL(ConflictInserts):
             return
         sql = f"COPY {table.name} ({', '.join(columns)}) FROM STDIN (FORMAT BINARY)"
         types = _copy_types(session, table.name)
-        with _driver(session).cursor() as cursor, cursor.copy(sql) as copy:
+        with _copy_cursor(session) as cursor, cursor.copy(sql) as copy:
             copy.set_types([types[name] for name in columns])
             for row in values:
                 copy.write_row(row)
@@ -126,7 +127,7 @@ class PostgreSQL(ConflictInserts):
         columns = groups.columns
         sql = f"COPY {table.name} ({', '.join(columns)}) FROM STDIN (FORMAT BINARY)"
         types = _copy_types(session, table.name)
-        with _driver(session).cursor() as cursor, cursor.copy(sql) as copy:
+        with _copy_cursor(session) as cursor, cursor.copy(sql) as copy:
             copy.set_types([types[name] for name in columns])
             write_row = copy.write_row
             for shared, own in groups.groups:
@@ -152,7 +153,7 @@ class PostgreSQL(ConflictInserts):
         # is ~10x cheaper than array or VALUES parameters on both ends of the wire.
         names = ", ".join(columns)
         stage = f"bulk_{table.name}_{zlib.crc32(names.encode()):08x}"
-        with _driver(session).cursor() as cursor:
+        with _copy_cursor(session) as cursor:
             cursor.execute(
                 f"CREATE TEMP TABLE IF NOT EXISTS {stage} ON COMMIT DELETE ROWS "
                 f"AS SELECT {names} FROM {table.name} WITH NO DATA"
@@ -265,6 +266,16 @@ class PostgreSQL(ConflictInserts):
 def _driver(session: Session) -> Any:
     """The psycopg connection under the session's current transaction."""
     return session.connection().connection.driver_connection
+
+
+def _copy_cursor(session: Session) -> Any:
+    """A cursor for binary COPY whose bytea values go through psycopg's C dumper:
+    the one bytea's oid maps to by default is psycopg.dbapi20's Python dumper
+    (for its ``Binary`` wrapper, not used here), two Python calls per value
+    (~0.5 ms per 1,000-event batch: a fingerprint per event)."""
+    cursor = _driver(session).cursor()
+    cursor.adapters.register_dumper(bytes, BytesBinaryDumper)  # this cursor only
+    return cursor
 
 
 def _in_array(column: Any, name: str) -> ColumnElement[bool]:

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from billing import dialect
 from billing.dialect.postgresql import COPY_MIN_ROWS
 from billing.dialect.rows import RowGroups
-from billing.models import Balance, LedgerEntry
+from billing.models import Balance, LedgerEntry, UsageEvent
 from testkit.databases import empty_tables, postgres_database
 
 NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
@@ -226,3 +226,27 @@ def test_row_groups_lay_out_own_values_then_shared() -> None:
     assert len(groups) == 2
     assert groups.values() == [(3, 1, 2), (4, 1, 2)]
     assert groups.rows() == [{"c": 3, "a": 1, "b": 2}, {"c": 4, "a": 1, "b": 2}]
+
+
+@pytest.mark.parametrize("size", [2, COPY_MIN_ROWS])
+def test_insert_new_stores_bytea_values_byte_for_byte(db_url: str, size: int) -> None:
+    """Fingerprints (bytea) through the COPY staging path's C bytes dumper, and
+    through the small path, come back as sent."""
+    engine = create_engine(db_url)
+    rows = [
+        {
+            "event_id": f"e{i:03d}", "user_id": "u", "endpoint": "openAI", "model": "m",
+            "context": "message", "prompt_tokens": i, "completion_tokens": 0,
+            "cache_write_tokens": 0, "cache_read_tokens": 0, "priced_by": "default",
+            "total_micro": 0, "cost_json": "{}", "occurred_at": NOW, "received_at": NOW,
+            "fingerprint": bytes([i % 256, 0, 255, 92, 39, 10]) + bytes(10),
+        }
+        for i in range(size)
+    ]  # fmt: skip
+    with Session(engine) as session:
+        inserted = dialect.of(session).insert_new(session, _table(UsageEvent), "event_id", rows)
+        session.commit()
+        stored = dict(session.execute(select(UsageEvent.event_id, UsageEvent.fingerprint)).all())
+    engine.dispose()
+    assert inserted == {row["event_id"] for row in rows}
+    assert stored == {row["event_id"]: row["fingerprint"] for row in rows}

@@ -14,8 +14,9 @@ Binary floats never enter this module.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from decimal import ROUND_FLOOR, ROUND_HALF_EVEN, Context, Decimal, InvalidOperation
-from functools import lru_cache
+from functools import lru_cache, partial
 
 MICRO_PER_CREDIT = 1_000_000
 CREDITS_PER_USD = 1_000_000
@@ -80,12 +81,12 @@ def format_decimal(value: Decimal) -> str:
     return text
 
 
-def _scaled_str(units: int, digits: int) -> str:
+def _scaled_str(digits: int, units: int) -> str:
     """``format_decimal(units * 10**-digits)`` in integer arithmetic (hot: every response).
 
     Slices the integer's digits: ~1/3 cheaper than divmod and %-formatting."""
     if units < 0:
-        return "-" + _scaled_str(-units, digits)
+        return "-" + _scaled_str(digits, -units)
     text = str(units)
     if len(text) <= digits:
         fraction = text.rjust(digits, "0").rstrip("0")
@@ -94,12 +95,12 @@ def _scaled_str(units: int, digits: int) -> str:
     return f"{text[:-digits]}.{fraction}" if fraction else text[:-digits]
 
 
-def credits_str(micro: int) -> str:
-    return _scaled_str(micro, 6)
-
-
-def usd_str(micro: int) -> str:
-    return _scaled_str(micro, 12)
+# Partials, not wrapper functions: one Python call per amount, not two (several
+# amounts per event on the ingest path).
+credits_str: Callable[[int], str] = partial(_scaled_str, 6)
+credits_str.__doc__ = "Micro-credits as a credits decimal string: 1500 -> '0.0015'."
+usd_str: Callable[[int], str] = partial(_scaled_str, 12)
+usd_str.__doc__ = "Micro-credits as a USD decimal string (1 USD = 10**12 micro-credits)."
 
 
 @lru_cache(maxsize=4096)

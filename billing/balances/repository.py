@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from billing import dialect
 from billing.balances import known as known_users
 from billing.dialect import InList, StaticQuery
+from billing.dialect.rows import RowGroups
 from billing.models import Balance, LedgerEntry, Reservation, UserProfile
 from billing.models.base import UTCDateTime
 from billing.models.reservation import ACTIVE
@@ -205,10 +206,14 @@ def list_balances(session: Session, *, after: str | None, limit: int) -> list[Ba
     return [BalanceRow(*row) for row in session.execute(stmt)]
 
 
-def insert_ledger(session: Session, entries: Sequence[Mapping[str, Any]]) -> None:
+def insert_ledger(session: Session, entries: Sequence[Mapping[str, Any]] | RowGroups) -> None:
     table = LedgerEntry.__table__
     assert isinstance(table, Table)
-    dialect.of(session).insert_rows(session, table, entries)  # COPY on PostgreSQL
+    writer = dialect.of(session)
+    if isinstance(entries, RowGroups):
+        writer.insert_groups(session, table, entries)  # one bulk COPY payload on PostgreSQL
+    else:
+        writer.insert_rows(session, table, entries)  # COPY on PostgreSQL
 
 
 def delete_usage_rows_written_here(session: Session, events: Mapping[str, str]) -> int:

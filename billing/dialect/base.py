@@ -10,6 +10,8 @@ from typing import Any, Protocol
 from sqlalchemy import ColumnElement, Table
 from sqlalchemy.orm import Session
 
+from billing.dialect.rows import RowGroups
+
 # ``in_list(column, name)``: ``column`` is one of the values of the list parameter ``name``.
 InList = Callable[[Any, str], ColumnElement[bool]]
 
@@ -123,6 +125,11 @@ class Dialect(Protocol):
         self, session: Session, table: Table, rows: Sequence[Mapping[str, Any]]
     ) -> None:
         """Plain insert of many rows, one statement (or COPY) per batch."""
+        ...
+
+    def insert_groups(self, session: Session, table: Table, groups: RowGroups) -> None:
+        """``insert_rows`` of the rows of ``groups``, each shared value encoded once
+        where the database's bulk path can."""
         ...
 
     def load_rows(self, session: Session, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
@@ -253,6 +260,11 @@ class ConflictInserts:
         for dependent in dependents:
             writer.insert_rows(session, dependent.table, dependent.kept(inserted))
         return inserted
+
+    def insert_groups(self, session: Session, table: Table, groups: RowGroups) -> None:
+        """The rows as mappings, through the writer's ``insert_rows``."""
+        writer: Any = self
+        writer.insert_rows(session, table, groups.rows())
 
     def insert_once(
         self, session: Session, table: Table, key: str | tuple[str, ...], row: Mapping[str, Any]

@@ -24,6 +24,7 @@ from typing import Any
 from weakref import WeakKeyDictionary
 
 import orjson
+from psycopg.types.string import BytesBinaryDumper
 from sqlalchemy import (
     ARRAY,
     BigInteger,
@@ -40,7 +41,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session
 
 from billing.dialect.base import ConflictInserts, Dependent, StaticQuery, driver_connection
-from billing.dialect.rows import aware, checked_columns, layout
+from billing.dialect.rows import RowGroups, aware, checked_columns, layout
 
 # Below this many rows one INSERT of unnest arrays (one round trip) beats COPY's
 # two round trips and the temp-table staging of insert_new.
@@ -144,10 +145,27 @@ class PostgreSQL(ConflictInserts):
         columns, values = layout(table, rows)
         sql = f"COPY {table.name} ({', '.join(columns)}) FROM STDIN (FORMAT BINARY)"
         types = _copy_types(session, table.name)
-        with _driver(session).cursor() as cursor, cursor.copy(sql) as copy:
+        with _copy_cursor(session) as cursor, cursor.copy(sql) as copy:
             copy.set_types([types[name] for name in columns])
             for row in values:
                 copy.write_row(row)
+
+    def insert_groups(self, session: Session, table: Table, groups: RowGroups) -> None:
+        """As insert_rows, the rows' values made by one tuple concatenation each (no
+        mapping per row to lay out: ~1 ms less per 1,000 events' ledger rows)."""
+        if len(groups) < COPY_MIN_ROWS:
+            super().insert_groups(session, table, groups)
+            return
+        groups.check(table)
+        columns = groups.columns
+        sql = f"COPY {table.name} ({', '.join(columns)}) FROM STDIN (FORMAT BINARY)"
+        types = _copy_types(session, table.name)
+        with _copy_cursor(session) as cursor, cursor.copy(sql) as copy:
+            copy.set_types([types[name] for name in columns])
+            write_row = copy.write_row
+            for shared, own in groups.groups:
+                for values in own:
+                    write_row(values + shared)
 
     def load_rows(self, session: Session, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
         self.insert_rows(session, table, rows)  # COPY is the fastest way in already
@@ -169,7 +187,7 @@ class PostgreSQL(ConflictInserts):
         # is ~10x cheaper than array or VALUES parameters on both ends of the wire.
         names = ", ".join(columns)
         stage = f"bulk_{table.name}_{zlib.crc32(names.encode()):08x}"
-        with _driver(session).cursor() as cursor:
+        with _copy_cursor(session) as cursor:
             cursor.execute(
                 f"CREATE TEMP TABLE IF NOT EXISTS {stage} ON COMMIT DELETE ROWS "
                 f"AS SELECT {names} FROM {table.name} WITH NO DATA"
@@ -277,6 +295,16 @@ class PostgreSQL(ConflictInserts):
 def _driver(session: Session) -> Any:
     """The psycopg connection under the session's current transaction."""
     return driver_connection(session)
+
+
+def _copy_cursor(session: Session) -> Any:
+    """A cursor for binary COPY whose bytea values go through psycopg's C dumper:
+    the one bytea's oid maps to by default is psycopg.dbapi20's Python dumper
+    (for its ``Binary`` wrapper, not used here), two Python calls per value
+    (~0.5 ms per 1,000-event batch: a fingerprint per event)."""
+    cursor = _driver(session).cursor()
+    cursor.adapters.register_dumper(bytes, BytesBinaryDumper)  # this cursor only
+    return cursor
 
 
 def _in_array(column: Any, name: str) -> ColumnElement[bool]:

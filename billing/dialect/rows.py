@@ -1,6 +1,7 @@
 """Rows for the set-based writers: checked and laid out once, whatever the database.
 
-Rows are mappings of column name -> value; columns a row lacks are NULL.
+Rows are mappings of column name -> value; columns a row lacks are NULL
+(or ``RowGroups``: rows in groups, for the writers that encode shared values once).
 Datetimes must be timezone-aware (the UTCDateTime rule of the models). The
 writers (postgresql.py, sqlite.py) send the value tuples ``layout`` returns.
 """
@@ -8,6 +9,7 @@ writers (postgresql.py, sqlite.py) send the value tuples ``layout`` returns.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from functools import cache, lru_cache
 from operator import attrgetter, itemgetter
@@ -118,3 +120,45 @@ def aware(value: Any) -> Any:
     if isinstance(value, datetime) and value.tzinfo is None:
         raise ValueError("naive datetime given to a UTC column")
     return value
+
+
+@dataclass(frozen=True, slots=True)
+class RowGroups:
+    """Rows given in groups: a group is ``(shared values, own values of each row)``,
+    and its rows set the columns ``shared`` to the group's values and ``own``
+    to their own (a column in neither is NULL). For rows that share most
+    values, e.g. an event's ledger rows: the rows come from one tuple
+    concatenation each (in C), with no mapping per row to build and lay out.
+    """
+
+    shared: tuple[str, ...]
+    own: tuple[str, ...]
+    groups: Sequence[tuple[tuple[Any, ...], Sequence[tuple[Any, ...]]]]
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        """The columns of ``values`` (own, then shared)."""
+        return (*self.own, *self.shared)
+
+    def __len__(self) -> int:
+        return sum([len(own) for _, own in self.groups])
+
+    def values(self) -> list[tuple[Any, ...]]:
+        """Each row's values in ``columns`` order."""
+        return [values + shared for shared, own in self.groups for values in own]
+
+    def rows(self) -> list[dict[str, Any]]:
+        """The rows as mappings."""
+        columns = self.columns
+        return [dict(zip(columns, values, strict=True)) for values in self.values()]
+
+    def check(self, table: Table) -> None:
+        """Raise ValueError unless the rows suit ``table`` (as ``layout`` checks them)."""
+        columns = self.columns
+        _checked_columns(table, set(columns))
+        for i, name in enumerate(self.shared):
+            if name in _datetime_columns(table):
+                _require_aware(map(itemgetter(i), (shared for shared, _ in self.groups)))
+        for i, name in enumerate(self.own):
+            if name in _datetime_columns(table):
+                _require_aware(values[i] for _, own in self.groups for values in own)

@@ -26,7 +26,16 @@ from billing.config.model import AppConfig, EndpointConfig
 from billing.errors import InvalidRequest, UnknownEndpoint
 from billing.pricing.matching import Matcher, matcher_for
 from billing.pricing.tables import DefaultTables, load_default_tables
-from billing.pricing.types import LINE_TYPES, Cost, CostLine, PricedBy, Rates, TokenCounts
+from billing.pricing.types import (
+    LINE_TYPES,
+    Cost,
+    CostLine,
+    PricedBy,
+    Rates,
+    TokenCounts,
+    cost_line,
+    priced_cost,
+)
 from billing.pricing.version import canonical_json, effective_rates, rates_hash
 
 CANCEL_RATE = Decimal("1.15")  # LibreChat's multiplier for an "incomplete" completion
@@ -71,22 +80,25 @@ class _Tier:
         zero = tuple(CostLine(t, 0, rate, 0) for t, rate in zip(LINE_TYPES, rates, strict=True))
         return cls(Rates(*rates), micro, _EXACT.multiply(completion, CANCEL_RATE), zero)
 
-    def lines(self, tokens: TokenCounts, context: str) -> tuple[CostLine, ...]:
+    def lines(
+        self, prompt: int, completion: int, write: int, read: int, write_1h: int, context: str
+    ) -> tuple[tuple[CostLine, ...], int]:
+        """The cost lines of these counts and their total (micro)."""
         if context == INCOMPLETE:
-            credits = _EXACT.multiply(Decimal(tokens.completion), self.cancel_rate)
+            credits = _EXACT.multiply(Decimal(completion), self.cancel_rate)
             micro = money.floor_credits_micro(credits)
-            completion = CostLine("completion", tokens.completion, self.cancel_rate, micro)
+            completion_line = cost_line("completion", completion, self.cancel_rate, micro)
         else:
-            completion = self._line(1, tokens.completion)
-        lines = (
-            self._line(0, tokens.prompt),
-            completion,
-            self._line(2, tokens.cache_write),
-            self._line(3, tokens.cache_read),
+            completion_line = self._line(1, completion)
+        lines: tuple[CostLine, ...] = (
+            self._line(0, prompt),
+            completion_line,
+            self._line(2, write),
+            self._line(3, read),
         )
-        if tokens.cache_write_1h:
-            return (*lines, self._line(4, tokens.cache_write_1h))
-        return lines
+        if write_1h:
+            lines = (*lines, self._line(4, write_1h))
+        return lines, sum([line.micro for line in lines])
 
     def _line(self, index: int, tokens: int) -> CostLine:
         line = self.zero[index]
@@ -94,8 +106,8 @@ class _Tier:
             return line
         micro_rate = self.micro[index]
         if micro_rate is not None:
-            return CostLine(line.token_type, tokens, line.rate, tokens * micro_rate)
-        return CostLine(line.token_type, tokens, line.rate, money.line_micro(tokens, line.rate))
+            return cost_line(line.token_type, tokens, line.rate, tokens * micro_rate)
+        return cost_line(line.token_type, tokens, line.rate, money.line_micro(tokens, line.rate))
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,20 +151,41 @@ class PriceBook:
     def price(
         self, endpoint: str, model: str, tokens: TokenCounts, context: str = "message"
     ) -> Cost:
-        p, c, w, r = tokens.prompt, tokens.completion, tokens.cache_write, tokens.cache_read
-        h = tokens.cache_write_1h
+        return self.price_counts(
+            endpoint,
+            model,
+            tokens.prompt,
+            tokens.completion,
+            tokens.cache_write,
+            tokens.cache_read,
+            tokens.cache_write_1h,
+            context,
+        )
+
+    def price_counts(
+        self,
+        endpoint: str,
+        model: str,
+        prompt: int,
+        completion: int,
+        write: int,
+        read: int,
+        write_1h: int,
+        context: str = "message",
+    ) -> Cost:
+        """``price`` of the counts given one by one (the ingest path's, no TokenCounts)."""
+        p, c, w, r, h = prompt, completion, write, read, write_1h
         # One cheap guard on the hot path; the slow check names the bad field.
         if not (
             type(p) is type(c) is type(w) is type(r) is type(h) is int and min(p, c, w, r, h) >= 0
         ):
-            _check_tokens(tokens)
+            _check_tokens(TokenCounts(p, c, w, r, h))
         resolution = self._cache.get((endpoint, model))
         if resolution is None:
             resolution = self._resolve(endpoint, model)
         tier, priced_by = resolution.tier(p + w + r + h)
-        return Cost(
-            endpoint, model, resolution.value_key, priced_by, context, tier.lines(tokens, context)
-        )
+        lines, total = tier.lines(p, c, w, r, h, context)
+        return priced_cost(endpoint, model, resolution.value_key, priced_by, context, lines, total)
 
     def resolve(
         self, endpoint: str, model: str, input_tokens: int = 0

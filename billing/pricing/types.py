@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import lru_cache
@@ -10,6 +11,7 @@ from typing import Literal
 import orjson
 
 from billing import money
+from billing.frozen import fast_constructor
 
 TOKEN_TYPES: tuple[str, ...] = ("prompt", "completion", "cache_write", "cache_read")
 # Anthropic's 1-hour cache writes: their own cost line and ledger token type,
@@ -114,21 +116,44 @@ class Cost:
     def json_text(self) -> str:
         """``to_json`` as compact JSON text, byte for byte what orjson makes of it,
         built as text (the stored cost_json, once per event on the ingest path:
-        ~20% cheaper than the dict and its encoding)."""
-        credits, rate = money.credits_str, money.rate_str
-        lines = ",".join(
-            [
-                f'"{line.token_type}":{{"tokens":{line.tokens},"rate":"{rate(line.rate)}",'
-                f'"credits":"{credits(line.micro) if line.micro else "0"}"}}'
-                for line in self.lines
-            ]
-        )
+        ~20% cheaper than the dict and its encoding; each line's constant parts
+        come from _line_parts)."""
+        credits = money.credits_str
+        texts = []
+        for line in self.lines:
+            head, middle, zero = _line_parts(line.token_type, line.rate)
+            micro = line.micro
+            if micro:
+                texts.append(f'{head}{line.tokens}{middle}{credits(micro)}"}}')
+            elif line.tokens:
+                texts.append(f'{head}{line.tokens}{middle}0"}}')
+            else:
+                texts.append(zero)
         total = self.total_micro
         head = _json_head(self.endpoint, self.model, self.value_key, self.priced_by, self.context)
         return (
-            f'{head}{lines}}},"total_credits":"{credits(total)}",'
+            f'{head}{",".join(texts)}}},"total_credits":"{credits(total)}",'
             f'"total_usd":"{money.usd_str(total)}"}}'
         )
+
+
+# The pricing hot path builds a Cost and up to five lines per event: ~3x cheaper
+# than through the frozen __init__ (billing/frozen.py). priced_cost takes the
+# total too (the sum of the lines' micro, which the engine has at hand).
+cost_line: Callable[[str, int, Decimal, int], CostLine] = fast_constructor(CostLine)
+priced_cost: Callable[[str, str, str | None, PricedBy, str, tuple[CostLine, ...], int], Cost] = (
+    fast_constructor(Cost)
+)
+token_counts: Callable[[int, int, int, int, int], TokenCounts] = fast_constructor(TokenCounts)
+
+
+@lru_cache(maxsize=4096)  # rates come from the configuration: few
+def _line_parts(token_type: str, rate: Decimal) -> tuple[str, str, str]:
+    """A cost line's JSON text around its tokens and credits, and the whole text of
+    its zero line."""
+    head = f'"{token_type}":{{"tokens":'
+    middle = f',"rate":"{money.rate_str(rate)}","credits":"'
+    return head, middle, f'{head}0{middle}0"}}'
 
 
 @lru_cache(maxsize=4096)  # model names come from clients: bounded

@@ -17,6 +17,7 @@ from sqlalchemy import Connection, Table, case, delete, func, insert, literal_co
 from sqlalchemy.orm import Session
 
 from billing import dialect
+from billing.dialect.rows import RowGroups
 from billing.models import LedgerEntry, UsageRollup
 from billing.models.usage_rollup import SLOT_SECONDS
 from billing.pricing.types import TOKEN_TYPES
@@ -32,9 +33,10 @@ _VALUE_COLUMNS = tuple(f"{t}_tokens" for t in TOKEN_TYPES) + tuple(
 SLOT_KEY = ("slot", "endpoint", "model", "context")
 
 
-def record(session: Session, entries: Sequence[Mapping[str, Any]]) -> None:
-    """Add the usage ledger rows of one transaction to the rollups (one insert)."""
-    rows = rollup_rows(entries)
+def record(session: Session, entries: Sequence[Mapping[str, Any]] | RowGroups) -> None:
+    """Add the usage ledger rows of one transaction (mappings, or RowGroups) to the
+    rollups (one insert)."""
+    rows = group_rollup_rows(entries) if isinstance(entries, RowGroups) else rollup_rows(entries)
     if not rows:
         return
     table = UsageRollup.__table__
@@ -43,38 +45,77 @@ def record(session: Session, entries: Sequence[Mapping[str, Any]]) -> None:
 
 
 def rollup_rows(entries: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """The delta rows of these ledger rows, one per SLOT_KEY, in that order.
-
-    On the ingest path: plain dict and integer work, slots computed once per
-    event time.
-    """
-    sums: dict[tuple[int, str, str, str], list[int]] = {}
-    slots: dict[int, int] = {}  # id(created_at): an event's lines share one datetime
-    width = len(TOKEN_TYPES)
+    """The delta rows of these ledger rows, one per SLOT_KEY, in that order."""
+    sums = _Sums()
     for entry in entries:
-        if not is_spend(entry["kind"], entry["token_type"]):
-            continue
-        when = entry["created_at"]
-        slot = slots.get(id(when))
+        token_type = entry["token_type"]
+        if is_spend(entry["kind"], token_type):
+            key = sums.key(entry["created_at"], entry["endpoint"], entry["model"], entry["context"])
+            sums.add(key, token_type, entry["tokens"], entry["amount_micro"])
+    return sums.rows()
+
+
+def group_rollup_rows(groups: RowGroups) -> list[dict[str, Any]]:
+    """``rollup_rows`` of the rows of ``groups`` whose kind, created_at, endpoint,
+    model and context are shared by each group's rows: a key per group."""
+    kind_at, when_at, endpoint_at, model_at, context_at = map(
+        groups.shared.index, ("kind", "created_at", "endpoint", "model", "context")
+    )
+    tokens_at, amount_at, type_at = map(groups.own.index, ("tokens", "amount_micro", "token_type"))
+    sums = _Sums()
+    for shared, own in groups.groups:
+        kind, key = shared[kind_at], None
+        for row in own:
+            token_type = row[type_at]
+            if not is_spend(kind, token_type):
+                continue
+            if key is None:
+                key = sums.key(
+                    shared[when_at], shared[endpoint_at], shared[model_at], shared[context_at]
+                )
+            sums.add(key, token_type, row[tokens_at], row[amount_at])
+    return sums.rows()
+
+
+class _Sums:
+    """Token and spend sums per SLOT_KEY; slots computed once per event time."""
+
+    def __init__(self) -> None:
+        self.sums: dict[tuple[int, str, str, str], list[int]] = {}
+        self.slots: dict[int, int] = {}  # id(created_at): an event's lines share one datetime
+
+    def key(
+        self, when: datetime, endpoint: str | None, model: str | None, context: str | None
+    ) -> tuple[int, str, str, str]:
+        slot = self.slots.get(id(when))
         if slot is None:
-            slot = slots[id(when)] = slot_number(when)
-        key = (slot, entry["endpoint"] or "", entry["model"] or "", entry["context"] or "")
-        values = sums.get(key)
+            slot = self.slots[id(when)] = slot_number(when)
+        return (slot, endpoint or "", model or "", context or "")
+
+    def add(
+        self, key: tuple[int, str, str, str], token_type: str, tokens: int | None, amount: int
+    ) -> None:
+        values = self.sums.get(key)
         if values is None:
-            values = sums[key] = [0] * (2 * width)
-        index = REPORT_INDEX[entry["token_type"]]
-        values[index] += entry["tokens"] or 0
-        values[width + index] -= entry["amount_micro"]
-    return [
-        {
-            "slot": slot,
-            "endpoint": endpoint,
-            "model": model,
-            "context": context,
-            **dict(zip(_VALUE_COLUMNS, values, strict=True)),
-        }
-        for (slot, endpoint, model, context), values in sorted(sums.items())
-    ]
+            values = self.sums[key] = [0] * (2 * _WIDTH)
+        index = REPORT_INDEX[token_type]
+        values[index] += tokens or 0
+        values[_WIDTH + index] -= amount
+
+    def rows(self) -> list[dict[str, Any]]:
+        return [
+            {
+                "slot": slot,
+                "endpoint": endpoint,
+                "model": model,
+                "context": context,
+                **dict(zip(_VALUE_COLUMNS, values, strict=True)),
+            }
+            for (slot, endpoint, model, context), values in sorted(self.sums.items())
+        ]
+
+
+_WIDTH = len(TOKEN_TYPES)
 
 
 def rebuild_rollups(

@@ -31,7 +31,7 @@ from msgspec import UNSET, Meta, Struct, UnsetType, field
 from pydantic import TypeAdapter, ValidationError
 
 from billing.api.schemas import MAX_TOKENS
-from billing.pricing.types import TokenCounts
+from billing.pricing.types import TokenCounts, token_counts
 from billing.usage.normalize import Normalized, event_usage
 
 _Count = Annotated[int, Meta(ge=0, le=MAX_TOKENS)]
@@ -83,7 +83,7 @@ class FastTokens(_Strict):
         return 0 if value is UNSET else value
 
     def to_counts(self) -> TokenCounts:
-        return TokenCounts(*[0 if v is UNSET else v for v in _token_values(self)])
+        return token_counts(*[0 if v is UNSET else v for v in _token_values(self)])
 
 
 _token_values = attrgetter(*FastTokens.__struct_fields__)

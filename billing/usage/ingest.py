@@ -89,7 +89,13 @@ from billing.reports import rollup_repository
 from billing.reservations.service import settle
 from billing.reservations.types import Settlement, UsageClaim
 from billing.usage import repository as repo
-from billing.usage.rows import CONTENT_COLUMNS, CONTENT_FIELDS, PricedEvent, content
+from billing.usage.rows import (
+    CONTENT_COLUMNS,
+    CONTENT_FIELDS,
+    PricedEvent,
+    content,
+    ledger_groups,
+)
 from billing.webhooks import hooks as webhook_hooks
 
 # Distinct events from which a call writes the ledger first (see above). A
@@ -170,8 +176,7 @@ def _write_ledger_first(
     stored = repo.stored_events(session, first)
     _refuse_other_content(session, priced, first, stored)
     unseen = [item for event_id, item in first.items() if event_id not in stored]
-    entries = [row for item in unseen for row in item.ledger_rows]
-    ledger.insert_ledger(session, entries)
+    ledger.insert_ledger(session, ledger_groups(unseen))
     inserted = repo.insert_new_events(session, [item.event_row for item in unseen])
     raced = {e.event_id: e.user_id for item in unseen if (e := item.event).event_id not in inserted}
     if raced:  # recorded meanwhile by another transaction: take back our rows
@@ -179,8 +184,8 @@ def _write_ledger_first(
         _refuse_other_content(session, priced, first, committed)
         _undo_ledger_rows(session, raced, sum(len(first[id_].ledger_rows) for id_ in raced))
         stored.update(committed)
-        entries = [row for row in entries if row["event_id"] in inserted]
-    rollup_repository.record(session, entries)  # same transaction: reports never drift
+        unseen = [item for item in unseen if item.event.event_id in inserted]
+    rollup_repository.record(session, ledger_groups(unseen))  # same transaction: no drift
     return inserted, stored
 
 

@@ -39,6 +39,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from billing.errors import InvalidRequest
+from billing.frozen import fast_constructor
 from billing.pricing.types import TokenCounts
 
 ROOT = "provider_usage.usage"
@@ -317,4 +318,9 @@ def event_usage(tokens: _TokenSource | None, provider_usage: _ProviderSource | N
     else none (for both ways an event is decoded: pydantic and billing/usage/fast_body.py)."""
     if provider_usage is not None:
         return read_usage(provider_usage.format, provider_usage.usage)
-    return Normalized(tokens.to_counts() if tokens is not None else TokenCounts())
+    return _counts_only(tokens.to_counts() if tokens is not None else TokenCounts(), ())
+
+
+_counts_only: Callable[[TokenCounts, tuple[UsageWarning, ...]], Normalized] = fast_constructor(
+    Normalized
+)  # per event on the ingest path (billing/frozen.py)

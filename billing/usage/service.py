@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from billing import metrics
 from billing.balances import repository as balance_repo
 from billing.errors import BillingError, IdempotencyConflict, InvalidRequest
+from billing.frozen import fast_constructor
 from billing.pricing.engine import PriceBook
 from billing.pricing.types import Cost
 from billing.reservations.types import Settlement
@@ -38,6 +39,9 @@ class EventOutcome:
     warnings: tuple[UsageWarning, ...] = ()
 
 
+_new_outcome: Callable[..., EventOutcome] = fast_constructor(EventOutcome)
+
+
 def quote(prices: PriceBook, request: QuoteRequest) -> Cost:
     return prices.price(request.endpoint, request.model, request.token_counts(), request.context)
 
@@ -58,27 +62,6 @@ def _occurred_at(event: UsageEventIn, where: str, now: datetime) -> datetime:
     return when
 
 
-def price_events(
-    prices: PriceBook, events: Sequence[UsageEventIn], now: datetime, *, batch: bool = True
-) -> list[tuple[UsageEventIn, Cost, datetime, tuple[UsageWarning, ...]]]:
-    """(event, cost, occurred_at, warnings) per event; in a batch errors name the index."""
-    priced = []
-    for index, event in enumerate(events):
-        where = f"events[{index}]." if batch else ""
-        try:
-            usage = event.normalized()
-            cost = prices.price(event.endpoint, event.model, usage.counts, event.context)
-        except BillingError as exc:
-            if not batch:
-                raise
-            extra = dict(exc.extra)
-            if "field" in extra:
-                extra["field"] = f"{where}{extra['field']}"
-            raise type(exc)(f"events[{index}]: {exc.detail}", **extra) from exc
-        priced.append((event, cost, _occurred_at(event, where, now), usage.warnings))
-    return priced
-
-
 def prepare_events(
     snapshot: ConfigSnapshot, events: Sequence[UsageEventIn], now: datetime, *, batch: bool = True
 ) -> list[PricedEvent]:
@@ -90,16 +73,44 @@ def prepare_events(
     """
     charged = snapshot.config.transactions_enabled
     book = snapshot.prices.version
-    prepared = [
-        priced_event(event, cost, occurred_at, warnings, now, charged=charged, price_book=book)
-        for event, cost, occurred_at, warnings in price_events(
-            snapshot.prices, events, now, batch=batch
+    price = snapshot.prices.price_counts
+    prepared = []
+    for index, event in enumerate(events):
+        try:
+            usage = event.normalized()
+            counts = usage.counts
+            cost = price(
+                event.endpoint,
+                event.model,
+                counts.prompt,
+                counts.completion,
+                counts.cache_write,
+                counts.cache_read,
+                counts.cache_write_1h,
+                event.context,
+            )
+        except BillingError as exc:
+            if not batch:
+                raise
+            raise _in_batch(exc, index) from exc
+        occurred_at = _occurred_at(event, f"events[{index}]." if batch else "", now)
+        prepared.append(
+            priced_event(
+                event, cost, occurred_at, usage.warnings, now, charged=charged, price_book=book
+            )
         )
-    ]
     refused = repeat_conflict(prepared, {})
     if refused is not None:
         raise refused
     return prepared
+
+
+def _in_batch(exc: BillingError, index: int) -> BillingError:
+    """The error of event ``index`` of a batch, naming it."""
+    extra = dict(exc.extra)
+    if "field" in extra:
+        extra["field"] = f"events[{index}].{extra['field']}"
+    return type(exc)(f"events[{index}]: {exc.detail}", **extra)
 
 
 def record_requests(
@@ -155,7 +166,9 @@ def record(
     warned = [w.code for item in done.accepted for w in item.warnings]
     if warned:
         metrics.record_usage_warnings(session, warned)
-    # Per event, the hot loop of the answer: locals, positional construction.
+    # Per event, the hot loop of the answer: locals, positional construction
+    # (billing/frozen.py: ~3x cheaper than the frozen __init__).
+    new = _new_outcome
     inserted, stored, first = done.inserted, done.stored, done.first
     balances, settlements = done.balances, done.settlements
     outcomes = []
@@ -164,13 +177,12 @@ def record(
         event_id = item.event.event_id
         if event_id in stored:
             user_id, cost_text, _ = stored[event_id]
-            outcome = EventOutcome(
-                event_id, "duplicate", cost_text, balances.get(user_id), None,
-                item.warnings,
-            )  # fmt: skip
+            outcome = new(
+                event_id, "duplicate", cost_text, balances.get(user_id), None, item.warnings
+            )
         else:
             fresh = event_id in inserted and event_id not in answered
-            outcome = EventOutcome(
+            outcome = new(
                 event_id,
                 "accepted" if fresh else "duplicate",
                 first[event_id].cost_text,

@@ -12,7 +12,8 @@ from sqlalchemy.orm import Session
 
 from billing import dialect
 from billing.dialect.postgresql import COPY_MIN_ROWS
-from billing.models import Balance, LedgerEntry
+from billing.dialect.rows import RowGroups
+from billing.models import Balance, LedgerEntry, UsageEvent
 from testkit.databases import empty_tables, postgres_database
 
 NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
@@ -160,3 +161,105 @@ def test_copy_sends_each_database_its_own_column_types(postgres_url: str) -> Non
                 stored = session.scalar(select(func.sum(LedgerEntry.amount_micro)))
             engine.dispose()
             assert stored == sum(range(COPY_MIN_ROWS)), url
+
+
+def _ledger_groups(events: int, stamp: datetime = NOW) -> RowGroups:
+    """Ledger-like rows in groups: two rows per group, one with a NULL number."""
+    groups = [
+        (
+            (f"u{i % 3}", "usage", stamp, f"e{i}", REASON if i % 2 else None),
+            [(-i, 10 * i, "prompt", "0.15"), (-2 * i, None, "completion", "0.6")],
+        )
+        for i in range(events)
+    ]
+    return RowGroups(
+        ("user_id", "kind", "created_at", "event_id", "reason"),
+        ("amount_micro", "tokens", "token_type", "rate"),
+        groups,
+    )
+
+
+_STORED = (
+    LedgerEntry.user_id,
+    LedgerEntry.kind,
+    LedgerEntry.created_at,
+    LedgerEntry.event_id,
+    LedgerEntry.reason,
+    LedgerEntry.amount_micro,
+    LedgerEntry.tokens,
+    LedgerEntry.token_type,
+    LedgerEntry.rate,
+    LedgerEntry.model,
+)
+
+
+@pytest.mark.parametrize("events", [2, COPY_MIN_ROWS])
+def test_insert_groups_writes_the_rows_insert_rows_writes(db_url: str, events: int) -> None:
+    """insert_groups (PostgreSQL: COPY of concatenated tuples) stores exactly what
+    insert_rows stores for the same rows as mappings, NULLs included."""
+    engine = create_engine(db_url)
+    groups = _ledger_groups(events)
+    stored = []
+    for write in ("insert_groups", "insert_rows"):
+        with Session(engine) as session:
+            writer = dialect.of(session)
+            if write == "insert_groups":
+                writer.insert_groups(session, _table(LedgerEntry), groups)
+            else:
+                writer.insert_rows(session, _table(LedgerEntry), groups.rows())
+            session.flush()
+            stored.append(sorted(session.execute(select(*_STORED)).all(), key=str))
+            session.rollback()
+    engine.dispose()
+    assert len(stored[0]) == 2 * events
+    assert stored[0] == stored[1]
+    assert {row.model for row in stored[0]} == {None}
+    assert {row.reason for row in stored[0]} == ({None, REASON} if events > 1 else {None})
+
+
+@pytest.mark.parametrize("events", [2, COPY_MIN_ROWS])
+def test_insert_groups_refuses_naive_datetimes_and_unknown_columns(
+    db_url: str, events: int
+) -> None:
+    engine = create_engine(db_url)
+    naive = _ledger_groups(events, datetime(2026, 1, 1))
+    unknown = RowGroups(("user_id", "nope"), ("amount_micro",), [(("u", 1), [(1,)] * events)])
+    with Session(engine) as session:
+        writer = dialect.of(session)
+        with pytest.raises((ValueError, StatementError), match="naive datetime"):
+            writer.insert_groups(session, _table(LedgerEntry), naive)
+        with pytest.raises(ValueError, match="unknown column"):
+            writer.insert_groups(session, _table(LedgerEntry), unknown)
+    engine.dispose()
+
+
+def test_row_groups_lay_out_own_values_then_shared() -> None:
+    groups = RowGroups(("a", "b"), ("c",), [((1, 2), [(3,), (4,)]), ((5, 6), [])])
+    assert groups.columns == ("c", "a", "b")
+    assert len(groups) == 2
+    assert groups.values() == [(3, 1, 2), (4, 1, 2)]
+    assert groups.rows() == [{"c": 3, "a": 1, "b": 2}, {"c": 4, "a": 1, "b": 2}]
+
+
+@pytest.mark.parametrize("size", [2, COPY_MIN_ROWS])
+def test_insert_new_stores_bytea_values_byte_for_byte(db_url: str, size: int) -> None:
+    """Fingerprints (bytea) through the COPY staging path's C bytes dumper, and
+    through the small path, come back as sent."""
+    engine = create_engine(db_url)
+    rows = [
+        {
+            "event_id": f"e{i:03d}", "user_id": "u", "endpoint": "openAI", "model": "m",
+            "context": "message", "prompt_tokens": i, "completion_tokens": 0,
+            "cache_write_tokens": 0, "cache_read_tokens": 0, "priced_by": "default",
+            "total_micro": 0, "cost_json": "{}", "occurred_at": NOW, "received_at": NOW,
+            "fingerprint": bytes([i % 256, 0, 255, 92, 39, 10]) + bytes(10),
+        }
+        for i in range(size)
+    ]  # fmt: skip
+    with Session(engine) as session:
+        inserted = dialect.of(session).insert_new(session, _table(UsageEvent), "event_id", rows)
+        session.commit()
+        stored = dict(session.execute(select(UsageEvent.event_id, UsageEvent.fingerprint)).all())
+    engine.dispose()
+    assert inserted == {row["event_id"] for row in rows}
+    assert stored == {row["event_id"]: row["fingerprint"] for row in rows}

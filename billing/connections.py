@@ -15,6 +15,9 @@ limit. This protocol (uvicorn's httptools one, plus the guards) closes
 
 A body that stops arriving is the app's part (billing/api/body_timeout.py):
 it answers 408 in the API's error shape.
+
+It also writes each answer's head together with its body (``_OneWrite``):
+one system call instead of uvicorn's two.
 """
 
 from __future__ import annotations

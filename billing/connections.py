@@ -15,6 +15,9 @@ limit. This protocol (uvicorn's httptools one, plus the guards) closes
 
 A body that stops arriving is the app's part (billing/api/body_timeout.py):
 it answers 408 in the API's error shape.
+
+It also writes each answer's head together with its body (``_OneWrite``):
+one system call instead of uvicorn's two.
 """
 
 from __future__ import annotations
@@ -119,6 +122,46 @@ HEAD_TIMEOUT_RESPONSE = (
 )
 
 
+class _OneWrite:
+    """A request cycle's transport: the answer's head is held back until its body,
+    so the two go out in one system call (uvicorn writes them one by one: two
+    ``send`` calls per answer, ~9% of a check's event-loop samples). Held at most
+    until the loop's next turn, so a streamed answer's head still goes out at once."""
+
+    __slots__ = ("_done", "_head", "_loop", "_transport")
+
+    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
+        self._transport = transport
+        self._loop = loop
+        self._head: bytes | None = None
+        self._done = False  # the head is out: everything else passes straight through
+
+    def write(self, data: bytes) -> None:
+        if self._done or data.startswith(_INTERIM):
+            self._transport.write(data)
+        elif self._head is None:
+            self._head = data
+            self._loop.call_soon(self._flush)
+        else:
+            head, self._head, self._done = self._head, None, True
+            self._transport.writelines((head, data))
+
+    def _flush(self) -> None:
+        if self._head is not None:
+            head, self._head, self._done = self._head, None, True
+            self._transport.write(head)
+
+    def close(self) -> None:
+        self._flush()
+        self._transport.close()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
+
+
+_INTERIM = b"HTTP/1.1 100 "  # 100 Continue, written by uvicorn before the answer
+
+
 class GuardedHttpProtocol(HttpToolsProtocol):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -171,6 +214,8 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         self._in_head = False
         self._stop_head_timer()
         super().on_headers_complete()
+        if self.cycle is not None:
+            self.cycle.transport = _OneWrite(self.transport, self.loop)  # type: ignore[assignment]
 
     def _stop_head_timer(self) -> None:
         if self._head_timer is not None:

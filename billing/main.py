@@ -96,13 +96,16 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     # bodies and parses them itself (billing/gateway/proxy.py).
     app.add_middleware(StrictJsonBody, exempt_prefixes=("/console", "/gateway/"))
     # Around it: trailing slash, request id and log line, config pin, metrics, body
-    # deadline and size limit, in one layer (billing/api/front.py).
+    # deadline and size limit, in one layer (billing/api/front.py), which also serves
+    # the hot routes' plain requests itself (billing/api/hot_path.py).
     app.add_middleware(
         HttpFront,
         runtime=runtime,
         max_body_bytes=settings.max_body_bytes,
         body_timeout_seconds=settings.body_timeout_seconds,
         route_paths=lambda: app.openapi()["paths"],
+        # The hot routes' errors are answered by the same handlers (billing/api/hot_path.py).
+        exception_handlers=app.exception_handlers,
     )
     metrics.record_config_loaded(runtime.snapshot.loaded_at.timestamp())
     metrics.record_config_version(runtime.snapshot.version)

@@ -70,26 +70,33 @@ def _is_remote(client_host: str | None) -> bool:
         return False
 
 
-def _granted_scopes(
-    runtime: Runtime, credentials: HTTPAuthorizationCredentials | None, client_host: str | None
-) -> set[str]:
+def _granted_scopes(runtime: Runtime, key: str | None, client_host: str | None) -> set[str]:
     if not runtime.api_keys:
         # No key configured: the server only listens on loopback (see cli serve), and a
         # remote client reaching it anyway (a proxy's X-Forwarded-For) is refused here.
         if _is_remote(client_host):
             raise Unauthorized("no API key is configured: only loopback clients are served")
         return set(SCOPES)
-    if credentials is None or credentials.scheme.lower() != "bearer":
+    if key is None:
         raise Unauthorized("missing API key: send Authorization: Bearer <key>")
-    presented = credentials.credentials.encode()
+    presented = key.encode()
     granted: frozenset[str] | None = None
     # Compare against every key in constant time; do not stop at the first match.
-    for key, scopes in runtime.api_keys.items():
-        if hmac.compare_digest(presented, key.encode()):
+    for known, scopes in runtime.api_keys.items():
+        if hmac.compare_digest(presented, known.encode()):
             granted = scopes
     if granted is None:
         raise Unauthorized("invalid API key")
     return set(granted)
+
+
+def check_key(runtime: Runtime, key: str | None, client_host: str | None, *scopes: str) -> None:
+    """Let the bearer ``key`` (None: none sent) through when it holds any of ``scopes``;
+    else Unauthorized or Forbidden. The one rule, for the dependencies below and for
+    the hot routes' path in front of FastAPI (billing/api/hot_path.py)."""
+    if not _granted_scopes(runtime, key, client_host).intersection(scopes):
+        wanted = " or ".join(f"'{scope}'" for scope in scopes)
+        raise Forbidden(f"this API key lacks the {wanted} scope")
 
 
 def _authorize(
@@ -100,18 +107,16 @@ def _authorize(
 ) -> None:
     """Let the key through when it holds any of ``scopes``."""
     client_host = request.client.host if request.client else None
-    if not _granted_scopes(runtime, credentials, client_host).intersection(scopes):
-        wanted = " or ".join(f"'{scope}'" for scope in scopes)
-        raise Forbidden(f"this API key lacks the {wanted} scope")
+    # _bearer gives credentials only for the Bearer scheme.
+    key = credentials.credentials if credentials is not None else None
+    check_key(runtime, key, client_host, *scopes)
 
 
 def authorize_key(request: Request, key: str | None, *scopes: str) -> None:
     """Let ``key`` through when it holds any of ``scopes``: for routes that also take
     the key from another header (the gateway's ``x-api-key``, billing/gateway)."""
-    credentials = (
-        None if key is None else HTTPAuthorizationCredentials(scheme="Bearer", credentials=key)
-    )
-    _authorize(request, request.app.state.runtime, credentials, *scopes)
+    client_host = request.client.host if request.client else None
+    check_key(request.app.state.runtime, key, client_host, *scopes)
 
 
 def require_scope(*scopes: str) -> Callable[..., Awaitable[None]]:

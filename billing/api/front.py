@@ -10,7 +10,10 @@ In this order, outermost first (each rule lives in its own module):
 - the duration is timed and counted by route template (metrics_http.py), refusals
   of the two body rules below included;
 - the body must arrive within its deadline, else 408 (body_timeout.py);
-- the body may not exceed the size limit, else 413 (limits.py).
+- the body may not exceed the size limit, else 413 (limits.py);
+- then the hot routes (single events, the pre-flight check) are answered in raw
+  ASGI when their request is plain, and everything else goes to the app
+  (hot_path.py).
 
 One layer instead of six that each wrapped ``send`` (and some ``receive``) and
 each scanned the headers: a hot request's answer passes one wrapper, and the
@@ -20,7 +23,8 @@ head is read once (cpu_split --kind check: see benchmarks/RESULTS.md).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -28,6 +32,7 @@ from billing import metrics
 from billing.api import request_id as ids
 from billing.api.body_timeout import BodyTimedOut, BodyWatchdog, has_body
 from billing.api.config_version import SNAPSHOT, VersionHeader
+from billing.api.hot_path import HotPath
 from billing.api.limits import BodyTooLarge, declares_too_much, too_large_answer
 from billing.api.metrics_http import RequestMetrics
 from billing.api.paths import without_trailing_slash
@@ -46,6 +51,7 @@ class HttpFront:
         max_body_bytes: int,
         body_timeout_seconds: float,
         route_paths: Callable[[], Iterable[str]],
+        exception_handlers: Mapping[Any, Any],
     ) -> None:
         self.app = app
         self.runtime = runtime
@@ -53,6 +59,7 @@ class HttpFront:
         self._watchdog = BodyWatchdog(body_timeout_seconds)
         self._version = VersionHeader()
         self._metrics = RequestMetrics(route_paths)
+        self._hot = HotPath(app, runtime, exception_handlers)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -136,7 +143,11 @@ class HttpFront:
                     await answer(too_large_answer(self.max_body_bytes))
                     return
                 try:
-                    await self.app(scope, app_receive, app_send)
+                    hot = self._hot.match(scope)
+                    if hot is not None:
+                        await self._hot(hot, scope, app_receive, app_send)
+                    else:
+                        await self.app(scope, app_receive, app_send)
                 except BodyTooLarge:
                     if not answered:
                         await answer(too_large_answer(self.max_body_bytes))

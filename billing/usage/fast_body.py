@@ -30,6 +30,7 @@ import msgspec
 from msgspec import UNSET, Meta, Struct, UnsetType, field
 from pydantic import TypeAdapter, ValidationError
 
+from billing.api.json_body import json_texts
 from billing.api.schemas import MAX_TOKENS
 from billing.pricing.types import TokenCounts, token_counts
 from billing.usage.normalize import Normalized, event_usage
@@ -191,15 +192,6 @@ _IDS = attrgetter(
 )
 
 
-def _untyped(value: Any) -> int:
-    """Keys and strings in an untyped JSON value (a provider's usage object)."""
-    if isinstance(value, dict):
-        return 2 * len(value) + sum(_untyped(v) for v in value.values()) - len(value)
-    if isinstance(value, list):
-        return sum(_untyped(v) for v in value)
-    return 1 if isinstance(value, str) else 0
-
-
 def _given(values: list[Any]) -> list[Any]:
     return [v for v in values if v is not None and v is not UNSET]
 
@@ -220,9 +212,9 @@ def _quotes(events: list[FastEvent]) -> int:
     keys += len(tokens) - tokens.count(UNSET)
     for usage in _given(list(map(_usage, events))):
         keys += 2
-        texts += 1 + _untyped(usage.usage)  # the format, the usage object
+        texts += 1 + json_texts(usage.usage)  # the format, the usage object
     for when in _given(list(map(_occurred, events))):  # pydantic takes strings, numbers
-        texts += _untyped(when)
+        texts += json_texts(when)
     return 2 * (keys + texts)
 
 

@@ -14,9 +14,10 @@ from starlette.concurrency import run_in_threadpool
 from starlette.types import Scope
 
 from billing import metrics
-from billing.api.deps import IngestContext, IngestScope, SnapshotDep
+from billing.api.deps import Context, IngestContext, IngestScope, SnapshotDep
 from billing.api.direct_route import DirectRoute
 from billing.api.errors import documented_errors
+from billing.api.hot_path import register_hot_route
 from billing.api.json_body import (
     StrictJsonRoute,
     fast_body,
@@ -77,28 +78,54 @@ async def post_usage(request: Request, context: IngestContext) -> Response:
     group commit (billing/group_commit.py) to record them with whatever other
     ingest requests arrived meanwhile, in one transaction.
     """
-    runtime, snapshot = context.runtime, context.snapshot
-    limit = runtime.settings.max_batch_events
-    now = runtime.clock()
     fast = fast_body(request.scope)
-    if isinstance(fast, list) and len(fast) > limit:
+    if isinstance(fast, list) and len(fast) > context.runtime.settings.max_batch_events:
         await parse_again(request)  # the generic route words the refusal
         fast = None
     if fast is not None:
-        events: Sequence[FastEvent] = [fast] if isinstance(fast, FastEvent) else fast
-        metrics.note_usage_body({"events": events})
-        priced = await _off_loop_if_big(
-            len(events), _prepared, snapshot, events, now, isinstance(fast, list)
-        )
-    else:
-        body = parsed_body(request.scope)
-        metrics.note_usage_body(body)  # how many events a refusal rejects
-        events_in = body.get("events") if isinstance(body, dict) else None
-        size = len(events_in) if isinstance(events_in, list) else 1
-        priced = await _off_loop_if_big(size, _priced, request.scope, snapshot, limit, now)
-    done = runtime.group_commit.submit(service.record_requests, snapshot, priced, len(priced))
+        return await _record_decoded(context, request.scope, fast)
+    runtime, snapshot = context.runtime, context.snapshot
+    body = parsed_body(request.scope)
+    metrics.note_usage_body(body)  # how many events a refusal rejects
+    events_in = body.get("events") if isinstance(body, dict) else None
+    size = len(events_in) if isinstance(events_in, list) else 1
+    limit, now = runtime.settings.max_batch_events, runtime.clock()
+    priced = await _off_loop_if_big(size, _priced, request.scope, snapshot, limit, now)
+    return await _recorded(context, request.scope, priced)
+
+
+def _decode_hot(
+    context: Context, body: bytes, _: dict[str, str]
+) -> FastEvent | list[FastEvent] | None:
+    """The hot path's decoder (billing/api/hot_path.py): what the fast decoder accepts,
+    a batch within the limit; anything else is left to post_usage."""
+    fast = decode_usage(body)
+    if isinstance(fast, list) and len(fast) > context.runtime.settings.max_batch_events:
+        return None
+    return fast
+
+
+async def _record_decoded(
+    context: Context, scope: Scope, fast: FastEvent | list[FastEvent]
+) -> Response:
+    """post_usage for a body the fast decoder accepted (also the hot path's answer)."""
+    runtime, snapshot = context.runtime, context.snapshot
+    events: Sequence[FastEvent] = [fast] if isinstance(fast, FastEvent) else fast
+    metrics.note_usage_body({"events": events})
+    priced = await _off_loop_if_big(
+        len(events), _prepared, snapshot, events, runtime.clock(), isinstance(fast, list)
+    )
+    return await _recorded(context, scope, priced)
+
+
+async def _recorded(context: Context, scope: Scope, priced: list[service.PricedEvent]) -> Response:
+    """The priced events recorded by the group commit, and the answer."""
+    snapshot = context.snapshot
+    done = context.runtime.group_commit.submit(
+        service.record_requests, snapshot, priced, len(priced)
+    )
     outcomes = await asyncio.wrap_future(done)
-    if prefers_minimal(request.scope["headers"]):
+    if prefers_minimal(scope["headers"]):
         answer = usage_minimal_answer(priced, outcomes)
         return Response(orjson.dumps(answer), headers=_MINIMAL_APPLIED, media_type=_JSON)
     return Response(orjson.dumps(usage_answer(outcomes)), media_type=_JSON)
@@ -163,6 +190,8 @@ router.add_api_route(
         ),
     },
 )
+# Plain requests whose body the fast decoder accepts: answered in front of FastAPI.
+register_hot_route(router.routes[-1], _decode_hot, _record_decoded)
 
 
 def _prepared(

@@ -25,6 +25,11 @@ one CPU-bound thread: 780 ms -> 420 ms a transaction at 0.5 ms, measured).
 The first committer thread of a process lowers the interval to
 SWITCH_INTERVAL_S.
 
+Each committer thread keeps one Session and closes it after every transaction
+(closing empties it: no identity map, no transaction is carried over) instead
+of making a new one: ~20 us of CPU less per transaction (in-process A/B of
+single-event ingest on PostgreSQL, ~605 -> ~585 us).
+
 Futures are ``concurrent.futures.Future``: any event loop (or none) can wait
 on them, so the committer does not care which loop a request runs on.
 """
@@ -98,6 +103,7 @@ class GroupCommitter:
         self._threads = threads
         self._draining = 0  # threads taking groups now
         self._executor: ThreadPoolExecutor | None = None
+        self._thread_session = threading.local()  # each committer thread's Session
 
     @property
     def waiting(self) -> int:
@@ -157,9 +163,8 @@ class GroupCommitter:
         first = group[0]
         payloads = [job.payload for job in group]
         try:
-            results = run_transaction(
-                self._sessions,
-                lambda session: first.work(session, first.context, payloads, self._clock()),
+            results = self._run(
+                lambda session: first.work(session, first.context, payloads, self._clock())
             )
         except Exception as exc:
             if len(group) > 1:
@@ -171,6 +176,18 @@ class GroupCommitter:
             return
         for job, result in zip(group, results, strict=True):
             _settle(job.future, result)
+
+    def _run(self, work: Callable[[Session], R]) -> R:
+        """``run_transaction`` on this thread's Session (see the module docstring)."""
+        session: Session | None = getattr(self._thread_session, "session", None)
+        if session is None:
+            session = self._thread_session.session = self._sessions()
+        try:
+            result = work(session)
+            session.commit()
+            return result
+        finally:
+            session.close()
 
 
 def run_transaction(sessions: sessionmaker[Session], work: Callable[[Session], R]) -> R:

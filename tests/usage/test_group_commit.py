@@ -12,8 +12,9 @@ from typing import Any
 
 import pytest
 from sqlalchemy import func, select, text
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, make_transient_to_detached
 
+from billing import session_events
 from billing.balances.service import reconcile
 from billing.errors import Unavailable
 from billing.group_commit import GroupCommitter
@@ -256,3 +257,39 @@ def race_two_records(
         release_t1.set()
         futures.wait([one, two], timeout=60)
     return one, two
+
+
+def test_each_transaction_starts_with_an_empty_session(
+    db_url: str, make_runtime: MakeRuntime
+) -> None:
+    """A committer thread reuses its Session: nothing loaded, added or deferred in one
+    transaction (committed or failed) is carried into the next."""
+    runtime = make_runtime(db_url)
+    ran: list[str] = []
+    seen: list[tuple[int, int, int]] = []
+    kept: list[LedgerEntry] = []
+
+    def work(session: Session, label: str, _payloads: list[int], _now: Any) -> list[int]:
+        seen.append((id(session), len(session.identity_map), len(session.new)))
+        session.add(UsageEvent())  # pending (never flushed): only what a failure leaves
+        session_events.after_commit(session, lambda: ran.append(label))
+        if label == "fail":
+            raise RuntimeError("refused")
+        session.expunge_all()  # nothing to insert
+        loaded = LedgerEntry(id=1)  # as if loaded: in the identity map, nothing to flush
+        make_transient_to_detached(loaded)
+        session.add(loaded)
+        kept.append(loaded)  # the identity map holds its objects weakly
+        return [0]
+
+    committer = GroupCommitter(runtime.sessions, runtime.clock, max_items=1, threads=1)
+    try:
+        committer.submit(work, "ok-1", 0, 1).result(60)
+        with pytest.raises(RuntimeError, match="refused"):
+            committer.submit(work, "fail", 0, 1).result(60)
+        committer.submit(work, "ok-2", 0, 1).result(60)
+    finally:
+        committer.close()
+    assert ran == ["ok-1", "ok-2"]
+    assert [(n, new) for _, n, new in seen] == [(0, 0)] * 3
+    assert len({session for session, _, _ in seen}) == 1  # one Session, reused

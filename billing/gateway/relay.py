@@ -6,13 +6,14 @@ the partial event at the end of a read is kept until its blank line comes.
 The usage-only chunk the gateway asked an OpenAI stream for is dropped when the
 client did not ask for it.
 
-A client that goes away cancels the response (Starlette listens for the ASGI
-disconnect): the upstream response is closed, which cancels the upstream
+A client that goes away cancels the response (a watcher task listens for the
+ASGI disconnect): the upstream response is closed, which cancels the upstream
 request, and the call is recorded as ``incomplete``.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any
@@ -109,16 +110,39 @@ class Relay:
 
 class RelayResponse(StreamingResponse):
     """A StreamingResponse that always finishes its relay, however it ends: after the
-    last byte (the record commits while the client reads the end), or when cut short."""
+    last byte (the record commits while the client reads the end), or when cut short.
+
+    The stream runs in the request's own task, a watcher task listening for the
+    client's disconnect beside it: Starlette would start the stream in a new task of
+    a task group, and its first chunk would wait for that task's first loop turn."""
 
     def __init__(self, relay: Relay, headers: dict[str, str], media_type: str) -> None:
         super().__init__(
             relay.events(), relay.upstream.status_code, headers=headers, media_type=media_type
         )
         self.relay = relay
+        self._streaming = False
+        self._client_left = False
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        watcher = asyncio.create_task(self._watch(receive, task))
+        self._streaming = True
         try:
-            await super().__call__(scope, receive, send)
+            await self.stream_response(send)
+        except asyncio.CancelledError:
+            if not self._client_left:
+                raise
+            task.uncancel()  # the cancel was the watcher's: the response ends here
         finally:
+            self._streaming = False
+            watcher.cancel()
             await self.relay.finish()
+
+    async def _watch(self, receive: Receive, task: asyncio.Task[Any]) -> None:
+        while (await receive())["type"] != "http.disconnect":
+            pass
+        if self._streaming:  # not once the stream has ended (its finish is not cut short)
+            self._client_left = True
+            task.cancel()

@@ -38,7 +38,7 @@ import aiohttp
 import httpx
 
 from testkit import databases
-from testkit.live import Server, free_port
+from testkit.live import Server, free_port, stop_process
 
 KEY = "bench-gateway-key-0123456789"
 USERS = 500
@@ -102,8 +102,7 @@ def upstream() -> Iterator[str]:
                 time.sleep(0.1)
         yield base
     finally:
-        process.terminate()
-        process.wait(timeout=10)
+        stop_process(process)
 
 
 def _tree_cpu_seconds(pid: int) -> float:
@@ -270,11 +269,7 @@ def litellm_proxy(executable: str, provider: str, workdir: Path) -> Iterator[tup
             time.sleep(0.5)
         yield url, process.pid
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        stop_process(process)
         log.close()
 
 

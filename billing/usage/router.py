@@ -78,12 +78,12 @@ async def post_usage(request: Request, context: IngestContext) -> Response:
     group commit (billing/group_commit.py) to record them with whatever other
     ingest requests arrived meanwhile, in one transaction.
     """
-    fast = fast_body(request.scope)
-    if isinstance(fast, list) and len(fast) > context.runtime.settings.max_batch_events:
-        await parse_again(request)  # the generic route words the refusal
-        fast = None
+    decoded = fast_body(request.scope)
+    fast = _within_limit(context, decoded)
     if fast is not None:
         return await _record_decoded(context, request.scope, fast)
+    if decoded is not None:
+        await parse_again(request)  # a batch over the limit: the generic route words it
     runtime, snapshot = context.runtime, context.snapshot
     body = parsed_body(request.scope)
     metrics.note_usage_body(body)  # how many events a refusal rejects
@@ -99,7 +99,14 @@ def _decode_hot(
 ) -> FastEvent | list[FastEvent] | None:
     """The hot path's decoder (billing/api/hot_path.py): what the fast decoder accepts,
     a batch within the limit; anything else is left to post_usage."""
-    fast = decode_usage(body)
+    return _within_limit(context, decode_usage(body))
+
+
+def _within_limit(
+    context: Context, fast: FastEvent | list[FastEvent] | None
+) -> FastEvent | list[FastEvent] | None:
+    """A fast-decoded body, unless it is a batch over the limit (None: the generic
+    route words that refusal)."""
     if isinstance(fast, list) and len(fast) > context.runtime.settings.max_batch_events:
         return None
     return fast

@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 import pytest
 
-from testkit.live import free_port
+from testkit.live import free_port, stop_process
 
 REQUIRE_PROMETHEUS = os.environ.get("BILLING_REQUIRE_PROMETHEUS") == "1"
 
@@ -90,12 +90,7 @@ def running_prometheus(target: str, workdir: Path) -> Iterator[httpx.Client]:
         yield client
     finally:
         client.close()
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_process(process)
 
 
 def _ready(client: httpx.Client, process: subprocess.Popen[bytes]) -> bool:

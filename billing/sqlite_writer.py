@@ -7,9 +7,13 @@ the next one sleeps on. With two workers ingesting batches of 1,000
 (``make bench``), the write lock was held only ~65-85% of the time while the
 other worker's committer waited ~140-370 ms a transaction for it.
 
-Here a write transaction first takes an exclusive ``flock`` on the database
-file (SQLite itself locks with POSIX ``fcntl`` locks, which ``flock`` does
-not touch), then ``BEGIN IMMEDIATE``; commit and rollback let it go. A waiter
+Here a write transaction first takes an exclusive ``flock`` on a file beside
+the database, ``<database>-queue``, then ``BEGIN IMMEDIATE``; commit and
+rollback let it go. Never the database file itself: SQLite locks it with
+POSIX ``fcntl`` locks, and closing *any* descriptor of a file drops every
+such lock the process holds on it, so another process could then take
+SQLite's exclusive lock, think itself the last connection and delete the
+WAL under this one's open connections ("disk I/O error", or worse). A waiter
 tries again every QUEUE_POLL_S, so the lock changes hands within about a
 millisecond; after the connection's busy timeout it gives up with SQLite's
 own "database is locked", as the busy handler did (a blocking ``flock``
@@ -42,6 +46,9 @@ from typing import Any
 # SQLite's default auto-checkpoint threshold, in pages of the log.
 CHECKPOINT_PAGES = 1000
 
+# The queue's lock file, beside the database (never the database file: see the module).
+QUEUE_SUFFIX = "-queue"
+
 # How often a writer waiting in the queue tries again.
 QUEUE_POLL_S = 0.001
 
@@ -60,13 +67,19 @@ class QueuedConnection(sqlite3.Connection):
         self._checkpoint_bytes = 0
 
     def open_queue(self) -> None:
-        """Open the database file for the queue's lock (after connecting; a database
-        in memory has none) and take over the WAL checkpoints."""
+        """Open the queue's lock file (after connecting; a database in memory has
+        none, and one in a directory this process cannot write queues only in
+        SQLite's busy handler) and take over the WAL checkpoints."""
         path = next((file for _, name, file in self.execute("PRAGMA database_list")
                      if name == "main"), "")  # fmt: skip
         if not path:
             return
-        self._queue_fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            self._queue_fd = os.open(
+                path + QUEUE_SUFFIX, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644
+            )
+        except OSError:
+            return
         (page_size,) = self.execute("PRAGMA page_size").fetchone()
         self.execute("PRAGMA wal_autocheckpoint=0")
         # The log is cut back to nothing when a writer starts it over (after a

@@ -18,6 +18,7 @@ from sqlalchemy.engine import make_url
 
 from billing.migrator import upgrade
 from billing.models import Base
+from billing.sqlite_writer import QUEUE_SUFFIX
 
 POSTGRES_ADMIN_URL = os.environ.get(
     "BILLING_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -64,7 +65,7 @@ def sqlite_database(directory: Path, *, keep: bool = False) -> Iterator[str]:
         yield url
     finally:
         if not keep:
-            for suffix in ("", "-wal", "-shm"):
+            for suffix in ("", "-wal", "-shm", QUEUE_SUFFIX):
                 Path(f"{path}{suffix}").unlink(missing_ok=True)
 
 

@@ -6,6 +6,8 @@ themselves."""
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -18,9 +20,9 @@ from sqlalchemy import Engine, event, insert, select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
-from billing.db import make_engine
+from billing.db import READ_ONLY, make_engine
 from billing.models import AuditEntry
-from billing.sqlite_writer import CHECKPOINT_PAGES
+from billing.sqlite_writer import CHECKPOINT_PAGES, QUEUE_SUFFIX
 from testkit.databases import empty_tables
 
 NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
@@ -157,3 +159,35 @@ def test_the_log_is_checkpointed_by_the_writers_themselves(
         largest = max(largest, os.stat(wal).st_size)
     assert 3 * limit < 60 * 200 * len(details)  # written: several times the threshold
     assert largest < 2 * limit
+
+
+def test_closing_a_connection_keeps_sqlites_locks_of_the_others(
+    engines: Callable[[], Engine], sqlite_url: str
+) -> None:
+    """Closing any descriptor of a file drops all of the process's POSIX locks on it,
+    so the queue must never open the database file itself: here a connection is
+    closed while another stays open, and a second process that writes and closes
+    must still see this one and leave the WAL alone (it deleted it under us, and
+    CI saw "disk I/O error", when the queue locked the database file)."""
+    path = sqlite_url.removeprefix("sqlite:///")
+    staying, closing = engines(), engines()
+    with staying.connect().execution_options(**{READ_ONLY: True}) as connection:
+        connection.exec_driver_sql("SELECT count(*) FROM audit_entry").scalar_one()
+        _write(closing, 1)
+        closing.dispose()  # closes its connection and the queue's descriptor
+        child = (
+            "import sqlite3, sys\n"
+            "c = sqlite3.connect(sys.argv[1], timeout=5)\n"
+            'c.execute("INSERT INTO audit_entry (created_at, action, target, details) '
+            "VALUES ('2026-01-02 03:04:05', 'child', 'x', '{}')\")\n"
+            "c.commit()\n"
+            "c.close()\n"
+        )
+        subprocess.run([sys.executable, "-c", child, path], check=True, timeout=30)
+        assert Path(f"{path}-wal").exists(), "the other process thought itself the last one"
+        connection.rollback()
+    assert Path(f"{path}{QUEUE_SUFFIX}").exists()
+    _write(staying, 2)
+    with Session(staying) as session:
+        actions = set(session.scalars(select(AuditEntry.action)))
+    assert actions == {"write-1", "child", "write-2"}

@@ -13,6 +13,7 @@ is refreshed in the background while the old one is still served.
 from __future__ import annotations
 
 import bisect
+import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -24,6 +25,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from billing.balances.repository import BalanceRow
 from billing.models import Balance, LedgerEntry
 from billing.reports.spend import spend_clause
+
+log = logging.getLogger("billing.console")
 
 RANKING_DAYS = 30
 PAGE_SIZE = 50
@@ -105,6 +108,9 @@ class SpendRanking:
     def _background(self) -> None:
         try:
             self._refresh(reuse=False)
+        except Exception:
+            # The previous ranking stays in use; the next page view past its age retries.
+            log.warning("console ranking refresh failed; keeping the previous one", exc_info=True)
         finally:
             with self._flag:
                 self._refreshing = False

@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 import time
+from collections.abc import Callable
 from datetime import timedelta
+
+import pytest
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session
 
 from billing.console.queries import SpendRanking
 from billing.runtime import Runtime
@@ -49,3 +55,40 @@ def test_without_a_maximum_age_every_request_computes(make_client: AppFactory) -
     runtime: Runtime = client.app.state.runtime  # type: ignore[attr-defined]
     ranking = SpendRanking(runtime.read_sessions, runtime.clock, max_age_seconds=0)
     assert ranking.get() is not ranking.get()
+
+
+def test_a_failed_background_refresh_keeps_the_previous_ranking_and_retries(
+    make_client: AppFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A database error in the background (e.g. its connection killed) is logged, the
+    previous ranking stays in use, and the next stale read tries again."""
+    client = make_client(config_yaml=CONFIG, api_keys=API_KEYS)
+    load_usage(client)
+    runtime: Runtime = client.app.state.runtime  # type: ignore[attr-defined]
+    now = [runtime.clock()]
+    failing = [True]
+
+    def sessions() -> Session:
+        if failing[0]:
+            raise OperationalError("SELECT", None, Exception("connection lost"))
+        return runtime.read_sessions()
+
+    ranking = SpendRanking(sessions, lambda: now[0], max_age_seconds=60)  # type: ignore[arg-type]
+    failing[0] = False
+    first = ranking.get()
+    failing[0] = True
+    now[0] += timedelta(seconds=61)
+    with caplog.at_level(logging.WARNING, logger="billing.console"):
+        assert ranking.get() is first
+        _wait_for(lambda: "console ranking refresh failed" in caplog.text)
+    _wait_for(lambda: not ranking._refreshing)
+    assert ranking.get() is first  # still served
+    failing[0] = False
+    _wait_for(lambda: ranking.get() is not first)  # the next stale read retried
+
+
+def _wait_for(condition: Callable[[], bool]) -> None:
+    deadline = time.monotonic() + 30
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.02)

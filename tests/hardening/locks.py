@@ -11,9 +11,12 @@ from pathlib import Path
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-BLOCKED_BACKENDS = text(
-    "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
-    " AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()"
+# Writers only (a write asks for RowExclusiveLock): a reader blocked by the same lock,
+# e.g. the console's background ranking query, is not the request under test.
+BLOCKED_WRITERS = text(
+    "SELECT l.pid FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid"
+    " WHERE a.datname = current_database() AND NOT l.granted"
+    " AND l.mode = 'RowExclusiveLock' AND l.pid <> pg_backend_pid()"
 )
 TERMINATE_OTHERS = text(
     "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
@@ -60,10 +63,10 @@ def admin_run(db_url: str, statement: object) -> list[tuple[object, ...]]:
 
 
 def wait_for_blocked_backend(db_url: str, timeout: float = 30) -> int:
-    """The pid of a backend of this database waiting on a lock (a request mid-transaction)."""
+    """The pid of a backend of this database waiting to write (a request mid-transaction)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        rows = admin_run(db_url, BLOCKED_BACKENDS)
+        rows = admin_run(db_url, BLOCKED_WRITERS)
         if rows:
             return int(rows[0][0])  # type: ignore[call-overload]
         time.sleep(0.05)

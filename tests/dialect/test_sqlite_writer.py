@@ -20,7 +20,7 @@ from sqlalchemy import Engine, event, insert, select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
-from billing.db import READ_ONLY, make_engine
+from billing.db import CACHE_KIB, READ_ONLY, make_engine
 from billing.models import AuditEntry
 from billing.sqlite_writer import CHECKPOINT_PAGES, QUEUE_SUFFIX
 from testkit.databases import empty_tables
@@ -191,3 +191,16 @@ def test_closing_a_connection_keeps_sqlites_locks_of_the_others(
     with Session(staying) as session:
         actions = set(session.scalars(select(AuditEntry.action)))
     assert actions == {"write-1", "child", "write-2"}
+
+
+def test_connections_keep_their_durability_with_a_larger_page_cache(
+    engines: Callable[[], Engine],
+) -> None:
+    """WAL and synchronous=NORMAL as always; the page cache CACHE_KIB (an ingest
+    transaction's dirty pages fit, none re-read)."""
+    with engines().connect() as connection:
+        pragma = connection.exec_driver_sql
+        assert pragma("PRAGMA journal_mode").scalar_one() == "wal"
+        assert pragma("PRAGMA synchronous").scalar_one() == 1  # NORMAL
+        assert pragma("PRAGMA cache_size").scalar_one() == -CACHE_KIB
+        connection.rollback()

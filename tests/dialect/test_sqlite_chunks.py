@@ -1,0 +1,27 @@
+"""SQLite bulk statements come in a few lengths (powers of two), so each is prepared once
+per connection and then reused from sqlite3's statement cache."""
+
+from __future__ import annotations
+
+import pytest
+
+from billing.dialect.sqlite_rows import MAX_ROWS_PER_STATEMENT, _chunks
+
+
+@pytest.mark.parametrize(
+    ("count", "limit"),
+    [(0, 100), (1, 100), (1000, 1927), (8191, 1927), (2000, 1638), (7, 3), (5, 0)],
+)
+def test_chunks_cover_the_rows_in_powers_of_two_within_the_limit(count: int, limit: int) -> None:
+    chunks = list(_chunks(count, limit))
+    assert [start for start, _ in chunks] == [0, *(end for _, end in chunks)][: len(chunks)]
+    assert (chunks[-1][1] if chunks else 0) == count
+    sizes = [end - start for start, end in chunks]
+    assert all(size & (size - 1) == 0 for size in sizes)  # powers of two
+    assert all(size <= max(1, min(limit, MAX_ROWS_PER_STATEMENT)) for size in sizes)
+    assert sizes == sorted(sizes, reverse=True)
+
+
+def test_a_thousand_rows_take_few_statement_lengths() -> None:
+    lengths = {end - start for count in range(1, 2049) for start, end in _chunks(count, 1927)}
+    assert lengths == {1 << bit for bit in range(11)}

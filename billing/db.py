@@ -12,6 +12,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from billing.dialect import Dialect, for_engine, session_info
 from billing.sqlite_writer import QueuedConnection
 
+# Page cache of each SQLite connection (KiB): bounded, and filled only as used.
+CACHE_KIB = 16 * 1024
+
 
 def make_engine(url: str, *, pool_size: int = 10, unflushed_commits: bool = False) -> Engine:
     """``unflushed_commits``: commits on these connections return before their log is
@@ -64,6 +67,10 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.execute("PRAGMA foreign_keys=ON")
+    # A 2,000-event ingest transaction dirties ~1,500 pages (the ledger's and
+    # the events' indexes take inserts all over): with SQLite's default 2 MiB
+    # cache it re-read ~2,600 of them per transaction from the file (pread).
+    cursor.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
     cursor.close()
     if isinstance(dbapi_connection, QueuedConnection):
         dbapi_connection.open_queue()

@@ -273,7 +273,16 @@ def observe_transaction(seconds: float, committed: bool) -> None:
 def record_ingest(
     session: Session, config: AppConfig, accepted: Iterable[Cost], *, duplicates: int
 ) -> None:
-    """Accepted events (tokens, cost, unpriced) and duplicates of one committed batch."""
+    """Accepted events (tokens, cost, unpriced) and duplicates of one committed batch,
+    summed once it commits: not while the transaction (on SQLite, the one write
+    lock) is held (~6 ms a 2,000-event group)."""
+    costs = list(accepted)
+    session_events.after_commit(
+        session, lambda: _apply(_ingest_increments(config, costs, duplicates))
+    )
+
+
+def _ingest_increments(config: AppConfig, accepted: list[Cost], duplicates: int) -> list[Increment]:
     # Summed per label set first: a batch touches few label sets, and each
     # child lookup and increment costs far more than an addition.
     tokens: dict[tuple[str, str, str], int] = {}
@@ -302,7 +311,7 @@ def record_ingest(
         increments.append((_child(USAGE_EVENTS, "accepted"), count))
     if duplicates:
         increments.append((_child(USAGE_EVENTS, "duplicate"), duplicates))
-    _queue(session, increments)
+    return increments
 
 
 def record_usage_warnings(session: Session, codes: Iterable[str]) -> None:

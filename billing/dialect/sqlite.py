@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session
 
 from billing.dialect import sqlite_rows
 from billing.dialect.base import ConflictInserts, StaticQuery
-from billing.dialect.rows import layout
+from billing.dialect.rows import RowGroups, layout
 from billing.dialect.sqlite_rows import Unpack as _Unpack
 
 # Key types that travel as JSON unchanged (insert_new reads the keys present as JSON).
@@ -102,6 +102,12 @@ class SQLite(ConflictInserts):
             sqlite_rows.insert_rows(session, table, rows)
             return
         session.execute(table.insert(), [dict(zip(columns, row, strict=True)) for row in values])
+
+    def insert_groups(self, session: Session, table: Table, groups: RowGroups) -> None:
+        if not len(groups):
+            return
+        groups.check(table)
+        sqlite_rows.insert_groups(session, table, groups)
 
     def load_rows(self, session: Session, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
         sqlite_rows.insert_rows(session, table, rows)

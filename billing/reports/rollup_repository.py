@@ -37,6 +37,11 @@ def record(session: Session, entries: Sequence[Mapping[str, Any]] | RowGroups) -
     """Add the usage ledger rows of one transaction (mappings, or RowGroups) to the
     rollups (one insert)."""
     rows = group_rollup_rows(entries) if isinstance(entries, RowGroups) else rollup_rows(entries)
+    insert_rollups(session, rows)
+
+
+def insert_rollups(session: Session, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Insert delta rows (``rollup_rows``, ``group_rollup_rows``)."""
     if not rows:
         return
     table = UsageRollup.__table__

@@ -3,7 +3,7 @@ batches on PostgreSQL, executemany on SQLite."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import Table, create_engine, func, select, text
@@ -215,6 +215,38 @@ def test_insert_groups_writes_the_rows_insert_rows_writes(db_url: str, events: i
     assert stored[0] == stored[1]
     assert {row.model for row in stored[0]} == {None}
     assert {row.reason for row in stored[0]} == ({None, REASON} if events > 1 else {None})
+
+
+def test_insert_groups_converts_shared_and_own_timestamps_as_insert_rows(db_url: str) -> None:
+    """Each group's own timestamp (shared, converted once per group) and one in the
+    rows' own values (SQLite: the per-row path) are stored as insert_rows stores them."""
+    groups = RowGroups(
+        ("user_id", "kind", "created_at"),
+        ("amount_micro", "event_id"),
+        [((f"u{i}", "usage", NOW + timedelta(seconds=i % 3)), [(-i, f"e{i}"), (1, None)])
+         for i in range(5)],
+    )  # fmt: skip
+    own_stamps = RowGroups(
+        ("user_id", "kind"),
+        ("amount_micro", "created_at"),
+        [((f"u{i}", "usage"), [(-i, NOW + timedelta(minutes=i))]) for i in range(3)],
+    )
+    engine = create_engine(db_url)
+    for case in (groups, own_stamps):
+        stored = []
+        for write in ("insert_groups", "insert_rows"):
+            with Session(engine) as session:
+                writer = dialect.of(session)
+                if write == "insert_groups":
+                    writer.insert_groups(session, _table(LedgerEntry), case)
+                else:
+                    writer.insert_rows(session, _table(LedgerEntry), case.rows())
+                session.flush()
+                stored.append(sorted(session.execute(select(*_STORED)).all(), key=str))
+                session.rollback()
+        assert len(stored[0]) == len(case)
+        assert stored[0] == stored[1]
+    engine.dispose()
 
 
 @pytest.mark.parametrize("events", [2, COPY_MIN_ROWS])

@@ -20,9 +20,10 @@ from sqlalchemy import Engine, event, insert, select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
-from billing.db import READ_ONLY, make_engine
+from billing import sqlite_writer
+from billing.db import CACHE_KIB, READ_ONLY, make_engine
 from billing.models import AuditEntry
-from billing.sqlite_writer import CHECKPOINT_PAGES, QUEUE_SUFFIX
+from billing.sqlite_writer import QUEUE_SUFFIX
 from testkit.databases import empty_tables
 
 NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
@@ -139,16 +140,18 @@ def test_a_thread_in_the_queue_does_not_wait_on_itself(engines: Callable[[], Eng
 
 
 def test_the_log_is_checkpointed_by_the_writers_themselves(
-    engines: Callable[[], Engine], sqlite_url: str
+    engines: Callable[[], Engine], sqlite_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """wal_autocheckpoint is off on these connections; they checkpoint once the log
-    passes SQLite's usual 1,000 pages, so it does not grow without bound."""
+    passes CHECKPOINT_PAGES, so it does not grow without bound (here a smaller
+    threshold, taken when a connection opens: the same rule, less to write)."""
+    monkeypatch.setattr(sqlite_writer, "CHECKPOINT_PAGES", 1000)
     engine = engines()
     wal = Path(f"{sqlite_url.removeprefix('sqlite:///')}-wal")
     with engine.connect() as connection:
         page_size = connection.exec_driver_sql("PRAGMA page_size").scalar_one()
         connection.rollback()
-    limit = CHECKPOINT_PAGES * page_size
+    limit = sqlite_writer.CHECKPOINT_PAGES * page_size
     largest = 0
     details = '{"note": "%s"}' % ("x" * 3000)
     for n in range(60):
@@ -191,3 +194,16 @@ def test_closing_a_connection_keeps_sqlites_locks_of_the_others(
     with Session(staying) as session:
         actions = set(session.scalars(select(AuditEntry.action)))
     assert actions == {"write-1", "child", "write-2"}
+
+
+def test_connections_keep_their_durability_with_a_larger_page_cache(
+    engines: Callable[[], Engine],
+) -> None:
+    """WAL and synchronous=NORMAL as always; the page cache CACHE_KIB (an ingest
+    transaction's dirty pages fit, none re-read)."""
+    with engines().connect() as connection:
+        pragma = connection.exec_driver_sql
+        assert pragma("PRAGMA journal_mode").scalar_one() == "wal"
+        assert pragma("PRAGMA synchronous").scalar_one() == 1  # NORMAL
+        assert pragma("PRAGMA cache_size").scalar_one() == -CACHE_KIB
+        connection.rollback()

@@ -165,3 +165,27 @@ def test_needs_read_scope(make_client: AppFactory) -> None:
     assert writer.status_code == 403
     reader = client.get("/v1/costs", headers={"Authorization": "Bearer reader-key-0123456789"})
     assert reader.status_code == 200
+
+
+def test_a_large_batch_with_events_recorded_before_adds_only_its_new_events(
+    make_client: AppFactory, db_url: str
+) -> None:
+    """Ledger-first batches sum their rollup deltas before the write: with some of
+    the events recorded already, only the new ones' deltas land (the rollups
+    equal a rebuild from the ledger)."""
+    client = make_client(REPORT_CONFIG)
+    events = make_events(120, seed=5)
+    post_events(client, events[::2])  # half of them first
+    answer = client.post("/v1/usage", json={"events": events[:100]})
+    assert answer.status_code == 200
+    statuses = [outcome["status"] for outcome in answer.json()["events"]]
+    assert statuses == ["duplicate", "accepted"] * 50
+    query = {"group_by": "hour,model,token_type", "tz": "UTC"}
+    before = client.get("/v1/costs", params=query).json()
+    assert reported(before) == expected(ledger(client), ["hour", "model", "token_type"], "UTC")
+    engine = create_engine(db_url)
+    try:
+        rebuild_all(engine)
+    finally:
+        engine.dispose()
+    assert client.get("/v1/costs", params=query).json() == before

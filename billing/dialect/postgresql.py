@@ -41,6 +41,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session
 
 from billing.dialect.base import ConflictInserts, Dependent, StaticQuery, driver_connection
+from billing.dialect.pg_copy import write_rows
 from billing.dialect.rows import RowGroups, aware, checked_columns, layout
 
 # Below this many rows one INSERT of unnest arrays (one round trip) beats COPY's
@@ -147,8 +148,7 @@ class PostgreSQL(ConflictInserts):
         types = _copy_types(session, table.name)
         with _copy_cursor(session) as cursor, cursor.copy(sql) as copy:
             copy.set_types([types[name] for name in columns])
-            for row in values:
-                copy.write_row(row)
+            write_rows(copy, values)
 
     def insert_groups(self, session: Session, table: Table, groups: RowGroups) -> None:
         """As insert_rows, the rows' values made by one tuple concatenation each (no
@@ -162,10 +162,7 @@ class PostgreSQL(ConflictInserts):
         types = _copy_types(session, table.name)
         with _copy_cursor(session) as cursor, cursor.copy(sql) as copy:
             copy.set_types([types[name] for name in columns])
-            write_row = copy.write_row
-            for shared, own in groups.groups:
-                for values in own:
-                    write_row(values + shared)
+            write_rows(copy, [values + shared for shared, own in groups.groups for values in own])
 
     def load_rows(self, session: Session, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
         self.insert_rows(session, table, rows)  # COPY is the fastest way in already
@@ -195,8 +192,7 @@ class PostgreSQL(ConflictInserts):
             types = _copy_types(session, table.name)
             with cursor.copy(f"COPY {stage} ({names}) FROM STDIN (FORMAT BINARY)") as copy:
                 copy.set_types([types[name] for name in columns])
-                for row in values:
-                    copy.write_row(row)
+                write_rows(copy, values)
             cursor.execute(
                 f"INSERT INTO {table.name} ({names}) SELECT {names} FROM {stage} ORDER BY {key} "
                 f"ON CONFLICT ({key}) DO NOTHING RETURNING {key}"

@@ -52,8 +52,9 @@ def _postgres_utc(dbapi_connection: Any, _record: Any) -> None:
     the ingest locks) returns as is; with the server's zone, even ``Etc/UTC``, each
     is a conversion through zoneinfo (~0.6 ms per 1,000-event batch). No SQL here
     depends on the session's zone (``extract(epoch ...)`` does not)."""
+    dbapi_connection.autocommit = True  # a session setting: no transaction to end
     dbapi_connection.execute("SET TIME ZONE 'UTC'")
-    dbapi_connection.commit()
+    dbapi_connection.autocommit = False
 
 
 def _drop_closed_connection(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:

@@ -22,7 +22,7 @@ from billing.models import LedgerEntry, UsageRollup
 from billing.models.usage_rollup import SLOT_SECONDS
 from billing.pricing.types import TOKEN_TYPES
 from billing.reports.slots import slot_ceil, slot_floor, slot_number
-from billing.reports.spend import REPORT_INDEX, is_spend, ledger_types, spend_clause
+from billing.reports.spend import REPORT_INDEX, SPEND_KINDS, is_spend, ledger_types, spend_clause
 
 _VALUE_COLUMNS = tuple(f"{t}_tokens" for t in TOKEN_TYPES) + tuple(
     f"{t}_micro" for t in TOKEN_TYPES
@@ -62,23 +62,33 @@ def rollup_rows(entries: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
 
 def group_rollup_rows(groups: RowGroups) -> list[dict[str, Any]]:
     """``rollup_rows`` of the rows of ``groups`` whose kind, created_at, endpoint,
-    model and context are shared by each group's rows: a key per group."""
+    model and context are shared by each group's rows: a key per group.
+
+    The ingest's hot loop (~3,700 ledger rows per 1,000-event batch): is_spend
+    and _Sums.add inlined, one report index lookup per row, no call per row."""
     kind_at, when_at, endpoint_at, model_at, context_at = map(
         groups.shared.index, ("kind", "created_at", "endpoint", "model", "context")
     )
     tokens_at, amount_at, type_at = map(groups.own.index, ("tokens", "amount_micro", "token_type"))
     sums = _Sums()
+    totals, index_of, width = sums.sums, REPORT_INDEX.get, _WIDTH
     for shared, own in groups.groups:
-        kind, key = shared[kind_at], None
+        if shared[kind_at] not in SPEND_KINDS:
+            continue
+        values = None
         for row in own:
-            token_type = row[type_at]
-            if not is_spend(kind, token_type):
+            index = index_of(row[type_at])
+            if index is None:  # not a priced line (is_spend)
                 continue
-            if key is None:
+            if values is None:
                 key = sums.key(
                     shared[when_at], shared[endpoint_at], shared[model_at], shared[context_at]
                 )
-            sums.add(key, token_type, row[tokens_at], row[amount_at])
+                values = totals.get(key)
+                if values is None:
+                    values = totals[key] = [0] * (2 * width)
+            values[index] += row[tokens_at] or 0
+            values[width + index] -= row[amount_at]
     return sums.rows()
 
 

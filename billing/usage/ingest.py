@@ -235,6 +235,9 @@ def _charge(
     for item in accepted:
         user_id = item.event.user_id
         deltas[user_id] = deltas.get(user_id, 0) - item.cost.total_micro
+    # In user id order: the sorts after this one (the lock order, the update's
+    # rows, the budget alerts) each find the users sorted, a single pass.
+    deltas = {user_id: deltas[user_id] for user_id in sorted(deltas)}
     rows = balances.charge(session, config, deltas, now, roles)
     profiles = {user_id: row.profile for user_id, row in rows.items()}
     emit_after_spend(session, config, deltas, now, profiles)  # budget.threshold / .exceeded

@@ -47,6 +47,9 @@ def quote(prices: PriceBook, request: QuoteRequest) -> Cost:
 
 
 def _occurred_at(event: UsageEventIn, where: str, now: datetime) -> datetime:
+    """When the event happened: given with a time zone, within the window around
+    ``now`` (else refused, naming it by ``where``). prepare_events applies the rule
+    inline and calls this for the refusal."""
     when = event.occurred_at or now
     if when.tzinfo is None:
         raise InvalidRequest(
@@ -74,6 +77,7 @@ def prepare_events(
     charged = snapshot.config.transactions_enabled
     book = snapshot.prices.version
     price = snapshot.prices.price_counts
+    earliest, latest = now - MAX_PAST, now + MAX_FUTURE  # _occurred_at's window
     prepared = []
     for index, event in enumerate(events):
         try:
@@ -93,7 +97,12 @@ def prepare_events(
             if not batch:
                 raise
             raise _in_batch(exc, index) from exc
-        occurred_at = _occurred_at(event, f"events[{index}]." if batch else "", now)
+        # _occurred_at's rules, its work (and its error's wording) only when one fails.
+        occurred_at = event.occurred_at
+        if occurred_at is None:
+            occurred_at = now
+        elif occurred_at.tzinfo is None or not earliest <= occurred_at <= latest:
+            _occurred_at(event, f"events[{index}]." if batch else "", now)  # raises
         prepared.append(
             priced_event(
                 event, cost, occurred_at, usage.warnings, now, charged=charged, price_book=book

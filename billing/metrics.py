@@ -271,12 +271,15 @@ def observe_transaction(seconds: float, committed: bool) -> None:
 
 
 def record_ingest(
-    session: Session, config: AppConfig, accepted: Iterable[Cost], *, duplicates: int
+    session: Session | None, config: AppConfig, accepted: Iterable[Cost], *, duplicates: int
 ) -> None:
     """Accepted events (tokens, cost, unpriced) and duplicates of one committed batch,
     summed once it commits: not while the transaction (on SQLite, the one write
     lock) is held (~6 ms a 2,000-event group)."""
     costs = list(accepted)
+    if session is None:  # as _queue: no transaction, apply now
+        _apply(_ingest_increments(config, costs, duplicates))
+        return
     session_events.after_commit(
         session, lambda: _apply(_ingest_increments(config, costs, duplicates))
     )

@@ -5,8 +5,10 @@ encodes it (psycopg's ``format_row_binary``, with the dumpers ``set_types``
 chose). Here that function is mapped over the rows in C and the result goes
 out with ``Copy.write``, framed as the binary COPY format requires (signature
 before, trailer after): the same bytes, ~0.4 us less per row (a 1,000-event
-batch writes ~3,700 ledger rows and 1,000 events). If psycopg ever stops
-exposing the function, ``write_row`` is used as before.
+batch writes ~3,700 ledger rows and 1,000 events). The function is psycopg's
+own, not its API: pyproject.toml keeps psycopg below the next minor release
+(tests/dialect/test_pg_copy.py pins the bytes equal to ``write_row``'s), and
+where the module or function is missing ``write_row`` is used as before.
 """
 
 from __future__ import annotations
@@ -16,8 +18,6 @@ from collections.abc import Iterable, Sequence
 from itertools import islice, repeat
 from typing import Any
 
-from psycopg import _copy_base
-
 # PostgreSQL's binary COPY framing (docs: COPY, "Binary Format"): signature, flags
 # (none), header extension length (none); the trailer is a field count of -1.
 SIGNATURE = b"PGCOPY\n\xff\r\n\x00" + b"\x00\x00\x00\x00" + b"\x00\x00\x00\x00"
@@ -25,7 +25,12 @@ TRAILER = b"\xff\xff"
 # Rows per Copy.write: the server starts on a chunk while the next is encoded.
 CHUNK_ROWS = 500
 
-_format_row = getattr(_copy_base, "format_row_binary", None)
+try:
+    from psycopg import _copy_base
+except ImportError:  # psycopg before 3.2 kept it elsewhere
+    _format_row = None
+else:
+    _format_row = getattr(_copy_base, "format_row_binary", None)
 
 
 def write_rows(copy: Any, rows: Iterable[Sequence[Any]]) -> None:

@@ -73,7 +73,7 @@ def test_record_ingest_adds_what_each_cost_line_adds() -> None:
         cost.priced_by for cost in costs
     }
     before = _samples()
-    metrics.record_ingest(None, config, costs, duplicates=3)  # type: ignore[arg-type]
+    metrics.record_ingest(None, config, costs, duplicates=3)
     after = _samples()
     added = Counter({key: after[key] - before.get(key, 0.0) for key in after})
     expected = _expected(config, costs)

@@ -263,3 +263,45 @@ def test_insert_new_stores_bytea_values_byte_for_byte(db_url: str, size: int) ->
     engine.dispose()
     assert inserted == {row["event_id"] for row in rows}
     assert stored == {row["event_id"]: row["fingerprint"] for row in rows}
+
+
+@pytest.mark.parametrize("size", [1, COPY_MIN_ROWS + 7])
+def test_update_rows_sets_each_rows_values_by_its_key(db_url: str, size: int) -> None:
+    """A few rows from one JSON document, many from unnest arrays (PostgreSQL): the
+    same updates, NULLs and datetimes included; a naive datetime is refused (as
+    SQLite's writer does)."""
+    table = _table(Balance)
+    later = datetime(2026, 5, 6, 7, 8, 9, 123456, tzinfo=UTC)
+    users = [f"{REASON}-{i:03d}" for i in range(size)]
+    engine = create_engine(db_url)
+    try:
+        with Session(engine) as session:
+            writer = dialect.of(session)
+            writer.insert_rows(session, table, [_balance(u) for u in [*users, "untouched"]])
+            updates = [
+                {"user_id": u, "amount_micro": -i, "last_refill_at": None, "updated_at": later}
+                for i, u in enumerate(users)
+            ]
+            writer.update_rows(session, table, "user_id", updates)
+            found = {
+                row[0]: tuple(row[1:])
+                for row in session.execute(
+                    select(
+                        Balance.user_id,
+                        Balance.amount_micro,
+                        Balance.last_refill_at,
+                        Balance.updated_at,
+                        Balance.refill_interval_unit,
+                    )
+                )
+            }
+            if size < COPY_MIN_ROWS:  # (PostgreSQL's unnest arrays take one as before)
+                naive = [{**updates[0], "updated_at": datetime(2026, 1, 1)}]
+                with pytest.raises((ValueError, StatementError), match="naive datetime"):
+                    writer.update_rows(session, table, "user_id", naive)
+            session.rollback()
+    finally:
+        engine.dispose()
+    assert found["untouched"] == (1_000, NOW, NOW, "days")
+    for i, user_id in enumerate(users):
+        assert found[user_id] == (-i, None, later, "days")

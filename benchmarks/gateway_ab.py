@@ -81,7 +81,12 @@ def run(url: str, trees: dict[str, Path], rounds: int, calls: int, streams: int)
         config.write_text(CONFIG.format(upstream=provider), encoding="utf-8")
         env = {"BILLING_API_KEYS": f"{KEY}:gateway", "BILLING_LOG_LEVEL": "WARNING"}
         servers = {
-            side: Server(url, config=config, env={**env, "PYTHONPATH": str(tree)})
+            # PYTHONSAFEPATH: ``python -m billing`` would put the current directory
+            # first on sys.path, ahead of PYTHONPATH (a run from inside a tree
+            # would serve that tree on both sides).
+            side: Server(
+                url, config=config, env={**env, "PYTHONPATH": str(tree), "PYTHONSAFEPATH": "1"}
+            )
             for side, tree in trees.items()
         }
         try:

@@ -235,20 +235,10 @@ class PostgreSQL(ConflictInserts):
         self, session: Session, table: Table, key: str, rows: Sequence[Mapping[str, Any]]
     ) -> None:
         """One ``UPDATE ... FROM unnest`` of one array per column (an executemany of
-        single-row updates costs ~3x more for a reprice chunk: benchmarks/reprice.py);
-        fewer than COPY_MIN_ROWS rows from one JSON document instead (a hold settled
-        by its usage event: psycopg dumps each array in Python, ~40,000 instructions
-        each, four for a hold's settling)."""
+        single-row updates costs ~3x more for a reprice chunk: benchmarks/reprice.py)."""
         if not rows:
             return
         columns = [key, *(name for name in rows[0] if name != key)]
-        if len(rows) < COPY_MIN_ROWS:
-            # A naive datetime is refused (as text it would be read in the server's
-            # time zone; SQLite's writer refuses it too).
-            values = [{name: aware(row[name]) for name in columns} for row in rows]
-            with _driver(session).cursor() as cursor:
-                cursor.execute(_update_json_sql(table, key, tuple(columns)), [_json_rows(values)])
-            return
         sets = ", ".join(f"{name} = v.{name}" for name in columns[1:])
         arrays = ", ".join(f"%b::{_pg_type(table, name)}[]" for name in columns)
         sql = (
@@ -390,18 +380,6 @@ def column_types(driver: Any, table: str) -> dict[str, str]:
         [table],
     ).fetchall()
     return dict(rows)
-
-
-@lru_cache(maxsize=64)
-def _update_json_sql(table: Table, key: str, columns: tuple[str, ...]) -> str:
-    """``update_rows``' statement for rows given as one JSON document (``columns``:
-    the key first)."""
-    sets = ", ".join(f"{name} = v.{name}" for name in columns[1:])
-    record = ", ".join(f"{name} {_json_type(table, name)}" for name in columns)
-    return (
-        f"UPDATE {table.name} AS t SET {sets} FROM json_to_recordset(%s::json) AS v({record}) "
-        f"WHERE t.{key} = v.{key}"
-    )
 
 
 def _insert_values(

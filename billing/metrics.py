@@ -359,7 +359,7 @@ def record_reservation(outcome: str, session: Session | None = None, count: int 
     if outcome not in RESERVATION_OUTCOMES:
         raise ValueError(f"unknown reservation outcome {outcome!r}")
     if count:
-        _queue(session, [(RESERVATIONS.labels(outcome), count)])
+        _queue(session, [(_child(RESERVATIONS, outcome), count)])
 
 
 def record_refill(session: Session, amount_micro: int) -> None:
@@ -565,11 +565,11 @@ def record_gateway_call(
     estimated: bool = False,
 ) -> None:
     endpoint_label, model_label = endpoint_model_labels(config, endpoint, model)
-    GATEWAY_REQUESTS.labels(endpoint_label, model_label, str(status)).inc()
+    _child(GATEWAY_REQUESTS, endpoint_label, model_label, str(status)).inc()
     GATEWAY_OVERHEAD.observe(overhead)
     if upstream is not None:
-        GATEWAY_UPSTREAM_DURATION.labels(endpoint_label).observe(upstream)
+        _child(GATEWAY_UPSTREAM_DURATION, endpoint_label).observe(upstream)
     if first_byte is not None:
-        GATEWAY_UPSTREAM_FIRST_BYTE.labels(endpoint_label).observe(first_byte)
+        _child(GATEWAY_UPSTREAM_FIRST_BYTE, endpoint_label).observe(first_byte)
     if estimated:
-        GATEWAY_ESTIMATED_USAGE.labels(endpoint_label).inc()
+        _child(GATEWAY_ESTIMATED_USAGE, endpoint_label).inc()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
 
@@ -30,6 +30,13 @@ class ReservationRow:
     settled_event_id: str | None
     idempotency_key: str | None = None
 
+    def values(self) -> dict[str, Any]:
+        """Column name -> value, for an insert: ``dataclasses.asdict`` without its deep
+        copy of every value (~45 us a hold; the values are immutable)."""
+        return {name: getattr(self, name) for name in _ROW_FIELDS}
+
+
+_ROW_FIELDS = tuple(field.name for field in fields(ReservationRow))
 
 _COLUMNS = (
     Reservation.id,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -114,10 +114,10 @@ def create(
     )
     cost = check.cost.to_json()
     if idempotency_key is None:
-        repo.add(session, asdict(row))
+        repo.add(session, row.values())
     else:
         cost_json = orjson.dumps(cost).decode()
-        keyed = {**asdict(row), "request_json": _canonical(content), "cost_json": cost_json}
+        keyed = {**row.values(), "request_json": _canonical(content), "cost_json": cost_json}
         if not repo.add_once(session, keyed):
             # Another request with this key committed while this one ran (on
             # another user's lock, or none when balances are off).

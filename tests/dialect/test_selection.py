@@ -72,8 +72,8 @@ _BY_IDS = StaticQuery(
 
 @pytest.mark.parametrize("count", [1, 120])
 def test_a_static_query_reads_the_same_rows_through_either_writer(db_url: str, count: int) -> None:
-    """Written once, built per database (an array parameter on PostgreSQL, an
-    expanding IN on SQLite), for any number of values."""
+    """Written once, built per database (an array literal parameter on PostgreSQL,
+    an expanding IN on SQLite), for any number of values."""
     rows_in = [
         {
             "user_id": f"s{i:03d}",
@@ -97,3 +97,31 @@ def test_a_static_query_reads_the_same_rows_through_either_writer(db_url: str, c
     finally:
         engine.dispose()
     assert [row[0] for row in rows] == wanted[:-1]
+
+
+def test_a_static_query_takes_any_text_in_its_list(db_url: str) -> None:
+    """On PostgreSQL the list goes as the text of an array literal: quotes,
+    backslashes, commas, braces, spaces and the word NULL are plain values."""
+    odd = ['a"b', "c\\d", "x,y", "{z}", " sp ", "NULL", "ünï", "it's", '\\"', "p"]
+    rows_in = [
+        {
+            "user_id": user_id,
+            "amount_micro": 0,
+            "auto_refill_enabled": False,
+            "refill_interval_value": 30,
+            "refill_interval_unit": "days",
+            "refill_amount_micro": 0,
+            "created_at": NOW,
+            "updated_at": NOW,
+        }
+        for user_id in [*odd, "q", "null", "sp"]
+    ]
+    engine = create_engine(db_url)
+    try:
+        with Session(engine) as session:
+            session.execute(Balance.__table__.insert(), rows_in)  # type: ignore[attr-defined]
+            rows = dialect.of(session).fetch(session, _BY_IDS, {"ids": [*odd, "nobody"]})
+            session.rollback()
+    finally:
+        engine.dispose()
+    assert sorted(row[0] for row in rows) == sorted(odd)

@@ -58,3 +58,31 @@ def test_an_operator_directory_is_kept_but_stale_files_go(
         assert path == chosen
         assert sorted(p.name for p in chosen.iterdir()) == ["notes.txt"]
     assert chosen.is_dir()
+
+
+def test_a_gateway_call_counts_on_the_same_children_call_after_call() -> None:
+    """The gateway's labelled children are looked up once (metrics._child) and
+    every call still counts on them."""
+    from prometheus_client import REGISTRY
+
+    from billing import metrics
+
+    config = parse_config(CLAUDE_CONFIG)
+    labels = {"endpoint": "Local", "model": "llama3.1:8b", "status": "299"}
+
+    def counted() -> tuple[float, float, float]:
+        requests = REGISTRY.get_sample_value("billing_gateway_requests_total", labels) or 0.0
+        endpoint = {"endpoint": "Local"}
+        upstream = REGISTRY.get_sample_value(
+            "billing_gateway_upstream_duration_seconds_count", endpoint
+        )
+        estimated = REGISTRY.get_sample_value("billing_gateway_estimated_usage_total", endpoint)
+        return requests, upstream or 0.0, estimated or 0.0
+
+    before = counted()
+    for _ in range(3):
+        metrics.record_gateway_call(
+            config, "Local", "llama3.1:8b", 299, overhead=0.001, upstream=0.01, estimated=True
+        )
+    after = counted()
+    assert [a - b for a, b in zip(after, before, strict=True)] == [3.0, 3.0, 3.0]

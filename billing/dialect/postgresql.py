@@ -30,7 +30,6 @@ from sqlalchemy import (
     BigInteger,
     ColumnElement,
     Table,
-    Text,
     any_,
     bindparam,
     cast,
@@ -87,7 +86,7 @@ class PostgreSQL(ConflictInserts):
         (the same values; integers and timestamps unpacked, not parsed from text)."""
         sql, constants = self._compile(query)
         with _driver(session).cursor() as cursor:
-            cursor.execute(sql, _bound(constants, params), binary=True)
+            cursor.execute(sql, {**constants, **params}, binary=True)
             rows: list[Any] = cursor.fetchall()
             return rows
 
@@ -123,7 +122,7 @@ class PostgreSQL(ConflictInserts):
         values = {f"add_{name}": aware(value) for name, value in extra.items()}
         values["add_deltas"] = _json_rows([{"key": k, "delta": d} for k, d in items])
         with _driver(session).cursor() as cursor:
-            cursor.execute(sql, {**_bound(constants, params), **values}, binary=True)
+            cursor.execute(sql, {**constants, **params, **values}, binary=True)
             rows: list[Any] = cursor.fetchall()
             return rows
 
@@ -306,30 +305,11 @@ def _copy_cursor(session: Session) -> Any:
 
 
 def _in_array(column: Any, name: str) -> ColumnElement[bool]:
-    """``column = ANY(CAST(:name AS type[]))``: the list goes as the text of an
-    array literal (``_bound``), which the server parses: psycopg's dumper of a
-    list parameter is Python code, ~40,000 instructions a list (callgrind; two
-    lists a gateway hold, two a usage event's transaction), the literal a few
-    thousand."""
-    array = cast(bindparam(name, type_=Text()), _array_of(column))
-    result: ColumnElement[bool] = column == any_(array)
+    # A list parameter, dumped by psycopg as an array of the column's type. Not the
+    # text of an array literal cast in the SQL: PostgreSQL then evaluated the cast
+    # per row of a sequential scan (a 1,000-id read took seconds in make bench).
+    result: ColumnElement[bool] = column == any_(bindparam(name, type_=_array_of(column)))
     return result
-
-
-def _bound(constants: Mapping[str, Any], params: Mapping[str, Any]) -> dict[str, Any]:
-    """The parameters of a static read: its lists as array literals (``_in_array``)."""
-    bound = dict(constants)
-    for name, value in params.items():
-        bound[name] = _array_literal(value) if isinstance(value, list | tuple) else value
-    return bound
-
-
-def _array_literal(values: Sequence[str | int]) -> str:
-    """PostgreSQL's text form of a one-dimensional array of strings (or integers):
-    every element double-quoted, its backslashes and double quotes escaped, so
-    commas, braces, spaces and the word NULL stay plain text."""
-    quoted = (str(value).replace("\\", "\\\\").replace('"', '\\"') for value in values)
-    return "{" + ",".join(f'"{value}"' for value in quoted) + "}"
 
 
 @cache

@@ -72,8 +72,8 @@ _BY_IDS = StaticQuery(
 
 @pytest.mark.parametrize("count", [1, 120])
 def test_a_static_query_reads_the_same_rows_through_either_writer(db_url: str, count: int) -> None:
-    """Written once, built per database (an array literal parameter on PostgreSQL,
-    an expanding IN on SQLite), for any number of values."""
+    """Written once, built per database (an array parameter on PostgreSQL, an
+    expanding IN on SQLite), for any number of values."""
     rows_in = [
         {
             "user_id": f"s{i:03d}",
@@ -100,8 +100,8 @@ def test_a_static_query_reads_the_same_rows_through_either_writer(db_url: str, c
 
 
 def test_a_static_query_takes_any_text_in_its_list(db_url: str) -> None:
-    """On PostgreSQL the list goes as the text of an array literal: quotes,
-    backslashes, commas, braces, spaces and the word NULL are plain values."""
+    """Quotes, backslashes, commas, braces, spaces and the word NULL in the list
+    are plain values on either database."""
     odd = ['a"b', "c\\d", "x,y", "{z}", " sp ", "NULL", "ünï", "it's", '\\"', "p"]
     rows_in = [
         {

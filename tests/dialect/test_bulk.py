@@ -4,9 +4,10 @@ batches on PostgreSQL, executemany on SQLite."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
-from sqlalchemy import Table, create_engine, func, select, text
+from sqlalchemy import Engine, Table, create_engine, func, select, text
 from sqlalchemy.exc import StatementError
 from sqlalchemy.orm import Session
 
@@ -199,17 +200,7 @@ def test_insert_groups_writes_the_rows_insert_rows_writes(db_url: str, events: i
     insert_rows stores for the same rows as mappings, NULLs included."""
     engine = create_engine(db_url)
     groups = _ledger_groups(events)
-    stored = []
-    for write in ("insert_groups", "insert_rows"):
-        with Session(engine) as session:
-            writer = dialect.of(session)
-            if write == "insert_groups":
-                writer.insert_groups(session, _table(LedgerEntry), groups)
-            else:
-                writer.insert_rows(session, _table(LedgerEntry), groups.rows())
-            session.flush()
-            stored.append(sorted(session.execute(select(*_STORED)).all(), key=str))
-            session.rollback()
+    stored = _stored_both_ways(engine, groups)
     engine.dispose()
     assert len(stored[0]) == 2 * events
     assert stored[0] == stored[1]
@@ -233,17 +224,7 @@ def test_insert_groups_converts_shared_and_own_timestamps_as_insert_rows(db_url:
     )
     engine = create_engine(db_url)
     for case in (groups, own_stamps):
-        stored = []
-        for write in ("insert_groups", "insert_rows"):
-            with Session(engine) as session:
-                writer = dialect.of(session)
-                if write == "insert_groups":
-                    writer.insert_groups(session, _table(LedgerEntry), case)
-                else:
-                    writer.insert_rows(session, _table(LedgerEntry), case.rows())
-                session.flush()
-                stored.append(sorted(session.execute(select(*_STORED)).all(), key=str))
-                session.rollback()
+        stored = _stored_both_ways(engine, case)
         assert len(stored[0]) == len(case)
         assert stored[0] == stored[1]
     engine.dispose()
@@ -295,3 +276,19 @@ def test_insert_new_stores_bytea_values_byte_for_byte(db_url: str, size: int) ->
     engine.dispose()
     assert inserted == {row["event_id"] for row in rows}
     assert stored == {row["event_id"]: row["fingerprint"] for row in rows}
+
+
+def _stored_both_ways(engine: Engine, groups: RowGroups) -> list[list[Any]]:
+    """The ledger rows as stored by insert_groups, then by insert_rows (each rolled back)."""
+    stored = []
+    for write in ("insert_groups", "insert_rows"):
+        with Session(engine) as session:
+            writer = dialect.of(session)
+            if write == "insert_groups":
+                writer.insert_groups(session, _table(LedgerEntry), groups)
+            else:
+                writer.insert_rows(session, _table(LedgerEntry), groups.rows())
+            session.flush()
+            stored.append(sorted(session.execute(select(*_STORED)).all(), key=str))
+            session.rollback()
+    return stored

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from sqlalchemy import create_engine, select, text
@@ -70,39 +71,8 @@ _BY_IDS = StaticQuery(
 )
 
 
-@pytest.mark.parametrize("count", [1, 120])
-def test_a_static_query_reads_the_same_rows_through_either_writer(db_url: str, count: int) -> None:
-    """Written once, built per database (an array parameter on PostgreSQL, an
-    expanding IN on SQLite), for any number of values."""
-    rows_in = [
-        {
-            "user_id": f"s{i:03d}",
-            "amount_micro": 0,
-            "auto_refill_enabled": False,
-            "refill_interval_value": 30,
-            "refill_interval_unit": "days",
-            "refill_amount_micro": 0,
-            "created_at": NOW,
-            "updated_at": NOW,
-        }
-        for i in range(count + 5)
-    ]
-    engine = create_engine(db_url)
-    try:
-        with Session(engine) as session:
-            session.execute(Balance.__table__.insert(), rows_in)  # type: ignore[attr-defined]
-            wanted = [f"s{i:03d}" for i in range(count)] + ["nobody"]
-            rows = dialect.of(session).fetch(session, _BY_IDS, {"ids": wanted})
-            session.rollback()
-    finally:
-        engine.dispose()
-    assert [row[0] for row in rows] == wanted[:-1]
-
-
-def test_a_static_query_takes_any_text_in_its_list(db_url: str) -> None:
-    """Quotes, backslashes, commas, braces, spaces and the word NULL in the list
-    are plain values on either database."""
-    odd = ['a"b', "c\\d", "x,y", "{z}", " sp ", "NULL", "ünï", "it's", '\\"', "p"]
+def _read_ids(db_url: str, user_ids: list[str], wanted: list[str]) -> list[Any]:
+    """Balances for ``user_ids`` inserted, then ``_BY_IDS`` of ``wanted`` (rolled back)."""
     rows_in = [
         {
             "user_id": user_id,
@@ -114,14 +84,31 @@ def test_a_static_query_takes_any_text_in_its_list(db_url: str) -> None:
             "created_at": NOW,
             "updated_at": NOW,
         }
-        for user_id in [*odd, "q", "null", "sp"]
+        for user_id in user_ids
     ]
     engine = create_engine(db_url)
     try:
         with Session(engine) as session:
             session.execute(Balance.__table__.insert(), rows_in)  # type: ignore[attr-defined]
-            rows = dialect.of(session).fetch(session, _BY_IDS, {"ids": [*odd, "nobody"]})
+            rows = list(dialect.of(session).fetch(session, _BY_IDS, {"ids": wanted}))
             session.rollback()
     finally:
         engine.dispose()
+    return rows
+
+
+@pytest.mark.parametrize("count", [1, 120])
+def test_a_static_query_reads_the_same_rows_through_either_writer(db_url: str, count: int) -> None:
+    """Written once, built per database (an array parameter on PostgreSQL, an
+    expanding IN on SQLite), for any number of values."""
+    wanted = [f"s{i:03d}" for i in range(count)] + ["nobody"]
+    rows = _read_ids(db_url, [f"s{i:03d}" for i in range(count + 5)], wanted)
+    assert [row[0] for row in rows] == wanted[:-1]
+
+
+def test_a_static_query_takes_any_text_in_its_list(db_url: str) -> None:
+    """Quotes, backslashes, commas, braces, spaces and the word NULL in the list
+    are plain values on either database."""
+    odd = ['a"b', "c\\d", "x,y", "{z}", " sp ", "NULL", "ünï", "it's", '\\"', "p"]
+    rows = _read_ids(db_url, [*odd, "q", "null", "sp"], [*odd, "nobody"])
     assert sorted(row[0] for row in rows) == sorted(odd)

@@ -28,7 +28,7 @@ import os
 import platform
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from functools import cache, lru_cache
@@ -242,11 +242,16 @@ Increment = tuple[Any, float]  # (a metric child with .inc, amount)
 
 def _queue(session: Session | None, increments: Iterable[Increment]) -> None:
     """Apply now (no session), or when ``session``'s root transaction commits."""
+    pending = list(increments)
+    _defer(session, lambda: pending)
+
+
+def _defer(session: Session | None, increments: Callable[[], Iterable[Increment]]) -> None:
+    """As ``_queue``, the increments computed only then (off the transaction's time)."""
     if session is None:
-        _apply(increments)
+        _apply(increments())
     else:
-        pending = list(increments)
-        session_events.after_commit(session, lambda: _apply(pending))
+        session_events.after_commit(session, lambda: _apply(increments()))
 
 
 def _apply(increments: Iterable[Increment]) -> None:
@@ -277,12 +282,7 @@ def record_ingest(
     summed once it commits: not while the transaction (on SQLite, the one write
     lock) is held (~6 ms a 2,000-event group)."""
     costs = list(accepted)
-    if session is None:  # as _queue: no transaction, apply now
-        _apply(_ingest_increments(config, costs, duplicates))
-        return
-    session_events.after_commit(
-        session, lambda: _apply(_ingest_increments(config, costs, duplicates))
-    )
+    _defer(session, lambda: _ingest_increments(config, costs, duplicates))
 
 
 def _ingest_increments(config: AppConfig, accepted: list[Cost], duplicates: int) -> list[Increment]:

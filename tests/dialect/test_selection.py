@@ -55,6 +55,21 @@ def test_only_the_holds_sessions_commit_without_waiting_for_the_log_flush(
         runtime.close()
 
 
+@pytest.mark.postgres
+def test_every_session_runs_in_utc(postgres_url: str) -> None:
+    """Set when a connection opens, so timestamptz values load with datetime.UTC
+    itself (no zone conversion per value on the ingest's hot path)."""
+    runtime = Runtime(Settings(database_url=postgres_url))
+    try:
+        for sessions in (runtime.hold_sessions, runtime.sessions, runtime.read_sessions):
+            with sessions() as session:
+                assert session.scalar(text("SHOW TimeZone")) == "UTC"
+                loaded = session.scalar(text("SELECT now()"))
+                assert loaded is not None and loaded.tzinfo is UTC
+    finally:
+        runtime.close()
+
+
 def test_a_session_made_elsewhere_gets_its_engines_writer(db_url: str) -> None:
     engine = create_engine(db_url)
     try:

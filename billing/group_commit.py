@@ -31,6 +31,13 @@ of making a new one: ~20 us of CPU less per transaction (in-process A/B of
 single-event ingest through the committer, PostgreSQL ~625-640 -> ~600-615 us;
 SQLite ~770 -> ~750 us).
 
+A committer made with ``linger_seconds`` waits that long after the oldest
+waiting request arrived before it takes a group (unless ``max_items`` are
+already waiting): for work nobody waits on, such as the gateway's records,
+which are written after the answer has gone out. Fewer, larger transactions
+for the same calls: at 200 gateway calls a second a group of one costs each
+call a whole transaction's statements (benchmarks/RESULTS.md).
+
 Futures are ``concurrent.futures.Future``: any event loop (or none) can wait
 on them, so the committer does not care which loop a request runs on.
 """
@@ -40,6 +47,7 @@ from __future__ import annotations
 import logging
 import sys
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, InvalidStateError, ThreadPoolExecutor
@@ -75,6 +83,7 @@ class _Job(Generic[C, P, R]):
     payload: P
     size: int
     future: Future[R] = field(default_factory=Future)
+    queued_at: float = field(default_factory=time.monotonic)
 
     def joins(self, first: _Job[Any, Any, Any]) -> bool:
         """A group is one call of its work with one context: only jobs with the same
@@ -91,6 +100,7 @@ class GroupCommitter:
         max_items: int,
         threads: int = 1,
         max_waiting: int | None = None,
+        linger_seconds: float = 0.0,
     ) -> None:
         self._sessions = sessions
         self._clock = clock
@@ -100,6 +110,8 @@ class GroupCommitter:
         self._max_waiting = max_waiting if max_waiting is not None else 50 * max_items
         self._waiting = 0
         self._lock = threading.Lock()
+        self._linger = linger_seconds
+        self._filled = threading.Condition(self._lock)  # max_items waiting: stop lingering
         self._pending: deque[_Job[Any, Any, Any]] = deque()
         self._threads = threads
         self._draining = 0  # threads taking groups now
@@ -122,6 +134,8 @@ class GroupCommitter:
                 )
             self._waiting += size
             self._pending.append(job)
+            if self._linger and self._waiting >= self._max_items:
+                self._filled.notify()
             if self._draining < self._threads:
                 self._draining += 1
                 if self._executor is None:
@@ -142,11 +156,21 @@ class GroupCommitter:
     def _drain(self) -> None:
         while True:
             with self._lock:
+                self._linger_for_company()
                 group = self._take_group()
                 if not group:
                     self._draining -= 1
                     return
             self._commit(group)
+
+    def _linger_for_company(self) -> None:
+        """With a linger: wait (lock released) until the oldest waiting request has
+        waited ``linger_seconds``, or ``max_items`` are waiting."""
+        while self._linger and self._pending and self._waiting < self._max_items:
+            left = self._pending[0].queued_at + self._linger - time.monotonic()
+            if left <= 0:
+                return
+            self._filled.wait(left)
 
     def _take_group(self) -> list[_Job[Any, Any, Any]]:
         group: list[_Job[Any, Any, Any]] = []

@@ -88,8 +88,17 @@ class Runtime:
             lambda: self.clock(),
             max_items=settings.group_commit_max_events,
             threads=settings.group_commit_threads,
+            linger_seconds=settings.group_commit_linger_seconds,
         )
         self.group_read = GroupCommitter(self.read_sessions, lambda: self.clock(), max_items=500)
+        # The gateway's usage records, which no answer waits for: they linger so that
+        # the calls of a few milliseconds share one transaction (billing/group_commit.py).
+        self.group_record = GroupCommitter(
+            self.sessions,
+            lambda: self.clock(),
+            max_items=settings.group_commit_max_events,
+            linger_seconds=settings.gateway_record_linger_seconds,
+        )
         # The gateway's holds too, on their own thread (a hold, which the upstream call
         # waits for, never queues behind a batch of usage) and their own connections,
         # whose commits do not wait for the log flush (billing/gateway/metering.py).
@@ -112,6 +121,7 @@ class Runtime:
     def close(self) -> None:
         self.group_commit.close()
         self.group_read.close()
+        self.group_record.close()
         self.group_hold.close()
         self.engine.dispose()
         self.hold_engine.dispose()

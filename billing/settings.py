@@ -34,6 +34,8 @@ class Settings(BaseSettings):
     group_commit_max_events: int = Field(default=2000, ge=1, le=100_000)
     # Group transactions one worker may have in flight at once.
     group_commit_threads: int = Field(default=1, ge=1, le=16)
+    # How long a group may wait for more requests to join it (0: it goes at once).
+    group_commit_linger_seconds: float = Field(default=0.0, ge=0, le=1)
     reservation_ttl_seconds: int = Field(default=1800, ge=10)
     db_pool_size: int = Field(default=10, ge=1)
     log_level: str = "INFO"
@@ -69,6 +71,10 @@ class Settings(BaseSettings):
     gateway_connect_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
     gateway_timeout_seconds: float = Field(default=600.0, gt=0, le=3600)
     gateway_default_max_tokens: int = Field(default=1024, ge=0, le=10_000_000)
+    # How long a gateway call's usage record may wait for others to share its
+    # transaction (it is written after the answer has gone out; its hold keeps
+    # the credit meanwhile). 0: each record commits as soon as it can.
+    gateway_record_linger_seconds: float = Field(default=0.02, ge=0, le=1)
 
     @field_validator("config", mode="before")
     @classmethod

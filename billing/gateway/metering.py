@@ -1,6 +1,7 @@
 """Hold, release and record: the gateway's only database work, through the
 reservation and usage services (one transaction for the hold; the record goes
-through the worker's group commit like POST /v1/usage, and settles the hold).
+through a group committer of its own, which lingers for company, and settles
+the hold).
 """
 
 from __future__ import annotations
@@ -176,7 +177,7 @@ def submit_record(
             {**fields, "tokens": {"prompt": prompt, "completion": completion}}
         )
         priced = usage.prepare_events(snapshot, [event], now, batch=False)
-    return runtime.group_commit.submit(usage.record_requests, snapshot, priced, 1)
+    return runtime.group_record.submit(usage.record_requests, snapshot, priced, 1)
 
 
 async def wait_recorded(done: Future[Any], event_id: str) -> bool:

@@ -293,3 +293,51 @@ def test_each_transaction_starts_with_an_empty_session(
     assert ran == ["ok-1", "ok-2"]
     assert [(n, new) for _, n, new in seen] == [(0, 0)] * 3
     assert len({session for session, _, _ in seen}) == 1  # one Session, reused
+
+
+def _sized_work(groups: list[int]) -> Callable[..., list[int]]:
+    def work(_session: Session, _context: str, payloads: list[int], _now: Any) -> list[int]:
+        groups.append(len(payloads))
+        return payloads
+
+    return work
+
+
+def test_a_lingering_committer_groups_requests_spread_over_its_linger(
+    db_url: str, make_runtime: MakeRuntime
+) -> None:
+    """Requests a few ms apart, which a committer without linger would take one by
+    one, share a transaction; none waits much longer than the linger."""
+    runtime = make_runtime(db_url)
+    groups: list[int] = []
+    work = _sized_work(groups)
+    committer = GroupCommitter(runtime.sessions, runtime.clock, max_items=1000, linger_seconds=0.25)
+    try:
+        started = time.monotonic()
+        pending = []
+        for i in range(5):
+            pending.append(committer.submit(work, "ctx", i, 1))
+            time.sleep(0.01)
+        assert [f.result(30) for f in pending] == [0, 1, 2, 3, 4]
+        waited = time.monotonic() - started
+    finally:
+        committer.close()
+    assert groups == [5]
+    assert 0.25 <= waited < 5  # the linger, counted from the first request
+
+
+def test_a_lingering_committer_goes_at_once_when_a_group_is_full(
+    db_url: str, make_runtime: MakeRuntime
+) -> None:
+    runtime = make_runtime(db_url)
+    groups: list[int] = []
+    work = _sized_work(groups)
+    committer = GroupCommitter(runtime.sessions, runtime.clock, max_items=3, linger_seconds=30)
+    try:
+        started = time.monotonic()
+        pending = [committer.submit(work, "ctx", i, 1) for i in range(3)]
+        assert [f.result(10) for f in pending] == [0, 1, 2]
+        assert time.monotonic() - started < 10  # not the 30 s linger
+    finally:
+        committer.close()
+    assert groups == [3]

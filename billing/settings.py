@@ -35,7 +35,7 @@ class Settings(BaseSettings):
     # Group transactions one worker may have in flight at once.
     group_commit_threads: int = Field(default=1, ge=1, le=16)
     # How long a group may wait for more requests to join it (0: it goes at once).
-    group_commit_linger_seconds: float = Field(default=0.0, ge=0, le=1)
+    group_commit_linger_seconds: float = Field(default=0.005, ge=0, le=1)
     reservation_ttl_seconds: int = Field(default=1800, ge=10)
     db_pool_size: int = Field(default=10, ge=1)
     log_level: str = "INFO"

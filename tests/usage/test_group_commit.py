@@ -303,11 +303,12 @@ def _sized_work(groups: list[int]) -> Callable[..., list[int]]:
     return work
 
 
-def test_a_lingering_committer_groups_requests_spread_over_its_linger(
+def test_a_lingering_committer_groups_requests_that_arrive_close_together(
     db_url: str, make_runtime: MakeRuntime
 ) -> None:
-    """Requests a few ms apart, which a committer without linger would take one by
-    one, share a transaction; none waits much longer than the linger."""
+    """Requests 10 ms apart, which a committer without linger would take one by
+    one, share a transaction once they are seen coming close together (the
+    first, with no gap seen yet, goes at once); none waits much past the linger."""
     runtime = make_runtime(db_url)
     groups: list[int] = []
     work = _sized_work(groups)
@@ -315,15 +316,34 @@ def test_a_lingering_committer_groups_requests_spread_over_its_linger(
     try:
         started = time.monotonic()
         pending = []
-        for i in range(5):
+        for i in range(6):
             pending.append(committer.submit(work, "ctx", i, 1))
             time.sleep(0.01)
-        assert [f.result(30) for f in pending] == [0, 1, 2, 3, 4]
+        assert [f.result(30) for f in pending] == [0, 1, 2, 3, 4, 5]
         waited = time.monotonic() - started
     finally:
         committer.close()
-    assert groups == [5]
-    assert 0.25 <= waited < 5  # the linger, counted from the first request
+    assert groups in ([1, 5], [6])
+    assert 0.25 <= waited < 5  # the linger, counted from the group's first request
+
+
+def test_a_lone_request_does_not_wait_for_the_linger(
+    db_url: str, make_runtime: MakeRuntime
+) -> None:
+    """Requests far apart (farther than the linger) are written at once."""
+    runtime = make_runtime(db_url)
+    groups: list[int] = []
+    work = _sized_work(groups)
+    committer = GroupCommitter(runtime.sessions, runtime.clock, max_items=1000, linger_seconds=0.2)
+    try:
+        for i in range(3):
+            started = time.monotonic()
+            assert committer.submit(work, "ctx", i, 1).result(30) == i
+            assert time.monotonic() - started < 0.2
+            time.sleep(0.3)  # a gap longer than the linger
+    finally:
+        committer.close()
+    assert groups == [1, 1, 1]
 
 
 def test_a_lingering_committer_goes_at_once_when_a_group_is_full(

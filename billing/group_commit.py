@@ -5,9 +5,10 @@ the result to the process's committer. One committer thread takes everything
 waiting that can go together (same work function, same context, up to
 ``max_items``) and records it in one transaction: one fsync, one lock pass
 over the balances and one bulk insert per group instead of per request. A
-lone request is committed at once (there is no timer); under load the groups
-grow by themselves while the previous group is being written, which is what
-lets single-event ingest scale (make bench). ``threads`` groups may be in
+lone request is committed at once; under load the groups grow by themselves
+while the previous group is being written, which is what lets single-event
+ingest scale (make bench), and at moderate rates a short linger (below)
+lets requests a few milliseconds apart meet. ``threads`` groups may be in
 flight at once, so one group's Python work overlaps another's database time
 (a worker may get every connection of a client: the kernel, not uvicorn,
 spreads them over the workers).

@@ -33,8 +33,9 @@ from tests.helpers import CLAUDE_CONFIG
 pytestmark = pytest.mark.postgres
 
 HOSTS, WORKERS, POOL_SIZE = 2, 2, 3
-# hosts x workers x (pool size + overflow, which make_engine sets equal to the pool size)
-MAX_CONNECTIONS = HOSTS * WORKERS * 2 * POOL_SIZE
+# hosts x workers x (pool size + overflow, which make_engine sets equal to the pool
+# size, + the gateway holds' own pool of 1 + 1): README "Several hosts, one PostgreSQL"
+MAX_CONNECTIONS = HOSTS * WORKERS * (2 * POOL_SIZE + 2)
 START_CREDITS = 100_000  # CLAUDE_CONFIG's startBalance
 USERS = [f"host-user-{i}" for i in range(8)]
 SHARDS, SHARD_EVENTS = 4, 1000  # 4,000 distinct events, each sent to both hosts

@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent import futures
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 from typing import Any
 
 import pytest
@@ -295,12 +295,25 @@ def test_each_transaction_starts_with_an_empty_session(
     assert len({session for session, _, _ in seen}) == 1  # one Session, reused
 
 
-def _sized_work(groups: list[int]) -> Callable[..., list[int]]:
+@contextmanager
+def _counting_committer(
+    runtime: Runtime, *, max_items: int, linger_seconds: float
+) -> Iterator[tuple[GroupCommitter, Callable[..., list[int]], list[int]]]:
+    """A lingering committer, a work function answering each payload with itself,
+    and the sizes of the groups it was called with."""
+    groups: list[int] = []
+
     def work(_session: Session, _context: str, payloads: list[int], _now: Any) -> list[int]:
         groups.append(len(payloads))
         return payloads
 
-    return work
+    committer = GroupCommitter(
+        runtime.sessions, runtime.clock, max_items=max_items, linger_seconds=linger_seconds
+    )
+    try:
+        yield committer, work, groups
+    finally:
+        committer.close()
 
 
 def test_a_lingering_committer_groups_requests_that_arrive_close_together(
@@ -310,10 +323,11 @@ def test_a_lingering_committer_groups_requests_that_arrive_close_together(
     one, share a transaction once they are seen coming close together (the
     first, with no gap seen yet, goes at once); none waits much past the linger."""
     runtime = make_runtime(db_url)
-    groups: list[int] = []
-    work = _sized_work(groups)
-    committer = GroupCommitter(runtime.sessions, runtime.clock, max_items=1000, linger_seconds=0.25)
-    try:
+    with _counting_committer(runtime, max_items=1000, linger_seconds=0.25) as (
+        committer,
+        work,
+        groups,
+    ):
         started = time.monotonic()
         pending = []
         for i in range(6):
@@ -321,8 +335,6 @@ def test_a_lingering_committer_groups_requests_that_arrive_close_together(
             time.sleep(0.01)
         assert [f.result(30) for f in pending] == [0, 1, 2, 3, 4, 5]
         waited = time.monotonic() - started
-    finally:
-        committer.close()
     assert groups in ([1, 5], [6])
     assert 0.25 <= waited < 5  # the linger, counted from the group's first request
 
@@ -332,17 +344,16 @@ def test_a_lone_request_does_not_wait_for_the_linger(
 ) -> None:
     """Requests far apart (farther than the linger) are written at once."""
     runtime = make_runtime(db_url)
-    groups: list[int] = []
-    work = _sized_work(groups)
-    committer = GroupCommitter(runtime.sessions, runtime.clock, max_items=1000, linger_seconds=0.2)
-    try:
+    with _counting_committer(runtime, max_items=1000, linger_seconds=0.2) as (
+        committer,
+        work,
+        groups,
+    ):
         for i in range(3):
             started = time.monotonic()
             assert committer.submit(work, "ctx", i, 1).result(30) == i
             assert time.monotonic() - started < 0.2
             time.sleep(0.3)  # a gap longer than the linger
-    finally:
-        committer.close()
     assert groups == [1, 1, 1]
 
 
@@ -350,14 +361,10 @@ def test_a_lingering_committer_goes_at_once_when_a_group_is_full(
     db_url: str, make_runtime: MakeRuntime
 ) -> None:
     runtime = make_runtime(db_url)
-    groups: list[int] = []
-    work = _sized_work(groups)
-    committer = GroupCommitter(runtime.sessions, runtime.clock, max_items=3, linger_seconds=30)
-    try:
-        started = time.monotonic()
-        pending = [committer.submit(work, "ctx", i, 1) for i in range(3)]
-        assert [f.result(10) for f in pending] == [0, 1, 2]
+    with _counting_committer(runtime, max_items=3, linger_seconds=30) as (committer, work, groups):
+        assert committer.submit(work, "ctx", 0, 1).result(10) == 0  # the first goes at once
+        started = time.monotonic()  # the next come closer together than the linger
+        pending = [committer.submit(work, "ctx", i, 1) for i in range(1, 4)]
+        assert [f.result(10) for f in pending] == [1, 2, 3]
         assert time.monotonic() - started < 10  # not the 30 s linger
-    finally:
-        committer.close()
-    assert groups == [3]
+    assert groups == [1, 3]

@@ -109,8 +109,11 @@ class GroupCommitter:
         threads: int = 1,
         max_waiting: int | None = None,
         linger_seconds: float = 0.0,
+        observe_items: Callable[[int], None] | None = None,
     ) -> None:
+        """``observe_items`` is told the items of each group that committed."""
         self._sessions = sessions
+        self._observe_items = observe_items
         self._clock = clock
         self._max_items = max_items
         # Items allowed to wait at once: when the database stalls, requests are
@@ -216,6 +219,8 @@ class GroupCommitter:
                 return
             _settle(first.future, exc)
             return
+        if self._observe_items is not None:
+            self._observe_items(sum(job.size for job in group))
         for job, result in zip(group, results, strict=True):
             _settle(job.future, result)
 

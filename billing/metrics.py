@@ -111,6 +111,12 @@ DB_TRANSACTION_DURATION = Histogram(
     ["outcome"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
 )
+GROUP_COMMIT_ITEMS = Histogram(
+    "billing_group_commit_items",
+    "Items (events, holds, records, checks) per group-commit transaction, by committer",
+    ["committer"],
+    buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096),
+)
 BUILD_INFO = Gauge(
     "billing_build_info",
     "Always 1; labels carry the service and Python versions",
@@ -270,6 +276,12 @@ def _child(metric: Any, *labels: str) -> Any:
 def observe_transaction(seconds: float, committed: bool) -> None:
     """One root transaction of the runtime's sessions (billing/session_events.py)."""
     _child(DB_TRANSACTION_DURATION, "commit" if committed else "rollback").observe(seconds)
+
+
+def group_commit_observer(committer: str) -> Callable[[int], None]:
+    """The items of each committed group of one of the runtime's committers (how much
+    the group commit and its linger share: BILLING_GROUP_COMMIT_LINGER_SECONDS)."""
+    return _child(GROUP_COMMIT_ITEMS, committer).observe
 
 
 # --- hooks for the domains --------------------------------------------------------------

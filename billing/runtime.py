@@ -89,8 +89,14 @@ class Runtime:
             max_items=settings.group_commit_max_events,
             threads=settings.group_commit_threads,
             linger_seconds=settings.group_commit_linger_seconds,
+            observe_items=metrics.group_commit_observer("ingest"),
         )
-        self.group_read = GroupCommitter(self.read_sessions, lambda: self.clock(), max_items=500)
+        self.group_read = GroupCommitter(
+            self.read_sessions,
+            lambda: self.clock(),
+            max_items=500,
+            observe_items=metrics.group_commit_observer("check"),
+        )
         # The gateway's usage records, which no answer waits for: they linger so that
         # the calls of a few milliseconds share one transaction (billing/group_commit.py).
         self.group_record = GroupCommitter(
@@ -98,6 +104,7 @@ class Runtime:
             lambda: self.clock(),
             max_items=settings.group_commit_max_events,
             linger_seconds=settings.gateway_record_linger_seconds,
+            observe_items=metrics.group_commit_observer("gateway_record"),
         )
         # The gateway's holds too, on their own thread (a hold, which the upstream call
         # waits for, never queues behind a batch of usage) and their own connections,
@@ -109,7 +116,12 @@ class Runtime:
             )
         self.hold_sessions = make_session_factory(self.hold_engine, self.dialect)
         session_events.install(self.hold_sessions, metrics.observe_transaction)
-        self.group_hold = GroupCommitter(self.hold_sessions, lambda: self.clock(), max_items=100)
+        self.group_hold = GroupCommitter(
+            self.hold_sessions,
+            lambda: self.clock(),
+            max_items=100,
+            observe_items=metrics.group_commit_observer("gateway_hold"),
+        )
 
     def reload(self) -> ConfigSnapshot:
         """Re-read the config file; on error the old snapshot stays and the error propagates."""

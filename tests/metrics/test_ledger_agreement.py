@@ -110,6 +110,9 @@ def test_counters_agree_with_the_ledger(make_client: AppFactory, db_url: str) ->
     assert total(moved, "billing_tokens_total", model="other", token_type="prompt") == 1000
     assert not {"u1", "u2", "u3", "mystery-model-9000", "no-such-endpoint"} & label_values(after)
     assert total(moved, "billing_http_request_duration_seconds_count", route="/v1/usage") == 5
+    # The two accepted requests, one after the other: two ingest groups, 5 + 2 events.
+    assert total(moved, "billing_group_commit_items_count", committer="ingest") == 2
+    assert total(moved, "billing_group_commit_items_sum", committer="ingest") == 7
 
 
 def test_a_rolled_back_grant_counts_nothing(make_client: AppFactory) -> None:

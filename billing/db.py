@@ -6,7 +6,7 @@ import select
 import sqlite3
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, exc
+from sqlalchemy import Engine, create_engine, event, exc, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from billing.dialect import Dialect, for_engine, session_info
@@ -118,3 +118,11 @@ def make_session_factory(engine: Engine, dialect: Dialect | None = None) -> sess
     here from the engine unless given."""
     info = session_info(dialect or for_engine(engine))
     return sessionmaker(bind=engine, expire_on_commit=False, autoflush=False, info=info)
+
+
+def flush_this_commit(session: Session) -> None:
+    """Make this transaction's commit wait for its log flush on a connection made
+    with ``unflushed_commits`` (a write that must not be lost in a crash, e.g. a
+    gateway lease, which calls are then held against without the database)."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SET LOCAL synchronous_commit = on"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import logging
 from collections.abc import AsyncIterator
@@ -25,7 +26,9 @@ from billing.balances.router import router as balances_router
 from billing.catalog.router import router as catalog_router
 from billing.console.router import router as console_router
 from billing.console.router import warm_up as warm_up_console
+from billing.gateway import metering
 from billing.gateway.errors import install_gateway_errors
+from billing.gateway.leases import LeaseBook, lease_book
 from billing.gateway.proxy import close_upstream_client
 from billing.gateway.router import router as gateway_router
 from billing.health import router as health_router
@@ -71,9 +74,14 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
             dispatcher = Dispatcher(runtime.engine, settings, lambda: runtime.clock())
             dispatcher.start()
         warm_up_console(app)
+        book: LeaseBook | None = app.state.gateway_leases
+        keeper = asyncio.create_task(metering.keep_leases(runtime, book)) if book else None
         yield
         if dispatcher is not None:
             dispatcher.close()
+        if keeper is not None and book is not None:
+            keeper.cancel()
+            await metering.give_back_leases(runtime, book.all())  # after the last calls
         await close_upstream_client(app.state)
         runtime.close()
 
@@ -88,6 +96,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         redirect_slashes=False,  # HttpFront drops a trailing slash (billing/api/paths.py)
     )
     app.state.runtime = runtime
+    app.state.gateway_leases = lease_book(settings)
     webhook_hooks.install(runtime.sessions, settings)  # balance.low threshold, retry window
     install_error_handlers(app)
     install_gateway_errors(app)

@@ -48,7 +48,7 @@ disable_created_metrics()
 OTHER = "other"
 USAGE_OUTCOMES = ("accepted", "duplicate", "rejected")
 CHECK_OUTCOMES = ("allowed", "denied")
-RESERVATION_OUTCOMES = ("created", "denied", "settled", "released", "expired")
+RESERVATION_OUTCOMES = ("created", "denied", "settled", "released", "expired", "leased")
 GRANT_KINDS = ("start_balance", "grant", "set")
 _HTTP_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
 
@@ -84,7 +84,8 @@ BALANCE_CHECKS = Counter(
 RESERVATIONS = Counter(
     "billing_reservations_total",
     "Reservations by outcome: created, denied (402), settled (by a usage event),"
-    " released, expired (a release found the hold lapsed)",
+    " released, expired (a release found the hold lapsed), leased (a gateway lease made"
+    " or topped up)",
     ["outcome"],
 )
 REFILLS = Counter("billing_refills_total", "Auto-refills applied to balances")

@@ -75,6 +75,13 @@ class Settings(BaseSettings):
     # transaction (it is written after the answer has gone out; its hold keeps
     # the credit meanwhile). 0: each record commits as soon as it can.
     gateway_record_linger_seconds: float = Field(default=0.02, ge=0, le=1)
+    # Gateway credit leases (billing/gateway/leases.py): each worker sets aside
+    # credit for this many calls' estimates of a user at once and holds their calls
+    # against it in memory (0: one database hold per call); a lease takes at most
+    # 1/share of what the user has free, and goes back after this long unused.
+    gateway_lease_calls: int = Field(default=16, ge=0, le=10_000)
+    gateway_lease_share: int = Field(default=4, ge=1, le=1000)
+    gateway_lease_idle_seconds: float = Field(default=30.0, gt=0, le=3600)
 
     @field_validator("config", mode="before")
     @classmethod

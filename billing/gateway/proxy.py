@@ -233,8 +233,9 @@ async def forward(request: Request, endpoint_name: str, dialect: Dialect) -> Res
     )
     call = Call(runtime, snapshot, dialect, target, identity, model, started, stream)
     holding = time.perf_counter()
+    book = request.app.state.gateway_leases
     call.held = await metering.hold(
-        runtime, snapshot, identity, endpoint.name, model, prompt, completion, errors
+        runtime, book, snapshot, identity, endpoint.name, model, prompt, completion, errors
     )
     call.extra["hold_ms"] = round((time.perf_counter() - holding) * 1000, 3)
     client = upstream_client(request)
@@ -354,7 +355,8 @@ async def _answered(
 async def _recorded(call: Call, recorded: asyncio.Future[Future[Any] | None], status: int) -> None:
     done = await recorded
     if done is not None:
-        await metering.wait_recorded(done, call.event_id or "")
+        assert call.held is not None
+        await metering.wait_recorded(done, call.event_id or "", call.held)
     call.done(status, "recorded")
 
 
@@ -422,7 +424,7 @@ def _stream_finished(call: Call) -> Any:
         context = metering.MESSAGE if complete else metering.INCOMPLETE
         done = _record(call, context, usage, estimated)
         if done is not None:
-            await metering.wait_recorded(done, call.event_id or "")
+            await metering.wait_recorded(done, call.event_id or "", call.held)
         if relay.upstream_error is not None:
             call.extra["upstream_error"] = relay.upstream_error
         status = CLIENT_CLOSED if relay.client_gone else relay.upstream.status_code

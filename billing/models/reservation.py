@@ -11,6 +11,10 @@ from billing.models.base import Base, UTCDateTime
 # the table, because balances (holds count against them) and reservations both use them.
 ACTIVE, SETTLED, RELEASED = "active", "settled", "released"
 EXPIRED = "expired"  # not stored: an active hold past expires_at
+# Kinds: a hold is one call's estimate, settled (closed) by the event naming it; a
+# lease is credit a gateway worker sets aside for a user's coming calls, which the
+# events naming it draw from and which stays active until released or expired.
+HOLD, LEASE = "hold", "lease"
 
 
 class Reservation(Base):
@@ -39,3 +43,4 @@ class Reservation(Base):
     # key) and the estimate's cost object as answered (a retry gets the same).
     request_json: Mapped[str | None] = mapped_column(Text)
     cost_json: Mapped[str | None] = mapped_column(Text)
+    kind: Mapped[str] = mapped_column(String(20), default=HOLD, server_default=HOLD)

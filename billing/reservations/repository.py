@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from billing import dialect
 from billing.dialect import InList, StaticQuery
 from billing.models import Reservation, UsageEvent
-from billing.models.reservation import ACTIVE, EXPIRED
+from billing.models.reservation import ACTIVE, EXPIRED, HOLD
 
 
 @dataclass(slots=True)
@@ -29,6 +29,7 @@ class ReservationRow:
     closed_at: datetime | None
     settled_event_id: str | None
     idempotency_key: str | None = None
+    kind: str = HOLD  # hold | lease (billing/models/reservation.py)
 
     def values(self) -> dict[str, Any]:
         """Column name -> value, for an insert: ``dataclasses.asdict`` without its deep
@@ -50,6 +51,7 @@ _COLUMNS = (
     Reservation.closed_at,
     Reservation.settled_event_id,
     Reservation.idempotency_key,
+    Reservation.kind,
 )
 
 
@@ -160,6 +162,38 @@ def close_locked(session: Session, closed: Sequence[Mapping[str, Any]]) -> None:
     table = Reservation.__table__
     assert isinstance(table, Table)
     dialect.of(session).update_rows(session, table, "id", closed)
+
+
+def top_up(
+    session: Session,
+    lease_id: str,
+    user_id: str,
+    add_micro: int,
+    expires_at: datetime,
+    now: datetime,
+) -> bool:
+    """Add credit to a lease that still holds (active, unexpired) and extend it;
+    False when it no longer does (released, or expired: its amount was no longer
+    counted, so it must not come back)."""
+    done = session.execute(
+        update(Reservation)
+        .where(
+            Reservation.id == lease_id,
+            Reservation.user_id == user_id,
+            Reservation.status == ACTIVE,
+            Reservation.expires_at > now,
+        )
+        .values(amount_micro=Reservation.amount_micro + add_micro, expires_at=expires_at),
+        execution_options={"synchronize_session": False},
+    )
+    return bool(getattr(done, "rowcount", 0))
+
+
+def set_amounts(session: Session, amounts: Sequence[Mapping[str, Any]]) -> None:
+    """Set amount_micro of leases this transaction has locked (``lock``): one statement."""
+    table = Reservation.__table__
+    assert isinstance(table, Table)
+    dialect.of(session).update_rows(session, table, "id", amounts)
 
 
 def event_total_micro(session: Session, event_id: str) -> int | None:

@@ -18,8 +18,16 @@ if TYPE_CHECKING:  # the service's results; importing a schema must not load the
 
 ReservationStatus = Literal["active", "settled", "released", "expired"]
 SettlementOutcome = Literal[
-    "settled", "settled_expired", "already_settled", "released", "user_mismatch", "not_found"
+    "settled",
+    "settled_expired",
+    "already_settled",
+    "released",
+    "user_mismatch",
+    "not_found",
+    "drawn",
+    "drawn_expired",
 ]
+ReservationKind = Literal["hold", "lease"]
 
 
 class ReservationIn(SpendEstimateIn):
@@ -60,6 +68,12 @@ class ReservationOut(BaseModel):
     settled_event_id: str | None
     settled_credits: Money | None = Field(description="real cost of the settling event")
     idempotency_key: str | None = Field(default=None, description="as sent when created")
+    kind: ReservationKind = Field(
+        default="hold",
+        description="hold: one call's estimate, closed by the event naming it; lease: credit a"
+        " gateway worker set aside for the user's coming calls (endpoint and model '*'), which"
+        " the events naming it draw from until it is released or expires",
+    )
 
     @classmethod
     def of(cls, view: View) -> ReservationOut:
@@ -83,6 +97,7 @@ def _reservation_fields(view: View) -> dict[str, Any]:
         if view.settled_micro is None
         else money.credits_str(view.settled_micro),
         "idempotency_key": row.idempotency_key,
+        "kind": row.kind,
     }
 
 

@@ -31,7 +31,7 @@ from billing.errors import (
     ReservationExpired,
     ReservationNotFound,
 )
-from billing.models.reservation import ACTIVE, EXPIRED, RELEASED, SETTLED
+from billing.models.reservation import ACTIVE, EXPIRED, LEASE, RELEASED, SETTLED
 from billing.reservations import repository as repo
 from billing.reservations.repository import ReservationRow
 from billing.reservations.types import Settlement, UsageClaim
@@ -87,31 +87,10 @@ def create(
         earlier = _earlier(session, idempotency_key, content, now)
         if earlier is not None:
             return earlier
+    _refuse_unless_allowed(check)
     amount = check.cost.total_micro
-    if check.balance_allowed and not check.allowed:
-        metrics.record_reservation("denied")  # counted now: the refusal rolls back
-        raise _over_budget(check)
-    if not check.allowed:
-        metrics.record_reservation("denied")  # counted now: the refusal rolls back
-        raise InsufficientBalance(
-            f"user {user_id!r} has {money.credits_str(check.available_micro)} credits available,"
-            f" the estimate is {money.credits_str(amount)}",
-            **credit_fields(check),
-            requested_credits=money.credits_str(amount),
-        )
-    row = ReservationRow(
-        id=f"res_{uuid.uuid4().hex}",
-        user_id=user_id,
-        endpoint=request.endpoint,
-        model=request.model,
-        amount_micro=amount,
-        status=ACTIVE,
-        created_at=now,
-        expires_at=now + timedelta(seconds=ttl_seconds),
-        closed_at=None,
-        settled_event_id=None,
-        idempotency_key=idempotency_key,
-    )
+    row = _new_row(user_id, request.endpoint, request.model, amount, ttl_seconds, now)
+    row.idempotency_key = idempotency_key
     cost = check.cost.to_json()
     if idempotency_key is None:
         repo.add(session, row.values())
@@ -125,8 +104,104 @@ def create(
             assert earlier is not None, "the key's hold was committed before our insert"
             return earlier
     metrics.record_reservation("created", session)
-    available = check.available_micro - amount
+    available = check.available_micro - row.amount_micro
     return Created(View(row, ACTIVE, None), check.balance_micro, available, cost)
+
+
+def _refuse_unless_allowed(check: CheckResult) -> None:
+    """Raise the refusal of a check that does not allow the estimate (402)."""
+    if check.allowed:
+        return
+    metrics.record_reservation("denied")  # counted now: the refusal rolls back
+    if check.balance_allowed:
+        raise _over_budget(check)
+    amount = check.cost.total_micro
+    raise InsufficientBalance(
+        f"user {check.user_id!r} has {money.credits_str(check.available_micro)} credits"
+        f" available, the estimate is {money.credits_str(amount)}",
+        **credit_fields(check),
+        requested_credits=money.credits_str(amount),
+    )
+
+
+def _new_row(
+    user_id: str, endpoint: str, model: str, amount_micro: int, ttl_seconds: int, now: datetime
+) -> ReservationRow:
+    return ReservationRow(
+        id=f"res_{uuid.uuid4().hex}",
+        user_id=user_id,
+        endpoint=endpoint,
+        model=model,
+        amount_micro=amount_micro,
+        status=ACTIVE,
+        created_at=now,
+        expires_at=now + timedelta(seconds=ttl_seconds),
+        closed_at=None,
+        settled_event_id=None,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class LeaseAsk:
+    """What a gateway worker asks for besides the call's own estimate."""
+
+    lease_id: str | None  # the worker's lease for the user, topped up while it still holds
+    want_micro: int  # credit to add to it (several calls' estimates)
+    share: int  # a lease takes at most 1/share of the user's free credit
+
+
+@dataclass(frozen=True, slots=True)
+class Leased:
+    """Credit added to a lease (a new one, or ``LeaseAsk.lease_id`` topped up)."""
+
+    lease_id: str
+    added_micro: int
+    expires_at: datetime
+    cost_micro: int  # the call's estimate, which the worker holds against the lease
+
+
+def hold_or_lease(
+    session: Session,
+    snapshot: ConfigSnapshot,
+    user_id: str,
+    request: SpendEstimateIn,
+    ttl_seconds: int,
+    now: datetime,
+    ask: LeaseAsk,
+) -> Created | Leased:
+    """The gateway's hold: credit for this call and the user's next calls on this
+    worker (a lease, itself a hold, so no host can spend it twice), or this call's
+    hold alone when a lease's share of what the user has free would not cover it.
+
+    Refused exactly as ``create`` is: the check is the same, for this call's
+    estimate. A lease is limited by the user's free credit and, with a budget, by
+    what the budget has left (spent + held + lease <= limit).
+    """
+    check = check_holding(session, snapshot, user_id, request, now)
+    _refuse_unless_allowed(check)
+    cost = check.cost.total_micro
+    room = check.available_micro
+    if check.budget is not None:
+        state = check.budget
+        room = min(room, state.budget.limit_micro - state.spent_micro - check.reserved_micro)
+    grant = min(ask.want_micro, room // ask.share)
+    if grant < cost:
+        row = _new_row(user_id, request.endpoint, request.model, cost, ttl_seconds, now)
+        repo.add(session, row.values())
+        metrics.record_reservation("created", session)
+        cost_json = check.cost.to_json()
+        available = check.available_micro - cost
+        return Created(View(row, ACTIVE, None), check.balance_micro, available, cost_json)
+    expires_at = now + timedelta(seconds=ttl_seconds)
+    metrics.record_reservation("leased", session)
+    if ask.lease_id is not None and repo.top_up(
+        session, ask.lease_id, user_id, grant, expires_at, now
+    ):
+        return Leased(ask.lease_id, grant, expires_at, cost)
+    row = _new_row(user_id, "*", "*", grant, ttl_seconds, now)
+    row.id, row.kind = f"lse_{uuid.uuid4().hex}", LEASE
+    repo.add(session, row.values())
+    return Leased(row.id, grant, expires_at, cost)
 
 
 def _over_budget(check: CheckResult) -> BudgetExceeded:
@@ -268,6 +343,7 @@ def settle(session: Session, claims: Sequence[UsageClaim], now: datetime) -> dic
     rows = repo.lock(session, (claim.reservation_id for claim in claims))
     results = {}
     closed: list[dict[str, Any]] = []
+    drawn: dict[str, int] = {}  # lease id -> its amount after this group's draws
     for claim in claims:
         row = rows.get(claim.reservation_id)
         held: int | None = None
@@ -275,6 +351,11 @@ def settle(session: Session, claims: Sequence[UsageClaim], now: datetime) -> dic
             outcome = "not_found"
         elif row.user_id != claim.user_id:
             outcome = "user_mismatch"
+        elif row.kind == LEASE:
+            held = row.amount_micro
+            outcome = _draw(row, claim.cost_micro, now)
+            if row.status == ACTIVE:
+                drawn[row.id] = row.amount_micro
         else:
             held = row.amount_micro
             state = status_at(row, now)
@@ -294,4 +375,16 @@ def settle(session: Session, claims: Sequence[UsageClaim], now: datetime) -> dic
                 outcome = "already_settled" if state == SETTLED else RELEASED
         results[claim.event_id] = Settlement(claim.reservation_id, outcome, held, claim.cost_micro)
     repo.close_locked(session, closed)
+    if drawn:
+        repo.set_amounts(session, [{"id": id_, "amount_micro": a} for id_, a in drawn.items()])
     return results
+
+
+def _draw(lease: ReservationRow, cost_micro: int, now: datetime) -> str:
+    """Take an event's real cost from a (locked) lease; it stays active. A lease
+    holds no less than nothing: a cost above what is left is charged all the same,
+    as a hold's real cost above its estimate is."""
+    if lease.status != ACTIVE:
+        return RELEASED  # released (or closed otherwise): it holds nothing to draw from
+    lease.amount_micro = max(lease.amount_micro - cost_micro, 0)
+    return "drawn" if lease.expires_at > now else "drawn_expired"

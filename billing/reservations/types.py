@@ -24,7 +24,8 @@ class UsageClaim:
 @dataclass(frozen=True, slots=True)
 class Settlement:
     reservation_id: str
-    # settled | settled_expired | already_settled | released | user_mismatch | not_found
+    # settled | settled_expired | already_settled | released | user_mismatch | not_found,
+    # or, for a lease: drawn | drawn_expired
     outcome: str
     held_micro: int | None
     charged_micro: int

@@ -7,7 +7,10 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
+from billing.balances.check_schemas import SpendEstimateIn
 from billing.balances.service import reconcile
+from billing.group_commit import run_transaction
+from billing.reservations import service as reservations
 
 # 1000 prompt at 3 + 200 completion at 15 (Claude-Compatible in CLAUDE_CONFIG).
 ESTIMATE_CREDITS = 6000
@@ -39,6 +42,22 @@ def reserve(client: TestClient, user_id: str = "u1", **overrides: Any) -> dict[s
     assert response.status_code == 201, response.text
     body: dict[str, Any] = response.json()
     return body
+
+
+def lease(client: TestClient, user_id: str = "u1", ttl_seconds: int = 600) -> str:
+    """A gateway credit lease for the user (as a gateway worker makes one), of up to
+    ten estimates; its id."""
+    runtime = client.app.state.runtime  # type: ignore[attr-defined]
+    ask = reservations.LeaseAsk(None, 10 * ESTIMATE_CREDITS * 1_000_000, 1)
+    request = SpendEstimateIn.model_validate(estimate())
+    leased = run_transaction(
+        runtime.sessions,
+        lambda session: reservations.hold_or_lease(
+            session, runtime.snapshot, user_id, request, ttl_seconds, runtime.clock(), ask
+        ),
+    )
+    assert isinstance(leased, reservations.Leased), leased
+    return leased.lease_id
 
 
 def balance(client: TestClient, user_id: str = "u1") -> dict[str, Any]:

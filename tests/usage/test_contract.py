@@ -36,7 +36,7 @@ from billing.usage.schemas import (
 from billing.usage.service import EventOutcome, prepare_events
 from tests.conftest import AppFactory
 from tests.helpers import CLAUDE_CONFIG, event
-from tests.reservations.support import T0, reserve, set_clock
+from tests.reservations.support import T0, lease, reserve, set_clock
 
 NO_TRANSACTIONS = "transactions:\n  enabled: false\n"
 
@@ -120,7 +120,7 @@ def test_every_outcome_kind_matches_the_published_schema(
     document, snapshot = published
     schema = _answer_schema(document)
     kinds = _outcomes(snapshot)
-    assert len(kinds) == 7 + 6  # every SettlementOutcome is covered
+    assert len(kinds) == 7 + 8  # every SettlementOutcome is covered
     for name, outcome in kinds.items():
         single = usage_answer([outcome])
         assert not _errors(schema, single), (name, _errors(schema, single))
@@ -129,7 +129,7 @@ def test_every_outcome_kind_matches_the_published_schema(
         assert read_back == single, name
     batch = usage_answer(list(kinds.values()))
     assert not _errors(schema, batch), _errors(schema, batch)
-    assert (batch["accepted"], batch["duplicates"]) == (11, 2)
+    assert (batch["accepted"], batch["duplicates"]) == (13, 2)
     assert "warnings" in batch["events"][6] and "warnings" not in batch["events"][0]
 
 
@@ -188,6 +188,8 @@ def test_real_answers_match_the_published_schema(make_client: AppFactory) -> Non
     assert client.post(f"/v1/reservations/{released}/release").status_code == 200
     expiring = reserve(client, ttl_seconds=10)["reservation_id"]
     held = reserve(client)["reservation_id"]
+    leased = lease(client)
+    expiring_lease = lease(client, ttl_seconds=10)
     openai_usage = {
         "format": "openai",
         "usage": {"prompt_tokens": 10, "prompt_tokens_details": {"cached_tokens": 50}},
@@ -206,9 +208,11 @@ def test_real_answers_match_the_published_schema(make_client: AppFactory) -> Non
         "user_mismatch": _post(client, event("r2", reservation_id=theirs)),
         "not_found": _post(client, event("r3", reservation_id="res_nope")),
         "batch with a duplicate": _post(client, {"events": [event("one"), event("b1")]}),
+        "drawn": _post(client, event("l1", reservation_id=leased)),
     }
     set_clock(client, T0 + timedelta(minutes=5))
     answers["settled_expired"] = _post(client, event("r4", reservation_id=expiring))
+    answers["drawn_expired"] = _post(client, event("l2", reservation_id=expiring_lease))
     off = make_client(NO_TRANSACTIONS)
     answers["balances off"] = _post(off, event("n1", endpoint="anthropic"))
     answers["balances off, batch"] = _post(

@@ -11,7 +11,8 @@ the median added latency (gateway minus direct) and the median added time to
 the first stream chunk. The medians of the rounds are printed per side, and
 how many rounds B's CPU was the lower.
 
-Make the base tree with e.g. ``git archive HEAD | tar -x -C /tmp/base``.
+Make the base tree with e.g. ``git archive HEAD | tar -x -C /tmp/base``; or pass one
+tree as both and ``--set-a NAME=VALUE`` for an A/B of a setting.
 """
 
 from __future__ import annotations
@@ -75,7 +76,14 @@ def _block(server: Server, direct: str, calls: int, streams: int, offset: int) -
     }
 
 
-def run(url: str, trees: dict[str, Path], rounds: int, calls: int, streams: int) -> None:
+def run(
+    url: str,
+    trees: dict[str, Path],
+    rounds: int,
+    calls: int,
+    streams: int,
+    side_env: dict[str, dict[str, str]],
+) -> None:
     with tempfile.TemporaryDirectory(prefix="billing-gw-ab-") as tmp, bench_upstream() as provider:
         config = Path(tmp) / "gateway-bench.yaml"
         config.write_text(CONFIG.format(upstream=provider), encoding="utf-8")
@@ -85,7 +93,9 @@ def run(url: str, trees: dict[str, Path], rounds: int, calls: int, streams: int)
             # first on sys.path, ahead of PYTHONPATH (a run from inside a tree
             # would serve that tree on both sides).
             side: Server(
-                url, config=config, env={**env, "PYTHONPATH": str(tree), "PYTHONSAFEPATH": "1"}
+                url,
+                config=config,
+                env={**env, "PYTHONPATH": str(tree), "PYTHONSAFEPATH": "1", **side_env[side]},
             )
             for side, tree in trees.items()
         }
@@ -119,7 +129,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=8)
     parser.add_argument("--calls", type=int, default=200)
     parser.add_argument("--streams", type=int, default=100)
+    parser.add_argument(
+        "--set-a",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="an environment variable for side A only (repeatable): with --base and --new"
+        " the same tree, an A/B of a setting, e.g. --set-a BILLING_GATEWAY_LEASE_CALLS=0",
+    )
     args = parser.parse_args(argv)
+    side_env = {"A": dict(item.split("=", 1) for item in args.set_a), "B": {}}
     trees: dict[str, Path] = {"A": args.base.resolve(), "B": args.new.resolve()}
     with tempfile.TemporaryDirectory(prefix="billing-gw-ab-db-") as tmp:
         if args.backend == "postgres":
@@ -127,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             database = databases.sqlite_database(Path(tmp))
         with database as url:
-            run(url, trees, args.rounds, args.calls, args.streams)
+            run(url, trees, args.rounds, args.calls, args.streams, side_env)
     return 0
 
 

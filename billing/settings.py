@@ -78,10 +78,13 @@ class Settings(BaseSettings):
     # Gateway credit leases (billing/gateway/leases.py): each worker sets aside
     # credit for this many calls' estimates of a user at once and holds their calls
     # against it in memory (0: one database hold per call); a lease takes at most
-    # 1/share of what the user has free, and goes back after this long unused.
+    # 1/share of what the user has free, and goes back after this long unused. A
+    # lease expires after ttl (renewed at half of it while used): what a killed
+    # worker's leases keep from the user at most.
     gateway_lease_calls: int = Field(default=16, ge=0, le=10_000)
     gateway_lease_share: int = Field(default=4, ge=1, le=1000)
     gateway_lease_idle_seconds: float = Field(default=30.0, gt=0, le=3600)
+    gateway_lease_ttl_seconds: int = Field(default=300, ge=10, le=86_400)
 
     @field_validator("config", mode="before")
     @classmethod

@@ -50,6 +50,7 @@ class LeaseBook:
         self.idle_seconds = idle_seconds
         # Renewed at half its life, so a call (even a long stream) never runs on a lease
         # that expires under it before its record draws from it.
+        self.ttl_seconds = ttl_seconds
         self._renew_before = timedelta(seconds=ttl_seconds / 2)
         self._leases: dict[LeaseKey, Lease] = {}
         self._topping_up: dict[LeaseKey, asyncio.Future[None]] = {}
@@ -75,7 +76,7 @@ class LeaseBook:
         current = lease if lease is not None and not lease.closed else None
         free = max(current.free_micro, 0) if current is not None else 0
         want = max(self.calls * cost_micro - free, cost_micro)
-        return LeaseAsk(current.id if current else None, want, self.share)
+        return LeaseAsk(current.id if current else None, want, self.share, self.ttl_seconds)
 
     def granted(self, key: LeaseKey, leased: Leased) -> Lease:
         """Credit added by the database; the call that asked is held against it."""
@@ -137,5 +138,5 @@ def lease_book(settings: Settings) -> LeaseBook | None:
         settings.gateway_lease_calls,
         settings.gateway_lease_share,
         settings.gateway_lease_idle_seconds,
-        settings.reservation_ttl_seconds,
+        settings.gateway_lease_ttl_seconds,
     )

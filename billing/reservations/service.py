@@ -148,6 +148,7 @@ class LeaseAsk:
     lease_id: str | None  # the worker's lease for the user, topped up while it still holds
     want_micro: int  # credit to add to it (several calls' estimates)
     share: int  # a lease takes at most 1/share of the user's free credit
+    ttl_seconds: int  # the lease's lifetime from now (made or topped up)
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,13 +193,13 @@ def hold_or_lease(
         cost_json = check.cost.to_json()
         available = check.available_micro - cost
         return Created(View(row, ACTIVE, None), check.balance_micro, available, cost_json)
-    expires_at = now + timedelta(seconds=ttl_seconds)
+    expires_at = now + timedelta(seconds=ask.ttl_seconds)
     metrics.record_reservation("leased", session)
     if ask.lease_id is not None and repo.top_up(
         session, ask.lease_id, user_id, grant, expires_at, now
     ):
         return Leased(ask.lease_id, grant, expires_at, cost)
-    row = _new_row(user_id, "*", "*", grant, ttl_seconds, now)
+    row = _new_row(user_id, "*", "*", grant, ask.ttl_seconds, now)
     row.id, row.kind = f"lse_{uuid.uuid4().hex}", LEASE
     repo.add(session, row.values())
     return Leased(row.id, grant, expires_at, cost)

@@ -8,6 +8,7 @@ Across processes: tests/gateway/test_live.py (the race, with and without leases)
 from __future__ import annotations
 
 import time
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -27,6 +28,7 @@ from tests.gateway.support import (
     set_balance,
 )
 from tests.gateway.upstream import COMPLETION_TOKENS, PROMPT_TOKENS, FakeUpstream
+from tests.reservations.support import T0, set_clock
 
 CHAT = "/gateway/OpenAI-Up/v1/chat/completions"
 GPT_COST = Decimal("0.15") * PROMPT_TOKENS + Decimal("0.6") * COMPLETION_TOKENS
@@ -152,3 +154,22 @@ def test_a_user_who_cannot_afford_the_estimate_is_refused_before_any_lease(
     assert answer.json()["error"]["code"] == "insufficient_balance"
     assert reservations(gateway, "poor") == []
     assert upstream.received == []
+
+
+def test_a_lease_past_half_its_life_is_topped_up_and_extended_before_use(
+    make_client: AppFactory, gateway_config: str
+) -> None:
+    gateway = _gateway(make_client, gateway_config, gateway_lease_ttl_seconds=20)
+    set_clock(gateway, T0)
+    assert _call(gateway, "renew") == 200
+    (lease,) = reservations(gateway, "renew")
+    assert lease["expires_at"] == "2026-11-01T12:00:20Z"
+    set_clock(gateway, T0 + timedelta(seconds=9))  # not yet half: used as it is
+    assert _call(gateway, "renew") == 200
+    assert reservations(gateway, "renew")[0]["expires_at"] == "2026-11-01T12:00:20Z"
+    set_clock(gateway, T0 + timedelta(seconds=11))
+    assert _call(gateway, "renew") == 200
+    (renewed,) = reservations(gateway, "renew")  # the same lease, topped up
+    assert renewed["reservation_id"] == lease["reservation_id"]
+    assert renewed["expires_at"] == "2026-11-01T12:00:31Z"
+    assert balance(gateway, "renew") == START_BALANCE - 3 * GPT_COST

@@ -144,6 +144,36 @@ def test_concurrent_calls_of_one_user_never_spend_beyond_the_holds(
     assert len(settled) <= served
 
 
+def test_many_calls_of_one_user_on_two_workers_never_spend_past_the_balance(
+    base: str, upstream: FakeUpstream
+) -> None:
+    """Calls estimated close to their cost (a longer prompt than the upstream counts,
+    10 completion tokens), 64 of them at once for 100 credits: with leases, both
+    workers lease and hold calls in memory, and per-call holds take the rest."""
+    upstream.delay = 0.05
+    set_balance(base, "crowd", "100")
+    prompt = "Please say hello. " * 12  # estimated ~58 tokens; the upstream counts 19
+    body = {"model": GPT, "messages": [{"role": "user", "content": prompt}], "max_tokens": 10}
+    headers = {"Authorization": f"Bearer {GATEWAY_KEY}", **identity("crowd")}
+
+    def call(_: int) -> int:
+        return httpx.post(
+            f"{base}/gateway/OpenAI-Up/v1/chat/completions", json=body, headers=headers, timeout=30
+        ).status_code
+
+    with ThreadPoolExecutor(16) as pool:
+        statuses = list(pool.map(call, range(64)))
+    assert set(statuses) <= {200, 402}, statuses
+    served = statuses.count(200)
+    assert served >= 4 and statuses.count(402) > 0, statuses
+    wait_events(base, "crowd", served)
+    final = balance(base, "crowd")
+    # Every estimate was above the real cost: the balance cannot go below zero, and
+    # each served call was charged exactly once.
+    assert Decimal(0) <= final == Decimal(100) - served * GPT_COST
+    assert len(upstream.received) == served
+
+
 def test_librechat_yaml_points_every_custom_endpoint_at_the_gateway(
     run_billing: RunBilling, sqlite_url: str, tmp_path: Path, gateway_config: str
 ) -> None:

@@ -48,7 +48,7 @@ def lease(client: TestClient, user_id: str = "u1", ttl_seconds: int = 600) -> st
     """A gateway credit lease for the user (as a gateway worker makes one), of up to
     ten estimates; its id."""
     runtime = client.app.state.runtime  # type: ignore[attr-defined]
-    ask = reservations.LeaseAsk(None, 10 * ESTIMATE_CREDITS * 1_000_000, 1)
+    ask = reservations.LeaseAsk(None, 10 * ESTIMATE_CREDITS * 1_000_000, 1, ttl_seconds)
     request = SpendEstimateIn.model_validate(estimate())
     leased = run_transaction(
         runtime.sessions,

@@ -70,13 +70,15 @@ _templated: list[tuple[str, str, Any, HotRoute]] = []  # method, prefix, regex, 
 
 def register_hot_route(route: BaseRoute, decode: Decode, answer: Answer) -> None:
     """Serve ``route``'s plain requests here: its one method and path, the scope its
-    one dependency requires (IngestContext)."""
+    one scoped dependency requires (IngestContext, the gateway's key); any other
+    dependency (the gateway's ``x-api-key``) only matters to requests declined here."""
     assert isinstance(route, APIRoute) and route.methods is not None
     (method,) = route.methods
     dependencies = route.dependant.dependencies
-    scopes = [getattr(sub.call, "required_scope", None) for sub in dependencies]
-    if len(scopes) != 1 or not isinstance(scopes[0], str):
-        raise TypeError(f"hot route {route.path}: one dependency, with a required_scope")
+    found = [getattr(sub.call, "required_scope", None) for sub in dependencies]
+    scopes = [scope for scope in found if isinstance(scope, str)]
+    if len(scopes) != 1:
+        raise TypeError(f"hot route {route.path}: one dependency with a required_scope")
     hot = HotRoute(method, route, scopes[0], decode, answer)
     path = route.path
     if "{" not in path:

@@ -116,8 +116,7 @@ def resolve_target(snapshot: ConfigSnapshot, name: str, dialect: str) -> Target:
     return target_for(endpoint, dialect)
 
 
-async def _json_body(request: Request, dialect: str) -> dict[str, Any]:
-    raw = await request.body()
+def _json_body(raw: bytes, dialect: str) -> dict[str, Any]:
     if not raw:
         raise GatewayError(400, "invalid_request", "body: required (a JSON object)", dialect)
     try:
@@ -213,13 +212,21 @@ class Call:
 
 
 async def forward(request: Request, endpoint_name: str, dialect: Dialect) -> Response:
+    return await forward_body(request, endpoint_name, dialect, await request.body())
+
+
+async def forward_body(
+    request: Request, endpoint_name: str, dialect: Dialect, raw: bytes
+) -> Response:
+    """``forward`` with the request's body already read (billing/gateway/router.py's
+    hot route reads it before the app does)."""
     started = time.perf_counter()
     errors = dialect.errors
     runtime: Runtime = request.app.state.runtime
     snapshot = pinned_snapshot(request.scope, runtime)
     target = resolve_target(snapshot, endpoint_name, errors)
     identity = identity_of(request.headers, errors)
-    body = await _json_body(request, errors)
+    body = _json_body(raw, errors)
     model = body.get("model")
     if not isinstance(model, str) or not model.strip():
         raise GatewayError(400, "invalid_request", "model: required (a model name)", errors)

@@ -61,6 +61,7 @@ class HotRoute:
     required_scope: str
     decode: Decode
     answer: Answer
+    x_api_key: bool  # the key may come as x-api-key too (the gateway's Anthropic clients)
 
 
 # method -> path -> route, for paths without parameters; templated ones matched in order.
@@ -68,7 +69,9 @@ _exact: dict[str, dict[str, HotRoute]] = {}
 _templated: list[tuple[str, str, Any, HotRoute]] = []  # method, prefix, regex, route
 
 
-def register_hot_route(route: BaseRoute, decode: Decode, answer: Answer) -> None:
+def register_hot_route(
+    route: BaseRoute, decode: Decode, answer: Answer, *, x_api_key: bool = False
+) -> None:
     """Serve ``route``'s plain requests here: its one method and path, the scope its
     one scoped dependency requires (IngestContext, the gateway's key); any other
     dependency (the gateway's ``x-api-key``) only matters to requests declined here."""
@@ -79,7 +82,7 @@ def register_hot_route(route: BaseRoute, decode: Decode, answer: Answer) -> None
     scopes = [scope for scope in found if isinstance(scope, str)]
     if len(scopes) != 1:
         raise TypeError(f"hot route {route.path}: one dependency with a required_scope")
-    hot = HotRoute(method, route, scopes[0], decode, answer)
+    hot = HotRoute(method, route, scopes[0], decode, answer, x_api_key)
     path = route.path
     if "{" not in path:
         _exact.setdefault(method, {})[path] = hot
@@ -140,7 +143,7 @@ class HotPath:
         send: Send,
     ) -> None:
         route, params = hot
-        context = self._admitted(scope, route.required_scope)
+        context = self._admitted(scope, route.required_scope, route.x_api_key)
         if context is None:
             await self.app(scope, receive, send)
             return
@@ -165,15 +168,18 @@ class HotPath:
     async def _raise(scope: Scope, receive: Receive, send: Send) -> None:
         raise scope.pop(_RAISED)
 
-    def _admitted(self, scope: Scope, required_scope: str) -> Context | None:
+    def _admitted(self, scope: Scope, required_scope: str, x_api_key: bool) -> Context | None:
         """The request's context when its head is plain and its key admitted."""
         authorization: bytes | None = None
         content_type: bytes | None = None
+        api_key: bytes | None = None
         for name, value in scope["headers"]:
             if name == b"authorization" and authorization is None:
                 authorization = value
             elif name == b"content-type" and content_type is None:
                 content_type = value
+            elif name == b"x-api-key" and api_key is None:
+                api_key = value
         if not is_json(content_type):
             return None
         key = None
@@ -181,6 +187,8 @@ class HotPath:
             key = _bearer_key(authorization)
             if key is None:
                 return None
+        elif x_api_key and api_key:  # as the gateway's key dependency reads it
+            key = api_key.decode("latin-1")
         client = scope.get("client")
         try:
             check_key(self.runtime, key, client[0] if client else None, required_scope)

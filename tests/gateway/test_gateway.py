@@ -487,9 +487,9 @@ def test_holds_sharing_a_group_transaction_see_each_other(gateway: TestClient) -
 def test_the_hot_path_answers_gateway_calls_as_the_routes_do(
     gateway: TestClient, upstream: FakeUpstream, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A call with a Bearer key and a JSON body is served by HttpFront directly
-    (billing/api/hot_path.py); everything else goes through the FastAPI route.
-    Both answer alike."""
+    """A call with a JSON body and an admitted key (Bearer or x-api-key) is served
+    by HttpFront directly (billing/api/hot_path.py); everything else goes through
+    the FastAPI route. Both answer alike."""
     reached_app: list[str] = []
     original = StrictJsonBody.__call__
 
@@ -508,7 +508,8 @@ def test_the_hot_path_answers_gateway_calls_as_the_routes_do(
          _chat(), True),
         ("no user header", CHAT, BEARER, _chat(), True),
         ("no body", CHAT, {**BEARER, **identity("hot")}, None, False),
-        ("x-api-key", MESSAGES, x_api_key, _message(), False),
+        ("x-api-key", MESSAGES, x_api_key, _message(), True),
+        ("a wrong x-api-key", MESSAGES, {**x_api_key, "x-api-key": "nope"}, _message(), False),
         ("a wrong key", CHAT, {"Authorization": "Bearer nope", **identity("hot")}, _chat(), False),
     ]  # fmt: skip
 
@@ -526,4 +527,4 @@ def test_the_hot_path_answers_gateway_calls_as_the_routes_do(
         patch.setattr(HotPath, "match", lambda self, scope: None)
         cases = [(what, path, headers, body, False) for what, path, headers, body, _ in cases]
         assert answers() == hot
-    assert [status for status, _ in hot] == [200, 402, 404, 400, 400, 200, 401]
+    assert [status for status, _ in hot] == [200, 402, 404, 400, 400, 200, 401, 401]

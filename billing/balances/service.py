@@ -21,6 +21,7 @@ from billing.balances.types import BalanceView, Grant, Transaction, TransactionF
 from billing.config.model import AppConfig
 from billing.errors import Conflict, InvalidRequest, UserNotFound
 from billing.ledger import ledger_row
+from billing.reservations import repository as reservation_repo
 from billing.users import repository as users_repo
 from billing.users.profile import refill_settings, start_balance
 from billing.webhooks import hooks as webhook_hooks
@@ -367,12 +368,17 @@ def set_balance(
 def _balance_moved(
     session: Session, config: AppConfig, row: BalanceRow, delta: int, now: datetime
 ) -> None:
-    """An admin change of ``delta`` left ``row``: balance.low may fire or re-arm."""
+    """An admin change of ``delta`` left ``row``: balance.low may fire or re-arm.
+    Credit taken away also releases the user's gateway leases (credit a worker set
+    aside for coming calls, billing/gateway/leases.py): the workers then hold the
+    user's calls against what is left, each learning it from its next record."""
     balances = {row.user_id: row.amount_micro}
     if delta > 0:
         webhook_hooks.balances_rose(session, balances)
     else:
         webhook_hooks.balances_fell(session, config, balances, now)
+        released = reservation_repo.release_leases(session, row.user_id, now)
+        metrics.record_reservation("released", session, released)
 
 
 @dataclass(frozen=True, slots=True)

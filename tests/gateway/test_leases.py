@@ -173,3 +173,24 @@ def test_a_lease_past_half_its_life_is_topped_up_and_extended_before_use(
     assert renewed["reservation_id"] == lease["reservation_id"]
     assert renewed["expires_at"] == "2026-11-01T12:00:31Z"
     assert balance(gateway, "renew") == START_BALANCE - 3 * GPT_COST
+
+
+def test_credit_an_admin_takes_away_releases_the_users_leases(gateway: TestClient) -> None:
+    assert _call(gateway, "cut") == 200
+    assert [h["kind"] for h in reservations(gateway, "cut")] == ["lease"]
+    set_balance(gateway, "cut", "0")  # e.g. an operator stops a user's spending
+    (released,) = reservations(gateway, "cut")
+    assert (released["kind"], released["status"]) == ("lease", "released")
+    # The worker learns it from its next record: that one call still goes out (it
+    # was held in memory, as a call already running is held), and is charged.
+    assert _call(gateway, "cut") == 200
+    assert _call(gateway, "cut") == 402
+    assert balance(gateway, "cut") == -GPT_COST
+    # Credit added does not release them.
+    set_balance(gateway, "cut", "100000")
+    assert _call(gateway, "cut") == 200
+    grant = gateway.post("/v1/balances/cut/credits", json={"amount": "5"}, headers=ADMIN)
+    assert grant.status_code == 200, grant.text
+    assert [h["status"] for h in reservations(gateway, "cut") if h["status"] == "active"] == [
+        "active"
+    ]

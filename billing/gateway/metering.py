@@ -208,13 +208,42 @@ def submit_record(
     provider_usage: dict[str, Any] | None,
     estimated: tuple[int, int] | None,
 ) -> Future[Any]:
-    """Queue the usage event on the group commit; it settles the hold. Either the
+    """Queue the usage event on the group commit; it settles the hold (or draws
+    from the lease, which gets the estimate back less the real cost). Either the
     provider's usage object or, when there is none, ``estimated`` (prompt,
     completion). Needs no await: a call cut short (cancelled) still records.
-
-    Usage the normaliser refuses (odd numbers from a proxy) falls back to the
-    estimate rather than lose the charge.
     """
+    lease = held.lease
+    try:
+        priced = _priced_event(
+            runtime, snapshot, event_id, identity, endpoint, model, held, context,
+            usage_format, provider_usage, estimated,
+        )  # fmt: skip
+        done = runtime.group_record.submit(usage.record_requests, snapshot, priced, 1)
+    except BaseException:
+        if lease is not None:  # nothing drawn: the lease keeps the estimate as spent
+            LeaseBook.give_back(lease, held.amount_micro, held.amount_micro)
+        raise
+    if lease is not None:
+        LeaseBook.give_back(lease, held.amount_micro, priced[0].cost.total_micro)
+    return done
+
+
+def _priced_event(
+    runtime: Runtime,
+    snapshot: ConfigSnapshot,
+    event_id: str,
+    identity: Identity,
+    endpoint: str,
+    model: str,
+    held: Hold,
+    context: str,
+    usage_format: str,
+    provider_usage: dict[str, Any] | None,
+    estimated: tuple[int, int] | None,
+) -> list[usage.PricedEvent]:
+    """The call's usage event, priced. Usage the normaliser refuses (odd numbers
+    from a proxy) falls back to the estimate rather than lose the charge."""
     fields: dict[str, Any] = {
         "event_id": event_id,
         "user_id": identity.user_id,
@@ -243,15 +272,7 @@ def submit_record(
             {**fields, "tokens": {"prompt": prompt, "completion": completion}}
         )
         priced = usage.prepare_events(snapshot, [event], now, batch=False)
-    if held.lease is None:
-        return runtime.group_record.submit(usage.record_requests, snapshot, priced, 1)
-    try:
-        done = runtime.group_record.submit(usage.record_requests, snapshot, priced, 1)
-    except BaseException:
-        LeaseBook.give_back(held.lease, held.amount_micro, held.amount_micro)  # not drawn: kept
-        raise
-    LeaseBook.give_back(held.lease, held.amount_micro, priced[0].cost.total_micro)
-    return done
+    return priced
 
 
 DRAWN = ("drawn", "drawn_expired")

@@ -212,13 +212,40 @@ def submit_record(
     from the lease, which gets the estimate back less the real cost). Either the
     provider's usage object or, when there is none, ``estimated`` (prompt,
     completion). Needs no await: a call cut short (cancelled) still records.
+
+    Usage the normaliser refuses (odd numbers from a proxy) falls back to the
+    estimate rather than lose the charge.
     """
     lease = held.lease
     try:
-        priced = _priced_event(
-            runtime, snapshot, event_id, identity, endpoint, model, held, context,
-            usage_format, provider_usage, estimated,
-        )  # fmt: skip
+        fields: dict[str, Any] = {
+            "event_id": event_id,
+            "user_id": identity.user_id,
+            "endpoint": endpoint,
+            "model": model,
+            "context": context,
+            "conversation_id": identity.conversation_id,
+            "message_id": identity.message_id,
+            "reservation_id": held.reservation_id,
+            "role": identity.role,
+        }
+        now = runtime.clock()
+        priced = None
+        if provider_usage is not None:
+            try:
+                event = UsageEventIn.model_validate(
+                    {**fields, "provider_usage": {"format": usage_format, "usage": provider_usage}}
+                )
+                priced = usage.prepare_events(snapshot, [event], now, batch=False)
+            except (ValidationError, BillingError) as exc:
+                log.warning("gateway: %s usage refused (%s); recording the estimate", event_id, exc)
+                estimated = estimated or (held.prompt_tokens, 0)
+        if priced is None:
+            prompt, completion = estimated or (held.prompt_tokens, 0)
+            event = UsageEventIn.model_validate(
+                {**fields, "tokens": {"prompt": prompt, "completion": completion}}
+            )
+            priced = usage.prepare_events(snapshot, [event], now, batch=False)
         done = runtime.group_record.submit(usage.record_requests, snapshot, priced, 1)
     except BaseException:
         if lease is not None:  # nothing drawn: the lease keeps the estimate as spent
@@ -227,52 +254,6 @@ def submit_record(
     if lease is not None:
         LeaseBook.give_back(lease, held.amount_micro, priced[0].cost.total_micro)
     return done
-
-
-def _priced_event(
-    runtime: Runtime,
-    snapshot: ConfigSnapshot,
-    event_id: str,
-    identity: Identity,
-    endpoint: str,
-    model: str,
-    held: Hold,
-    context: str,
-    usage_format: str,
-    provider_usage: dict[str, Any] | None,
-    estimated: tuple[int, int] | None,
-) -> list[usage.PricedEvent]:
-    """The call's usage event, priced. Usage the normaliser refuses (odd numbers
-    from a proxy) falls back to the estimate rather than lose the charge."""
-    fields: dict[str, Any] = {
-        "event_id": event_id,
-        "user_id": identity.user_id,
-        "endpoint": endpoint,
-        "model": model,
-        "context": context,
-        "conversation_id": identity.conversation_id,
-        "message_id": identity.message_id,
-        "reservation_id": held.reservation_id,
-        "role": identity.role,
-    }
-    now = runtime.clock()
-    priced = None
-    if provider_usage is not None:
-        try:
-            event = UsageEventIn.model_validate(
-                {**fields, "provider_usage": {"format": usage_format, "usage": provider_usage}}
-            )
-            priced = usage.prepare_events(snapshot, [event], now, batch=False)
-        except (ValidationError, BillingError) as exc:
-            log.warning("gateway: %s usage refused (%s); recording the estimate", event_id, exc)
-            estimated = estimated or (held.prompt_tokens, 0)
-    if priced is None:
-        prompt, completion = estimated or (held.prompt_tokens, 0)
-        event = UsageEventIn.model_validate(
-            {**fields, "tokens": {"prompt": prompt, "completion": completion}}
-        )
-        priced = usage.prepare_events(snapshot, [event], now, batch=False)
-    return priced
 
 
 DRAWN = ("drawn", "drawn_expired")

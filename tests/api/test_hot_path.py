@@ -12,18 +12,16 @@ import asyncio
 import json
 import re
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import httpx
 import pytest
 from fastapi.testclient import TestClient
-from starlette.types import Message, Receive, Scope, Send
+from starlette.types import Message
 
-from billing.api.hot_path import HotPath
-from billing.api.json_body import StrictJsonBody
 from tests.conftest import AppFactory
 from tests.helpers import CLAUDE_CONFIG, event
+from tests.hot_path_support import counting_app_requests, hot_path_off
 from tests.metrics.scrape import delta, parse, total
 from tests.reservations.support import estimate
 
@@ -42,25 +40,10 @@ GENERATED_ID = re.compile(r"[0-9a-f]{32}")
 
 
 @pytest.fixture
-def reached_app(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+def reached_app() -> Iterator[list[str]]:
     """Paths of the requests that went on to the FastAPI app behind HttpFront."""
-    paths: list[str] = []
-    original = StrictJsonBody.__call__
-
-    async def counting(self: StrictJsonBody, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            paths.append(scope["path"])
-        await original(self, scope, receive, send)
-
-    monkeypatch.setattr(StrictJsonBody, "__call__", counting)
-    return paths
-
-
-@contextmanager
-def hot_path_off() -> Iterator[None]:
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(HotPath, "match", lambda self, scope: None)
-        yield
+    with counting_app_requests() as paths:
+        yield paths
 
 
 def _answer(response: httpx.Response) -> tuple[int, dict[str, str | None], str]:

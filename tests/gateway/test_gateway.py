@@ -8,10 +8,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from starlette.types import Receive, Scope, Send
 
-from billing.api.hot_path import HotPath
-from billing.api.json_body import StrictJsonBody
 from billing.balances.check import estimate_cost
 from billing.balances.check_schemas import SpendEstimateIn
 from billing.gateway import metering
@@ -35,6 +32,7 @@ from tests.gateway.support import (
     usage_rows,
 )
 from tests.gateway.upstream import COMPLETION_TOKENS, PROMPT_TOKENS, FakeUpstream
+from tests.hot_path_support import counting_app_requests, hot_path_off
 
 CHAT = "/gateway/OpenAI-Up/v1/chat/completions"
 MESSAGES = "/gateway/Claude-Up/v1/messages"
@@ -485,46 +483,38 @@ def test_holds_sharing_a_group_transaction_see_each_other(gateway: TestClient) -
 
 
 def test_the_hot_path_answers_gateway_calls_as_the_routes_do(
-    gateway: TestClient, upstream: FakeUpstream, monkeypatch: pytest.MonkeyPatch
+    gateway: TestClient, upstream: FakeUpstream
 ) -> None:
     """A call with a JSON body and an admitted key (Bearer or x-api-key) is served
     by HttpFront directly (billing/api/hot_path.py); everything else goes through
     the FastAPI route. Both answer alike."""
-    reached_app: list[str] = []
-    original = StrictJsonBody.__call__
+    with counting_app_requests() as reached_app:
+        set_balance(gateway, "poor-hot", "0")
+        user = identity("hot")
+        x_api_key = {"x-api-key": GATEWAY_KEY, **user}
+        cases: list[tuple[str, str, dict[str, Any], Any, bool]] = [
+            ("a call", CHAT, {**BEARER, **identity("hot")}, _chat(), True),
+            ("402", CHAT, {**BEARER, **identity("poor-hot")}, _chat(), True),
+            ("unknown endpoint", "/gateway/Nope/v1/chat/completions", {**BEARER, **identity("hot")},
+             _chat(), True),
+            ("no user header", CHAT, BEARER, _chat(), True),
+            ("no body", CHAT, {**BEARER, **identity("hot")}, None, False),
+            ("x-api-key", MESSAGES, x_api_key, _message(), True),
+            ("a wrong x-api-key", MESSAGES, {**x_api_key, "x-api-key": "nope"}, _message(), False),
+            ("a wrong key", CHAT, {**BEARER, "Authorization": "Bearer no", **user}, _chat(), False),
+        ]  # fmt: skip
 
-    async def counting(self: StrictJsonBody, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            reached_app.append(scope["path"])
-        await original(self, scope, receive, send)
+        def answers() -> list[tuple[int, Any]]:
+            found = []
+            for what, path, headers, body, hot in cases:
+                reached_app.clear()
+                answer = gateway.post(path, json=body, headers=headers)
+                assert bool(reached_app) is not hot, what
+                found.append((answer.status_code, answer.json()))
+            return found
 
-    monkeypatch.setattr(StrictJsonBody, "__call__", counting)
-    set_balance(gateway, "poor-hot", "0")
-    x_api_key = {"x-api-key": GATEWAY_KEY, **identity("hot")}
-    cases: list[tuple[str, str, dict[str, Any], Any, bool]] = [
-        ("a call", CHAT, {**BEARER, **identity("hot")}, _chat(), True),
-        ("402", CHAT, {**BEARER, **identity("poor-hot")}, _chat(), True),
-        ("unknown endpoint", "/gateway/Nope/v1/chat/completions", {**BEARER, **identity("hot")},
-         _chat(), True),
-        ("no user header", CHAT, BEARER, _chat(), True),
-        ("no body", CHAT, {**BEARER, **identity("hot")}, None, False),
-        ("x-api-key", MESSAGES, x_api_key, _message(), True),
-        ("a wrong x-api-key", MESSAGES, {**x_api_key, "x-api-key": "nope"}, _message(), False),
-        ("a wrong key", CHAT, {"Authorization": "Bearer nope", **identity("hot")}, _chat(), False),
-    ]  # fmt: skip
-
-    def answers() -> list[tuple[int, Any]]:
-        found = []
-        for what, path, headers, body, hot in cases:
-            reached_app.clear()
-            answer = gateway.post(path, json=body, headers=headers)
-            assert bool(reached_app) is not hot, what
-            found.append((answer.status_code, answer.json()))
-        return found
-
-    hot = answers()
-    with monkeypatch.context() as patch:
-        patch.setattr(HotPath, "match", lambda self, scope: None)
-        cases = [(what, path, headers, body, False) for what, path, headers, body, _ in cases]
-        assert answers() == hot
-    assert [status for status, _ in hot] == [200, 402, 404, 400, 400, 200, 401, 401]
+        hot = answers()
+        with hot_path_off():
+            cases = [(what, path, headers, body, False) for what, path, headers, body, _ in cases]
+            assert answers() == hot
+        assert [status for status, _ in hot] == [200, 402, 404, 400, 400, 200, 401, 401]

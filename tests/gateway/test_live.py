@@ -117,24 +117,10 @@ def test_concurrent_calls_of_one_user_never_spend_beyond_the_holds(
     # charged 8.85. 300 credits cover four holds at once, not five.
     set_balance(base, "racer", "300")
     body = {"model": GPT, "messages": [{"role": "user", "content": "Say hello"}], "max_tokens": 100}
-    headers = {"Authorization": f"Bearer {GATEWAY_KEY}", **identity("racer")}
-
-    def call(_: int) -> int:
-        return httpx.post(
-            f"{base}/gateway/OpenAI-Up/v1/chat/completions", json=body, headers=headers, timeout=30
-        ).status_code
-
-    with ThreadPoolExecutor(16) as pool:
-        statuses = list(pool.map(call, range(32)))
-    assert set(statuses) <= {200, 402}, statuses
-    served = statuses.count(200)
-    assert statuses.count(402) > 0 and served >= 4, statuses
+    served = _race(base, "racer", body, 32)
     # The estimate never undershoots here, so the balance can never go below zero;
     # every served call is charged exactly once, every refused one not at all.
-    wait_events(base, "racer", served)
-    final = balance(base, "racer")
-    assert final >= 0
-    assert final == Decimal(300) - served * GPT_COST
+    assert Decimal(0) <= balance(base, "racer") == Decimal(300) - served * GPT_COST
     assert len(upstream.received) == served
     # Each served call settled its own hold or drew from a worker's lease (active).
     holds = reservations(base, "racer")
@@ -154,7 +140,17 @@ def test_many_calls_of_one_user_on_two_workers_never_spend_past_the_balance(
     set_balance(base, "crowd", "100")
     prompt = "Please say hello. " * 12  # estimated ~58 tokens; the upstream counts 19
     body = {"model": GPT, "messages": [{"role": "user", "content": prompt}], "max_tokens": 10}
-    headers = {"Authorization": f"Bearer {GATEWAY_KEY}", **identity("crowd")}
+    served = _race(base, "crowd", body, 64)
+    # Every estimate was above the real cost: the balance cannot go below zero, and
+    # each served call was charged exactly once.
+    assert Decimal(0) <= balance(base, "crowd") == Decimal(100) - served * GPT_COST
+    assert len(upstream.received) == served
+
+
+def _race(base: str, user_id: str, body: dict[str, Any], calls: int) -> int:
+    """``calls`` calls of one user, 16 at a time; how many were served (the rest
+    refused with 402), once their usage events are all recorded."""
+    headers = {"Authorization": f"Bearer {GATEWAY_KEY}", **identity(user_id)}
 
     def call(_: int) -> int:
         return httpx.post(
@@ -162,16 +158,12 @@ def test_many_calls_of_one_user_on_two_workers_never_spend_past_the_balance(
         ).status_code
 
     with ThreadPoolExecutor(16) as pool:
-        statuses = list(pool.map(call, range(64)))
+        statuses = list(pool.map(call, range(calls)))
     assert set(statuses) <= {200, 402}, statuses
     served = statuses.count(200)
     assert served >= 4 and statuses.count(402) > 0, statuses
-    wait_events(base, "crowd", served)
-    final = balance(base, "crowd")
-    # Every estimate was above the real cost: the balance cannot go below zero, and
-    # each served call was charged exactly once.
-    assert Decimal(0) <= final == Decimal(100) - served * GPT_COST
-    assert len(upstream.received) == served
+    wait_events(base, user_id, served)
+    return served
 
 
 def test_librechat_yaml_points_every_custom_endpoint_at_the_gateway(

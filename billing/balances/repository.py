@@ -16,7 +16,7 @@ from billing.dialect import InList, StaticQuery
 from billing.dialect.rows import RowGroups
 from billing.models import Balance, LedgerEntry, Reservation, UserProfile
 from billing.models.base import UTCDateTime
-from billing.models.reservation import ACTIVE
+from billing.models.reservation import ACTIVE, LEASE, RELEASED
 from billing.users.profile import Profile
 from billing.users.repository import SETTINGS, profile_of
 
@@ -309,3 +309,19 @@ def list_ledger(
     if after_id is not None:
         stmt = stmt.where(LedgerEntry.id < after_id)
     return list(session.scalars(stmt))
+
+
+def release_leases(session: Session, user_id: str, now: datetime) -> int:
+    """Release the user's active gateway leases (credit set aside from this balance for
+    a worker's coming calls, billing/gateway/leases.py); how many there were."""
+    done = session.execute(
+        update(Reservation)
+        .where(
+            Reservation.user_id == user_id,
+            Reservation.status == ACTIVE,
+            Reservation.kind == LEASE,
+        )
+        .values(status=RELEASED, closed_at=now),
+        execution_options={"synchronize_session": False},
+    )
+    return int(getattr(done, "rowcount", 0) or 0)

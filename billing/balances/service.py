@@ -21,7 +21,6 @@ from billing.balances.types import BalanceView, Grant, Transaction, TransactionF
 from billing.config.model import AppConfig
 from billing.errors import Conflict, InvalidRequest, UserNotFound
 from billing.ledger import ledger_row
-from billing.reservations import repository as reservation_repo
 from billing.users import repository as users_repo
 from billing.users.profile import refill_settings, start_balance
 from billing.webhooks import hooks as webhook_hooks
@@ -377,7 +376,7 @@ def _balance_moved(
         webhook_hooks.balances_rose(session, balances)
     else:
         webhook_hooks.balances_fell(session, config, balances, now)
-        released = reservation_repo.release_leases(session, row.user_id, now)
+        released = repo.release_leases(session, row.user_id, now)
         metrics.record_reservation("released", session, released)
 
 

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from billing import dialect
 from billing.dialect import InList, StaticQuery
 from billing.models import Reservation, UsageEvent
-from billing.models.reservation import ACTIVE, EXPIRED, HOLD, LEASE, RELEASED
+from billing.models.reservation import ACTIVE, EXPIRED, HOLD
 
 
 @dataclass(slots=True)
@@ -187,21 +187,6 @@ def top_up(
         execution_options={"synchronize_session": False},
     )
     return bool(getattr(done, "rowcount", 0))
-
-
-def release_leases(session: Session, user_id: str, now: datetime) -> int:
-    """Release the user's active gateway leases; how many there were."""
-    done = session.execute(
-        update(Reservation)
-        .where(
-            Reservation.user_id == user_id,
-            Reservation.status == ACTIVE,
-            Reservation.kind == LEASE,
-        )
-        .values(status=RELEASED, closed_at=now),
-        execution_options={"synchronize_session": False},
-    )
-    return int(getattr(done, "rowcount", 0) or 0)
 
 
 def set_amounts(session: Session, amounts: Sequence[Mapping[str, Any]]) -> None:

@@ -10,6 +10,7 @@ from sqlalchemy import Engine, create_engine, event, exc, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from billing.dialect import Dialect, for_engine, session_info
+from billing.dialect import of as session_dialect
 from billing.sqlite_writer import QueuedConnection
 
 # Page cache of each SQLite connection (KiB): bounded, and filled only as used.
@@ -124,5 +125,5 @@ def flush_this_commit(session: Session) -> None:
     """Make this transaction's commit wait for its log flush on a connection made
     with ``unflushed_commits`` (a write that must not be lost in a crash, e.g. a
     gateway lease, which calls are then held against without the database)."""
-    if session.get_bind().dialect.name == "postgresql":
+    if session_dialect(session).name == "postgresql":
         session.execute(text("SET LOCAL synchronous_commit = on"))

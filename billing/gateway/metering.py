@@ -85,9 +85,9 @@ async def hold(
     except BillingError as exc:
         raise GatewayError.of(exc, dialect) from None
     if book is None:
-        return await _hold_in_database(
-            runtime, snapshot, identity, estimate, prompt_tokens, None, dialect
-        )
+        created = await _hold_in_database(runtime, snapshot, identity, estimate, None, dialect)
+        assert isinstance(created, reservations.Created), "no lease was asked for"
+        return Hold(created.view.row.id, created.view.row.amount_micro, prompt_tokens)
     key: LeaseKey = (identity.user_id, identity.role)
     while True:
         lease = book.take(key, cost_micro, runtime.clock())
@@ -99,12 +99,14 @@ async def hold(
         await asyncio.shield(pending)  # another call of the user's is topping the lease up
     done = book.topping_up(key)
     try:
-        ask = (book, key, cost_micro)
-        return await _hold_in_database(
-            runtime, snapshot, identity, estimate, prompt_tokens, ask, dialect
-        )
+        ask = book.ask(key, cost_micro)
+        created = await _hold_in_database(runtime, snapshot, identity, estimate, ask, dialect)
     finally:
         book.topped_up(key, done)
+    if isinstance(created, reservations.Leased):
+        lease = book.granted(key, created)
+        return Hold(lease.id, created.cost_micro, prompt_tokens, lease)
+    return Hold(created.view.row.id, created.view.row.amount_micro, prompt_tokens)
 
 
 async def _hold_in_database(
@@ -112,23 +114,19 @@ async def _hold_in_database(
     snapshot: ConfigSnapshot,
     identity: Identity,
     estimate: SpendEstimateIn,
-    prompt_tokens: int,
-    lease_ask: tuple[LeaseBook, LeaseKey, int] | None,
+    ask: reservations.LeaseAsk | None,
     dialect: str,
-) -> Hold:
+) -> reservations.Created | reservations.Leased:
+    """One transaction (shared with the holds arriving together): the call's hold,
+    or, with ``ask``, a lease made or topped up (or the call's hold, if too little
+    credit is free for a lease)."""
     ttl = runtime.settings.reservation_ttl_seconds
-    ask = None if lease_ask is None else lease_ask[0].ask(lease_ask[1], lease_ask[2])
     request: HoldRequest = (identity.user_id, estimate, ttl, ask)
     try:
         done = runtime.group_hold.submit(_create_holds, snapshot, request, 1)
-        created = cast(reservations.Created | reservations.Leased, await asyncio.wrap_future(done))
+        return cast(reservations.Created | reservations.Leased, await asyncio.wrap_future(done))
     except BillingError as exc:
         raise GatewayError.of(exc, dialect) from None
-    if isinstance(created, reservations.Leased):
-        assert lease_ask is not None
-        lease = lease_ask[0].granted(lease_ask[1], created)
-        return Hold(lease.id, created.cost_micro, prompt_tokens, lease)
-    return Hold(created.view.row.id, created.view.row.amount_micro, prompt_tokens)
 
 
 HoldRequest = tuple[str, SpendEstimateIn, int, reservations.LeaseAsk | None]

@@ -31,7 +31,7 @@ from billing.errors import (
     ReservationExpired,
     ReservationNotFound,
 )
-from billing.models.reservation import ACTIVE, EXPIRED, LEASE, RELEASED, SETTLED
+from billing.models.reservation import ACTIVE, EXPIRED, HOLD, LEASE, RELEASED, SETTLED
 from billing.reservations import repository as repo
 from billing.reservations.repository import ReservationRow
 from billing.reservations.types import Settlement, UsageClaim
@@ -103,6 +103,13 @@ def create(
             earlier = _earlier(session, idempotency_key, content, now)
             assert earlier is not None, "the key's hold was committed before our insert"
             return earlier
+    return _created(session, check, row, cost)
+
+
+def _created(
+    session: Session, check: CheckResult, row: ReservationRow, cost: dict[str, Any]
+) -> Created:
+    """The hold ``row``, inserted after ``check``: counted, with what is left available."""
     metrics.record_reservation("created", session)
     available = check.available_micro - row.amount_micro
     return Created(View(row, ACTIVE, None), check.balance_micro, available, cost)
@@ -125,10 +132,16 @@ def _refuse_unless_allowed(check: CheckResult) -> None:
 
 
 def _new_row(
-    user_id: str, endpoint: str, model: str, amount_micro: int, ttl_seconds: int, now: datetime
+    user_id: str,
+    endpoint: str,
+    model: str,
+    amount_micro: int,
+    ttl_seconds: int,
+    now: datetime,
+    kind: str = HOLD,
 ) -> ReservationRow:
     return ReservationRow(
-        id=f"res_{uuid.uuid4().hex}",
+        id=f"{'lse' if kind == LEASE else 'res'}_{uuid.uuid4().hex}",
         user_id=user_id,
         endpoint=endpoint,
         model=model,
@@ -138,6 +151,7 @@ def _new_row(
         expires_at=now + timedelta(seconds=ttl_seconds),
         closed_at=None,
         settled_event_id=None,
+        kind=kind,
     )
 
 
@@ -189,18 +203,14 @@ def hold_or_lease(
     if grant < cost:
         row = _new_row(user_id, request.endpoint, request.model, cost, ttl_seconds, now)
         repo.add(session, row.values())
-        metrics.record_reservation("created", session)
-        cost_json = check.cost.to_json()
-        available = check.available_micro - cost
-        return Created(View(row, ACTIVE, None), check.balance_micro, available, cost_json)
+        return _created(session, check, row, check.cost.to_json())
     expires_at = now + timedelta(seconds=ask.ttl_seconds)
     metrics.record_reservation("leased", session)
     if ask.lease_id is not None and repo.top_up(
         session, ask.lease_id, user_id, grant, expires_at, now
     ):
         return Leased(ask.lease_id, grant, expires_at, cost)
-    row = _new_row(user_id, "*", "*", grant, ask.ttl_seconds, now)
-    row.id, row.kind = f"lse_{uuid.uuid4().hex}", LEASE
+    row = _new_row(user_id, "*", "*", grant, ask.ttl_seconds, now, LEASE)
     repo.add(session, row.values())
     return Leased(row.id, grant, expires_at, cost)
 

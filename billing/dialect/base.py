@@ -144,13 +144,6 @@ class Dialect(Protocol):
         waits for it to end: then it is taken (it committed) or free (rolled back)."""
         ...
 
-    def insert_unseen(
-        self, session: Session, table: Table, key: str, rows: Sequence[Mapping[str, Any]]
-    ) -> set[Any]:
-        """``insert_new`` (the same answer) of rows whose keys this transaction has just
-        read as free, in the database's cheapest form for keys that are still free."""
-        ...
-
     def insert_new_with(
         self,
         session: Session,

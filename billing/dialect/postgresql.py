@@ -20,12 +20,10 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from decimal import Decimal
 from functools import cache, lru_cache
-from operator import itemgetter
 from typing import Any
 from weakref import WeakKeyDictionary
 
 import orjson
-from psycopg import errors as pg_errors
 from psycopg.types.string import BytesBinaryDumper
 from sqlalchemy import (
     ARRAY,
@@ -180,8 +178,7 @@ class PostgreSQL(ConflictInserts):
         if len(rows) < COPY_MIN_ROWS:
             suffix = f" ON CONFLICT ({key}) DO NOTHING RETURNING {key}"
             columns = checked_columns(table, rows)
-            order = _key_order(table, key)
-            returned = _insert_values(session, table, columns, rows, suffix, order_by=order)
+            returned = _insert_values(session, table, columns, rows, suffix, order_by=key)
             return {row[0] for row in returned}
         columns, values = layout(table, rows)
         # COPY into a per-connection temp table, then one INSERT ... SELECT: COPY
@@ -198,44 +195,12 @@ class PostgreSQL(ConflictInserts):
                 copy.set_types([types[name] for name in columns])
                 write_rows(copy, values)
             cursor.execute(
-                f"INSERT INTO {table.name} ({names}) SELECT {names} FROM {stage} "
-                f"ORDER BY {_key_order(table, key)} "
+                f"INSERT INTO {table.name} ({names}) SELECT {names} FROM {stage} ORDER BY {key} "
                 f"ON CONFLICT ({key}) DO NOTHING RETURNING {key}"
             )
             inserted = {row[0] for row in cursor.fetchall()}
             cursor.execute(f"DELETE FROM {stage}")  # callers may insert again in this transaction
             return inserted
-
-    def insert_unseen(
-        self, session: Session, table: Table, key: str, rows: Sequence[Mapping[str, Any]]
-    ) -> set[Any]:
-        """``insert_new`` of rows whose keys this transaction read as free: one binary
-        COPY straight into the table, in key order, in a savepoint of its own (no temp
-        table, no INSERT ... SELECT, no keys returned: ~8 ms less of PostgreSQL's CPU
-        per 1,000 events). A key another transaction took since (committed before the
-        COPY, or committing while the COPY waits on its index entry) fails the COPY
-        with a unique violation: the savepoint is rolled back and ``insert_new``
-        decides. Nothing else is written inside the savepoint, and it has ended when
-        this returns (the rows carry its subtransaction's id as ``xmin``, which only
-        ledger rows are ever looked up by)."""
-        if len(rows) < COPY_MIN_ROWS:
-            return self.insert_new(session, table, key, rows)
-        # Python's str order is bytewise on UTF-8: insert_new's order (_key_order).
-        columns, values = layout(table, sorted(rows, key=itemgetter(key)))
-        sql = f"COPY {table.name} ({', '.join(columns)}) FROM STDIN (FORMAT BINARY)"
-        types = _copy_types(session, table.name)
-        with _copy_cursor(session) as cursor:
-            cursor.execute("SAVEPOINT insert_unseen")
-            try:
-                with cursor.copy(sql) as copy:
-                    copy.set_types([types[name] for name in columns])
-                    write_rows(copy, values)
-            except pg_errors.UniqueViolation:
-                cursor.execute("ROLLBACK TO SAVEPOINT insert_unseen")
-                cursor.execute("RELEASE SAVEPOINT insert_unseen")
-                return self.insert_new(session, table, key, rows)
-            cursor.execute("RELEASE SAVEPOINT insert_unseen")
-        return {row[key] for row in rows}
 
     def insert_new_with(
         self,
@@ -359,16 +324,6 @@ def _pg_type(table: Table, name: str) -> str:
     return str(table.c[name].type.compile(dialect=postgresql.dialect()))
 
 
-@cache
-def _key_order(table: Table, key: str) -> str:
-    """ORDER BY of an insert that takes unique-index entries in key order: text keys
-    bytewise (COLLATE "C", whatever the database's collation), the order Python sorts
-    str in, so insert_unseen's COPY (sorted in Python) and insert_new's statements
-    take the entries of shared keys in the same order: no deadlock between them."""
-    kind = _pg_type(table, key)
-    return f'{key} COLLATE "C"' if kind.startswith(("VARCHAR", "TEXT")) else key
-
-
 def _pg_sql(statement: Any) -> tuple[str, dict[str, Any]]:
     """The statement's SQL for psycopg, and the values of its constant parameters."""
     from sqlalchemy.dialects.postgresql import psycopg
@@ -445,7 +400,7 @@ def _insert_new_with_sql(
     record = ", ".join(f"{name} {_json_type(table, name)}" for name in columns)
     steps = [
         f"new AS (INSERT INTO {table.name} ({names}) SELECT {names} "
-        f"FROM json_to_recordset(%s::json) AS v({record}) ORDER BY {_key_order(table, key)} "
+        f"FROM json_to_recordset(%s::json) AS v({record}) ORDER BY {key} "
         f"ON CONFLICT ({key}) DO NOTHING RETURNING {key})"
     ]
     for number, (target, kept, field, sum_by) in enumerate(dependents):

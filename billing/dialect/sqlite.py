@@ -129,15 +129,6 @@ class SQLite(ConflictInserts):
         )
         return set(session.scalars(stmt, list(rows)))
 
-    def insert_unseen(
-        self, session: Session, table: Table, key: str, rows: Sequence[Mapping[str, Any]]
-    ) -> set[Any]:
-        """A plain insert: the caller's transaction holds the one write lock since it
-        read the keys as free, so they still are (a taken one fails the insert on
-        the unique index: the transaction rolls back)."""
-        self.insert_rows(session, table, rows)
-        return {row[key] for row in rows}
-
     def update_rows(
         self, session: Session, table: Table, key: str, rows: Sequence[Mapping[str, Any]]
     ) -> None:

@@ -25,20 +25,16 @@ id stands for all of them.
   inserted (content check).
 - *ledger first* (large batches): read the stored rows of every id (retries
   of committed events are known without waiting on anyone; content check);
-  write the ledger rows of the others; insert the events (the writer's
-  ``insert_unseen``: on PostgreSQL a COPY in a savepoint of its own, falling
-  back to ``insert_new`` if another transaction took an id since the read);
-  the rollup deltas of the events kept. A concurrent transaction posting one
-  of these ids waits on its unique-index entry until this one ends: inserting
-  the events last keeps that wait to the tail.
+  write the ledger rows of the others; insert the events; the rollup deltas
+  of the events kept. A concurrent transaction posting one of these ids waits
+  on its unique-index entry until this one ends: inserting the events last
+  keeps that wait to the tail.
 
 Rollup deltas are insert only (no row shared between transactions, so no
 lock waits). Then, either way: the balances, the reservations.
 
 **Lock order** (no deadlocks). The event insert takes unique-index entries in
-event_id order, bytewise (the writer's ``insert_new`` orders in SQL with
-``COLLATE "C"``; ``insert_unseen`` sorts its COPY's rows in Python, the same
-order). Roles sent with
+event_id order (the writer's ``insert_new`` orders in SQL). Roles sent with
 the events are stored next (their user_profile rows locked in user id order,
 only when a role changes). Balances are locked in user id order
 (billing/balances/service.py ``charge``), after every insert, so concurrent
@@ -66,10 +62,8 @@ column). The caller rolls back: nothing of the request lands.
 **Assumptions checked**, each a RuntimeError (the transaction rolls back,
 nothing is charged twice or lost):
 
-- no SAVEPOINT around the call: rows written inside one carry the
-  subtransaction's id as ``xmin``, which the undo of a race-lost event would
-  not find (the writer's own savepoint around the events' COPY writes event
-  rows only, and has ended before any undo);
+- no SAVEPOINT: rows written inside one carry the subtransaction's id as
+  ``xmin``, which the undo of a race-lost event would not find;
 - every event not inserted is visible as stored: the insert waited for the
   other transaction's commit, and READ COMMITTED shows its row to the next
   statement (REPEATABLE READ would not);
@@ -187,7 +181,7 @@ def _write_ledger_first(
     _refuse_other_content(session, priced, first, stored)
     unseen = [item for event_id, item in first.items() if event_id not in stored]
     ledger.insert_ledger(session, ledger_groups(unseen))
-    inserted = repo.insert_unseen_events(session, [item.event_row for item in unseen])
+    inserted = repo.insert_new_events(session, [item.event_row for item in unseen])
     raced = {e.event_id: e.user_id for item in unseen if (e := item.event).event_id not in inserted}
     if raced:  # recorded meanwhile by another transaction: take back our rows
         committed = _recorded_elsewhere(session, raced)

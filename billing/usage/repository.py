@@ -42,13 +42,6 @@ def insert_new_events(
     )
 
 
-def insert_unseen_events(session: Session, rows: Sequence[Mapping[str, Any]]) -> set[str]:
-    """``insert_new_events`` (no dependents) of events this transaction has just read
-    as not recorded: the writer's fast form for ids still free (the dialect's
-    ``insert_unseen``), the same answer when another transaction took some meanwhile."""
-    return dialect.of(session).insert_unseen(session, _table(UsageEvent), "event_id", rows)
-
-
 def _table(model: Any) -> Table:
     table = model.__table__
     assert isinstance(table, Table)

@@ -92,6 +92,26 @@ def group_rollup_rows(groups: RowGroups) -> list[dict[str, Any]]:
     return sums.rows()
 
 
+def rollups_less(rows: Sequence[Mapping[str, Any]], less: Sequence[Mapping[str, Any]]) -> list:
+    """Delta rows ``rows`` minus ``less`` (the delta rows of some of their ledger rows,
+    e.g. of events found recorded already), per SLOT_KEY; a key left with nothing
+    (all sums 0) is dropped, as a zero delta changes no report. Cheaper than summing
+    the rest again when ``less`` is a few events of a batch."""
+    taken = {tuple(row[name] for name in SLOT_KEY): row for row in less}
+    if not taken:
+        return list(rows)
+    kept = []
+    for row in rows:
+        minus = taken.get(tuple(row[name] for name in SLOT_KEY))
+        if minus is None:
+            kept.append(row)
+            continue
+        left = {**row, **{name: row[name] - minus[name] for name in _VALUE_COLUMNS}}
+        if any(left[name] for name in _VALUE_COLUMNS):
+            kept.append(left)
+    return kept
+
+
 class _Sums:
     """Token and spend sums per SLOT_KEY; slots computed once per event time."""
 

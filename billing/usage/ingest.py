@@ -174,8 +174,8 @@ def _write_ledger_first(
     session: Session, priced: Sequence[PricedEvent], first: dict[str, PricedEvent]
 ) -> Written:
     # The rollup deltas of every event, summed before the first statement (which
-    # takes SQLite's one write lock: ~13 ms a 2,000-event group); again, of the
-    # events kept, in the rare call with some of them recorded already.
+    # takes SQLite's one write lock: ~13 ms a 2,000-event group); those of events
+    # not kept (recorded already: a client's retries) are taken out again after.
     rollups = rollup_repository.group_rollup_rows(ledger_groups(first.values()))
     stored = repo.stored_events(session, first)
     _refuse_other_content(session, priced, first, stored)
@@ -190,7 +190,10 @@ def _write_ledger_first(
         stored.update(committed)
         unseen = [item for item in unseen if item.event.event_id in inserted]
     if len(unseen) != len(first):
-        rollups = rollup_repository.group_rollup_rows(ledger_groups(unseen))
+        kept = {item.event.event_id for item in unseen}
+        skipped = [item for event_id, item in first.items() if event_id not in kept]
+        less = rollup_repository.group_rollup_rows(ledger_groups(skipped))
+        rollups = rollup_repository.rollups_less(rollups, less)
     rollup_repository.insert_rollups(session, rollups)  # same transaction: no drift
     return inserted, stored
 

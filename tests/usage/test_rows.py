@@ -10,7 +10,7 @@ from typing import Any
 from billing.config.loader import parse_config
 from billing.ledger import ledger_row
 from billing.pricing.engine import PriceBook
-from billing.reports.rollup_repository import group_rollup_rows, rollup_rows
+from billing.reports.rollup_repository import group_rollup_rows, rollup_rows, rollups_less
 from billing.usage.rows import LEDGER_OWN, LEDGER_SHARED, ledger_groups, priced_event
 from billing.usage.schemas import UsageEventIn
 from tests.helpers import CLAUDE_CONFIG, event
@@ -72,3 +72,25 @@ def test_group_rollups_are_the_rollups_of_the_rows() -> None:
     assert group_rollup_rows(groups) == rollup_rows(rows)
     assert {row["cache_write_tokens"] for row in group_rollup_rows(groups)} >= {5}
     assert Decimal(sum(r["prompt_micro"] for r in rollup_rows(rows))) > 0
+
+
+def test_rollups_less_some_events_are_the_rollups_of_the_others() -> None:
+    """Ingest takes the events found recorded already out of a batch's summed deltas:
+    the same rows as summing the others afresh, keys left with nothing dropped."""
+    bodies = [
+        event(f"e{i}", f"u{i % 3}", model=model, tokens=tokens)
+        for i, (model, tokens) in enumerate(
+            [
+                ("claude-sonnet-4-5", {"prompt": 10, "cache_write_1h": 5}),
+                ("claude-sonnet-4-5", {"completion": 7}),
+                ("unknown-model", {"prompt": 4, "completion": 1}),  # only in a skipped event
+                ("claude-sonnet-4-5", {"prompt": 3, "cache_read": 2}),
+            ]
+        )
+    ]
+    items = [_priced(body, NOW + timedelta(minutes=20 * (i % 2))) for i, body in enumerate(bodies)]
+    everything = group_rollup_rows(ledger_groups(items))
+    for skipped in ([], [0], [2], [0, 2], [1, 3], [0, 1, 2, 3]):
+        kept = [item for i, item in enumerate(items) if i not in skipped]
+        less = group_rollup_rows(ledger_groups([items[i] for i in skipped]))
+        assert rollups_less(everything, less) == group_rollup_rows(ledger_groups(kept))

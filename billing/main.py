@@ -17,7 +17,7 @@ from billing.accounts.router import router as accounts_router
 from billing.admin.router import router as admin_router
 from billing.admin.service import record_price_book
 from billing.api.errors import COMMON_ERRORS, install_error_handlers
-from billing.api.front import HttpFront
+from billing.api.front import front_first
 from billing.api.json_body import StrictJsonBody
 from billing.api.metrics_http import router as metrics_router
 from billing.audit.router import router as audit_router
@@ -104,11 +104,12 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     # forms post application/x-www-form-urlencoded; the gateway forwards provider
     # bodies and parses them itself (billing/gateway/proxy.py).
     app.add_middleware(StrictJsonBody, exempt_prefixes=("/console", "/gateway/"))
-    # Around it: trailing slash, request id and log line, config pin, metrics, body
-    # deadline and size limit, in one layer (billing/api/front.py), which also serves
-    # the hot routes' plain requests itself (billing/api/hot_path.py).
-    app.add_middleware(
-        HttpFront,
+    # Outermost, in front of FastAPI's own layers: trailing slash, request id and log
+    # line, config pin, metrics, body deadline and size limit, in one layer
+    # (billing/api/front.py), which also serves the hot routes' plain requests itself
+    # (billing/api/hot_path.py).
+    front_first(
+        app,
         runtime=runtime,
         max_body_bytes=settings.max_body_bytes,
         body_timeout_seconds=settings.body_timeout_seconds,

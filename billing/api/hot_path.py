@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from fastapi.routing import APIRoute
+from starlette.middleware.errors import ServerErrorMiddleware
 from starlette.middleware.exceptions import ExceptionMiddleware
 from starlette.responses import Response
 from starlette.routing import BaseRoute, compile_path
@@ -126,10 +127,14 @@ class HotPath:
     ) -> None:
         self.app = app
         self.runtime = runtime
-        # As Starlette's app builds its ExceptionMiddleware: 500 and Exception are
-        # the outer ServerErrorMiddleware's (an unexpected error is still answered there).
+        # As FastAPI builds its stack: 500 and Exception go to a ServerErrorMiddleware
+        # around the ExceptionMiddleware of the others. HttpFront is outside the app's
+        # own ServerErrorMiddleware (billing/main.py), so a hot route has its own.
         handled = {k: v for k, v in exception_handlers.items() if k not in (500, Exception)}
-        self._answering = ExceptionMiddleware(self._raise, handlers=handled)
+        unexpected = exception_handlers.get(500) or exception_handlers.get(Exception)
+        self._answering = ServerErrorMiddleware(
+            ExceptionMiddleware(self._raise, handlers=handled), handler=unexpected
+        )
 
     def match(self, scope: Scope) -> tuple[HotRoute, dict[str, str]] | None:
         """The module's ``match``; a method so a test can turn the hot path off."""
@@ -158,7 +163,8 @@ class HotPath:
             response = await route.answer(context, scope, value)
         except Exception as exc:
             # Answered as the app answers it (the exception raised again inside
-            # Starlette's ExceptionMiddleware with the app's handlers); none is sent yet.
+            # Starlette's middlewares with the app's handlers); none is sent yet. An
+            # unexpected one is answered 500 and raised on, as the app does.
             scope[_RAISED] = exc
             await self._answering(scope, receive, send)
             return

@@ -19,13 +19,13 @@ One layer instead of six that each wrapped ``send`` (and some ``receive``) and
 each scanned the headers: a hot request's answer passes one wrapper, and the
 head is read once (cpu_split --kind check: see benchmarks/RESULTS.md).
 
-It is the app's outermost layer (billing/main.py, ``front_first``), outside
-FastAPI's own (its ServerErrorMiddleware, telemetry and body-limit layers):
-so an unexpected error's 500 carries the request id and config version too,
-and a hot request passes none of them (~20-25 us less of the event loop's CPU
-a request, in process). An inner layer may answer a body that failed a rule
-below (ServerErrorMiddleware answers 500 to any exception): that answer is
-dropped and the rule's own (408, 413) is sent.
+It is the app's outermost layer (``front_first`` below, from billing/main.py),
+outside FastAPI's own (its ServerErrorMiddleware, telemetry and body-limit
+layers): so an unexpected error's 500 carries the request id and config
+version too, and a hot request passes none of them (~10-20 us less of the
+event loop's CPU a request, in process). An inner layer may answer a body
+that failed a rule below (ServerErrorMiddleware answers 500 to any
+exception): that answer is dropped and the rule's own (408, 413) is sent.
 """
 
 from __future__ import annotations

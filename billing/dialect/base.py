@@ -144,6 +144,14 @@ class Dialect(Protocol):
         waits for it to end: then it is taken (it committed) or free (rolled back)."""
         ...
 
+    def insert_unseen(
+        self, session: Session, table: Table, key: str, rows: Sequence[Mapping[str, Any]]
+    ) -> set[Any]:
+        """``insert_new`` (the same answer) of rows whose keys this transaction has just
+        read as free: where one writer runs at a time they still are, and a plain
+        insert does (no lookup of the keys again)."""
+        ...
+
     def insert_new_with(
         self,
         session: Session,
@@ -259,6 +267,17 @@ class ConflictInserts:
         inserted: set[Any] = writer.insert_new(session, table, key, rows)
         for dependent in dependents:
             writer.insert_rows(session, dependent.table, dependent.kept(inserted))
+        return inserted
+
+    def insert_unseen(
+        self, session: Session, table: Table, key: str, rows: Sequence[Mapping[str, Any]]
+    ) -> set[Any]:
+        """``insert_new``: another transaction may have taken a key since it was read.
+        (A COPY straight in, falling back to ``insert_new`` when one was taken, was
+        slower under make bench's traffic: repeated ids of batches still in flight
+        on another worker made most batches fall back; benchmarks/RESULTS.md.)"""
+        writer: Any = self
+        inserted: set[Any] = writer.insert_new(session, table, key, rows)
         return inserted
 
     def insert_groups(self, session: Session, table: Table, groups: RowGroups) -> None:

@@ -129,6 +129,15 @@ class SQLite(ConflictInserts):
         )
         return set(session.scalars(stmt, list(rows)))
 
+    def insert_unseen(
+        self, session: Session, table: Table, key: str, rows: Sequence[Mapping[str, Any]]
+    ) -> set[Any]:
+        """A plain insert: the caller's transaction has held the one write lock since it
+        read the keys as free, so they still are (a taken one would fail the insert on
+        the unique index, and the transaction with it)."""
+        self.insert_rows(session, table, rows)
+        return {row[key] for row in rows}
+
     def update_rows(
         self, session: Session, table: Table, key: str, rows: Sequence[Mapping[str, Any]]
     ) -> None:

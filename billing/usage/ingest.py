@@ -25,10 +25,11 @@ id stands for all of them.
   inserted (content check).
 - *ledger first* (large batches): read the stored rows of every id (retries
   of committed events are known without waiting on anyone; content check);
-  write the ledger rows of the others; insert the events; the rollup deltas
-  of the events kept. A concurrent transaction posting one of these ids waits
-  on its unique-index entry until this one ends: inserting the events last
-  keeps that wait to the tail.
+  write the ledger rows of the others; insert the events (the writer's
+  ``insert_unseen``: on SQLite, whose one writer holds the lock since the
+  read, a plain insert); the rollup deltas of the events kept. A concurrent
+  transaction posting one of these ids waits on its unique-index entry until
+  this one ends: inserting the events last keeps that wait to the tail.
 
 Rollup deltas are insert only (no row shared between transactions, so no
 lock waits). Then, either way: the balances, the reservations.
@@ -181,7 +182,7 @@ def _write_ledger_first(
     _refuse_other_content(session, priced, first, stored)
     unseen = [item for event_id, item in first.items() if event_id not in stored]
     ledger.insert_ledger(session, ledger_groups(unseen))
-    inserted = repo.insert_new_events(session, [item.event_row for item in unseen])
+    inserted = repo.insert_unseen_events(session, [item.event_row for item in unseen])
     raced = {e.event_id: e.user_id for item in unseen if (e := item.event).event_id not in inserted}
     if raced:  # recorded meanwhile by another transaction: take back our rows
         committed = _recorded_elsewhere(session, raced)

@@ -42,6 +42,15 @@ def insert_new_events(
     )
 
 
+def insert_unseen_events(session: Session, rows: Sequence[Mapping[str, Any]]) -> set[str]:
+    """``insert_new_events`` (no dependents) of events this transaction has just read as
+    not recorded (the dialect's ``insert_unseen``: on SQLite a plain insert)."""
+    inserted: set[str] = dialect.of(session).insert_unseen(
+        session, _table(UsageEvent), "event_id", rows
+    )
+    return inserted
+
+
 def _table(model: Any) -> Table:
     table = model.__table__
     assert isinstance(table, Table)

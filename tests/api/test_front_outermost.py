@@ -1,9 +1,10 @@
 """HttpFront is the app's outermost layer (billing/api/front.py, ``front_first``).
 
-So an unexpected error's 500, whether a FastAPI route or a hot route raised
-it, carries the request id and the config version like every other answer
-and is counted. A body that breaks HttpFront's rules is answered 408 or 413
-by HttpFront, not 500 by the FastAPI ServerErrorMiddleware inside it.
+So an unexpected error's 500 carries the request id and the config version
+like every other answer (a FastAPI route's: tests/hardening/test_error_shape.py;
+a hot route's: here) and is counted. A body that breaks HttpFront's rules is
+answered 408 or 413 by HttpFront, not 500 by the FastAPI ServerErrorMiddleware
+inside it.
 """
 
 from __future__ import annotations
@@ -12,11 +13,10 @@ import json
 from typing import Any
 
 import pytest
-from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from billing.usage import service
-from tests.api.test_hot_path import CHUNKED, _call
+from tests.api.test_hot_path import refuses_too_large_and_too_slow
 from tests.conftest import AppFactory
 from tests.helpers import CLAUDE_CONFIG, event
 from tests.hot_path_support import counting_app_requests
@@ -39,17 +39,6 @@ def _answered_500(client: TestClient, path: str) -> float:
     return total(scraped, name, method="POST", route=path, status="500")
 
 
-def test_a_route_that_fails_answers_500_with_the_request_id(make_client: AppFactory) -> None:
-    app: FastAPI = make_client(CLAUDE_CONFIG).app  # type: ignore[assignment]
-
-    @app.get("/test-only/fails")
-    def fails() -> None:
-        raise RuntimeError("secret internal state")
-
-    client = TestClient(app, raise_server_exceptions=False)
-    _internal(client.get("/test-only/fails", headers={"x-request-id": REQUEST_ID}))
-
-
 def test_a_hot_route_that_fails_answers_500_with_the_request_id(
     make_client: AppFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -69,25 +58,16 @@ def test_a_hot_route_that_fails_answers_500_with_the_request_id(
     assert _answered_500(client, "/v1/usage") == before + 1
 
 
-def _quote_call(client: TestClient, chunks: list[bytes], *, whole: bool = True) -> Any:
-    assert client.portal is not None
-    return client.portal.call(lambda: _call(client.app, "/v1/quote", chunks, CHUNKED, whole=whole))
-
-
 def test_a_route_reading_a_body_too_large_or_too_slow_gets_413_or_408(
     make_client: AppFactory,
 ) -> None:
-    """/v1/quote is no hot route: its body is read inside FastAPI's layers."""
+    """/v1/quote is no hot route: its body is read inside FastAPI's layers, whose
+    ServerErrorMiddleware answers 500 to the refusal HttpFront raises; HttpFront
+    drops that answer for its own."""
     client = make_client(CLAUDE_CONFIG, max_body_bytes=1024, body_timeout_seconds=0.2)
     quote = {"endpoint": "anthropic", "model": "claude-sonnet-4-5", "tokens": {"prompt": 10}}
-    big = json.dumps({**quote, "padding": "x" * 1500}).encode()
     with counting_app_requests() as reached_app:
-        status, headers, answer = _quote_call(client, [big[:600], big[600:]])
-        assert status == 413 and json.loads(answer)["error"] == "payload_too_large"
-        assert b"x-request-id" in headers
-        status, headers, answer = _quote_call(client, [b'{"endpoint"'], whole=False)
-        assert status == 408 and json.loads(answer)["error"] == "request_timeout"
-        assert b"x-request-id" in headers
+        big = json.dumps({**quote, "padding": "x" * 1500}).encode()
+        refuses_too_large_and_too_slow(client, "/v1/quote", big)
     assert reached_app == ["/v1/quote", "/v1/quote"]  # both read by the FastAPI route
-    ok = client.post("/v1/quote", json=quote)
-    assert ok.status_code == 200, ok.text
+    assert client.post("/v1/quote", json=quote).status_code == 200

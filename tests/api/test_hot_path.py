@@ -260,10 +260,26 @@ async def _call(
 
 
 def _raw_call(
-    client: TestClient, chunks: list[bytes], head: Head = CHUNKED, *, whole: bool = True
+    client: TestClient,
+    chunks: list[bytes],
+    head: Head = CHUNKED,
+    *,
+    whole: bool = True,
+    path: str = "/v1/usage",
 ) -> tuple[int, dict[bytes, bytes], bytes]:
     assert client.portal is not None
-    return client.portal.call(lambda: _call(client.app, "/v1/usage", chunks, head, whole=whole))
+    return client.portal.call(lambda: _call(client.app, path, chunks, head, whole=whole))
+
+
+def refuses_too_large_and_too_slow(client: TestClient, path: str, big: bytes) -> None:
+    """``big`` (over the client's 1,024-byte limit) streamed in two chunks is 413, the
+    start of a body that never ends is 408 after the deadline; both say their id."""
+    status, headers, answer = _raw_call(client, [big[:600], big[600:]], path=path)
+    assert status == 413 and json.loads(answer)["error"] == "payload_too_large"
+    assert b"x-request-id" in headers
+    status, headers, answer = _raw_call(client, [big[:11]], whole=False, path=path)
+    assert status == 408 and json.loads(answer)["error"] == "request_timeout"
+    assert b"x-request-id" in headers
 
 
 def test_a_body_in_pieces_is_read_whole_or_replayed(
@@ -285,11 +301,5 @@ def test_size_limit_and_body_deadline_apply(
 ) -> None:
     client = make_client(CLAUDE_CONFIG, max_body_bytes=1024, body_timeout_seconds=0.2)
     big = json.dumps(event("s1", context="x" * 1500)).encode()
-    status, headers, answer = _raw_call(client, [big[:600], big[600:]])
-    assert status == 413 and json.loads(answer)["error"] == "payload_too_large"
-    assert b"x-request-id" in headers
-    # Part of a body, then nothing: 408 after the deadline.
-    status, headers, answer = _raw_call(client, [b'{"event_id"'], whole=False)
-    assert status == 408 and json.loads(answer)["error"] == "request_timeout"
-    assert b"x-request-id" in headers
+    refuses_too_large_and_too_slow(client, "/v1/usage", big)
     assert reached_app == []  # both were the hot path's to read

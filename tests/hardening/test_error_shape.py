@@ -127,8 +127,12 @@ def test_an_unexpected_failure_is_a_json_500_without_internals(make_client: AppF
         raise RuntimeError("secret internal state")
 
     client = TestClient(app, raise_server_exceptions=False)
-    body = assert_error_shape(client.get("/test-only/fails"), 500)
+    response = client.get("/test-only/fails", headers={"x-request-id": "fails-0001"})
+    body = assert_error_shape(response, 500)
     assert body["error"] == "internal" and "secret" not in body["detail"]
+    # Answered inside HttpFront (billing/api/front.py): its id, to quote, and config version.
+    assert response.headers["x-request-id"] == "fails-0001"
+    assert response.headers["x-billing-config-version"]
 
 
 def test_a_trailing_slash_is_the_same_route_not_a_redirect(make_client: AppFactory) -> None:

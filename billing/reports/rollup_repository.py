@@ -92,7 +92,9 @@ def group_rollup_rows(groups: RowGroups) -> list[dict[str, Any]]:
     return sums.rows()
 
 
-def rollups_less(rows: Sequence[Mapping[str, Any]], less: Sequence[Mapping[str, Any]]) -> list:
+def rollups_less(
+    rows: Sequence[dict[str, Any]], less: Sequence[Mapping[str, Any]]
+) -> list[dict[str, Any]]:
     """Delta rows ``rows`` minus ``less`` (the delta rows of some of their ledger rows,
     e.g. of events found recorded already), per SLOT_KEY; a key left with nothing
     (all sums 0) is dropped, as a zero delta changes no report. Cheaper than summing

@@ -56,6 +56,32 @@ def event_loop_seconds(pids: list[int]) -> float:
     return sum(_cpu_seconds(pid, pid) for pid in pids)
 
 
+def thread_seconds(pids: list[int]) -> dict[str, float]:
+    """CPU seconds of the processes' threads by role, from the names the service gives
+    its threads at the OS level (billing/thread_names.py): ``event loop`` (the main
+    thread), ``commit-ingest`` and the other group committers (numbers dropped),
+    ``request threads`` (those left as ``python``: AnyIO's, pricing big batches)."""
+    used: dict[str, float] = {}
+    for pid in pids:
+        try:
+            tasks = list(Path(f"/proc/{pid}/task").iterdir())
+        except OSError:
+            continue
+        for task in tasks:
+            try:
+                comm = (task / "comm").read_text().strip()
+            except OSError:
+                continue
+            if task.name == str(pid):
+                role = "event loop"
+            elif comm == "python":
+                role = "request threads"
+            else:
+                role = comm.rstrip("0123456789").rstrip("_")
+            used[role] = used.get(role, 0.0) + _cpu_seconds(pid, int(task.name))
+    return used
+
+
 def _pids_named(fragment: str) -> list[int]:
     pids = []
     for entry in Path("/proc").iterdir():
@@ -205,6 +231,7 @@ def run(
     settings: dict[str, str] | None = None,
     headers: dict[str, str] | None = None,
     backend: str = "postgres",
+    events: int = 30_000,
 ) -> dict[str, Any]:
     raw: dict[str, float] = {}
     with tempfile.TemporaryDirectory(prefix="billing-cpu-") as tmp:
@@ -214,7 +241,7 @@ def run(
         database = databases.postgres_database() if postgres else databases.sqlite_database(workdir)
         with database as url:
             if kind == "batch":  # make bench's baseline: the raw insert of the same rows
-                raw = phases.raw_insert(backend, url, config, 30_000)
+                raw = phases.raw_insert(backend, url, config, events)
             with live_server(
                 url,
                 config=config,
@@ -223,7 +250,7 @@ def run(
             ) as base:
                 _prime_users(base)
                 spec = (
-                    _batch_spec(base, rate)
+                    _batch_spec(base, rate, events)
                     if kind == "batch"
                     else phases.open_loop_spec(base, kind, rate, int(rate * seconds), 4242, 10)
                 )
@@ -234,6 +261,7 @@ def run(
                 workers_pids = _children(_pids_named(f"serve --port {base.rsplit(':', 1)[1]}")[0])
                 meter.start()
                 loops = event_loop_seconds(workers_pids)
+                threads = thread_seconds(workers_pids)
                 done = subprocess.run(
                     [sys.executable, "-m", "benchmarks.loadgen", str(spec_path)],
                     stdout=subprocess.PIPE,
@@ -242,6 +270,10 @@ def run(
                     check=True,
                 )
                 loops = event_loop_seconds(workers_pids) - loops
+                threads = {
+                    role: cpu - threads.get(role, 0.0)
+                    for role, cpu in thread_seconds(workers_pids).items()
+                }
                 used = meter.stop()
                 wall = used.pop("wall")
                 out = done.stdout
@@ -267,6 +299,10 @@ def run(
         "cpu_ms_per_request": {k: round(v * 1000 / done, 3) for k, v in used.items()},
         # Of the service's: its workers' event loops (the requests' HTTP side).
         "service_event_loop_ms_per_request": round(loops * 1000 / done, 3),
+        # The service's CPU by thread (thread_seconds), per request (batches: per event).
+        "service_ms_per_request_by_thread": {
+            role: round(cpu * 1000 / done, 3) for role, cpu in sorted(threads.items()) if cpu > 0
+        },
         "cpu_share_of_2_cores": {k: round(v / wall / 2, 3) for k, v in used.items()},
         **(
             {
@@ -287,6 +323,9 @@ def main() -> None:
         "--rate", type=int, default=500, help="requests/s; for --kind batch: the batch size"
     )
     parser.add_argument("--seconds", type=float, default=4.0)
+    parser.add_argument(
+        "--events", type=int, default=30_000, help="--kind batch: events in all (make bench's)"
+    )
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--backend", choices=("postgres", "sqlite"), default="postgres")
     parser.add_argument(
@@ -300,7 +339,16 @@ def main() -> None:
     args = parser.parse_args()
     settings = dict(item.split("=", 1) for item in args.set)
     headers = {"Prefer": "return=minimal"} if args.prefer_minimal else {}
-    result = run(args.kind, args.rate, args.seconds, args.workers, settings, headers, args.backend)
+    result = run(
+        args.kind,
+        args.rate,
+        args.seconds,
+        args.workers,
+        settings,
+        headers,
+        args.backend,
+        args.events,
+    )
     print(json.dumps(result, indent=2))
 
 

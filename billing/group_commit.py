@@ -62,6 +62,7 @@ from typing import Any, Generic, TypeVar
 from sqlalchemy.orm import Session, sessionmaker
 
 from billing.errors import Unavailable
+from billing.thread_names import name_os_thread
 
 log = logging.getLogger("billing.group_commit")
 
@@ -110,8 +111,11 @@ class GroupCommitter:
         max_waiting: int | None = None,
         linger_seconds: float = 0.0,
         observe_items: Callable[[int], None] | None = None,
+        name: str = "work",
     ) -> None:
-        """``observe_items`` is told the items of each group that committed."""
+        """``observe_items`` is told the items of each group that committed; ``name``
+        names the threads (``commit-<name>_<n>``, for the OS too: billing/thread_names.py)."""
+        self._name = f"commit-{name}"
         self._sessions = sessions
         self._observe_items = observe_items
         self._clock = clock
@@ -158,7 +162,7 @@ class GroupCommitter:
                 if self._executor is None:
                     sys.setswitchinterval(min(sys.getswitchinterval(), SWITCH_INTERVAL_S))
                     self._executor = ThreadPoolExecutor(
-                        self._threads, thread_name_prefix="billing-commit"
+                        self._threads, thread_name_prefix=self._name, initializer=name_os_thread
                     )
                 self._executor.submit(self._drain)
         return job.future

@@ -90,12 +90,14 @@ class Runtime:
             threads=settings.group_commit_threads,
             linger_seconds=settings.group_commit_linger_seconds,
             observe_items=metrics.group_commit_observer("ingest"),
+            name="ingest",
         )
         self.group_read = GroupCommitter(
             self.read_sessions,
             lambda: self.clock(),
             max_items=500,
             observe_items=metrics.group_commit_observer("check"),
+            name="check",
         )
         # The gateway's usage records, which no answer waits for: they linger so that
         # the calls of a few milliseconds share one transaction (billing/group_commit.py).
@@ -105,6 +107,7 @@ class Runtime:
             max_items=settings.group_commit_max_events,
             linger_seconds=settings.gateway_record_linger_seconds,
             observe_items=metrics.group_commit_observer("gateway_record"),
+            name="record",
         )
         # The gateway's holds too, on their own thread (a hold, which the upstream call
         # waits for, never queues behind a batch of usage) and their own connections,
@@ -121,6 +124,7 @@ class Runtime:
             lambda: self.clock(),
             max_items=100,
             observe_items=metrics.group_commit_observer("gateway_hold"),
+            name="hold",
         )
 
     def reload(self) -> ConfigSnapshot:

@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from billing.balances.repository import BalanceRow
 from billing.models import Balance, LedgerEntry
 from billing.reports.spend import spend_clause
+from billing.thread_names import name_os_thread
 
 log = logging.getLogger("billing.console")
 
@@ -106,6 +107,7 @@ class SpendRanking:
         threading.Thread(target=self._background, name="console-ranking", daemon=True).start()
 
     def _background(self) -> None:
+        name_os_thread()
         try:
             self._refresh(reuse=False)
         except Exception:

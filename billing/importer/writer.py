@@ -17,6 +17,8 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Generic, TypeVar
 
+from billing.thread_names import name_os_thread
+
 Batch = TypeVar("Batch")
 
 
@@ -56,6 +58,7 @@ class BackgroundWriter(Generic[Batch]):
             raise self._error
 
     def _run(self) -> None:
+        name_os_thread()
         # After an error or a cancel, keep draining so submit() never blocks forever.
         while (batch := self._queue.get()) is not None:
             if self._error is not None or self._cancelled:

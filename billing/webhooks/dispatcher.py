@@ -31,6 +31,7 @@ from billing import __version__
 from billing.clock import utc_now
 from billing.db import READ_ONLY, make_session_factory
 from billing.settings import Settings
+from billing.thread_names import name_os_thread
 from billing.webhooks import metrics, wakeup
 from billing.webhooks import repository as repo
 from billing.webhooks.urls import RefusedUrl, check_destination
@@ -82,7 +83,9 @@ class Dispatcher:
             trust_env=False,
             headers={"user-agent": f"billing-webhooks/{__version__}"},
         )
-        self._senders = ThreadPoolExecutor(max_workers=batch, thread_name_prefix="webhook-send")
+        self._senders = ThreadPoolExecutor(
+            max_workers=batch, thread_name_prefix="webhook-send", initializer=name_os_thread
+        )
         self._wake = threading.Event()
         wakeup.subscribe(self._wake)
         self._stop = threading.Event()
@@ -192,6 +195,7 @@ class Dispatcher:
         self._thread.start()
 
     def _loop(self) -> None:
+        name_os_thread()
         poll = self._settings.webhook_poll_seconds
         while not self._stop.is_set():
             try:

@@ -13,7 +13,6 @@ the request threads AnyIO starts for big batches keep ``python``.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import sys
 import threading
 from collections.abc import Callable
@@ -28,7 +27,9 @@ def _prctl() -> Callable[..., int] | None:
     if not sys.platform.startswith("linux"):
         return None
     try:
-        prctl: Callable[..., int] = ctypes.CDLL(ctypes.util.find_library("c")).prctl
+        # The process's own symbols, libc's among them: ctypes.util.find_library
+        # would run ldconfig (tens of ms, in the first thread that names itself).
+        prctl: Callable[..., int] = ctypes.CDLL(None).prctl
         return prctl
     except (OSError, AttributeError):
         return None

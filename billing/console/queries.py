@@ -104,12 +104,15 @@ class SpendRanking:
             if self._refreshing:
                 return
             self._refreshing = True
-        threading.Thread(target=self._background, name="console-ranking", daemon=True).start()
+        stale = self._current
+        threading.Thread(
+            target=self._background, args=(stale,), name="console-ranking", daemon=True
+        ).start()
 
-    def _background(self) -> None:
+    def _background(self, stale: Ranking | None) -> None:
         name_os_thread()
         try:
-            self._refresh(reuse=False)
+            self._replace(stale)
         except Exception:
             # The previous ranking stays in use; the next page view past its age retries.
             log.warning("console ranking refresh failed; keeping the previous one", exc_info=True)
@@ -121,10 +124,20 @@ class SpendRanking:
         with self._compute:
             if reuse and self._current is not None:
                 return self._current
-            with self._sessions() as session:
-                ranking = compute_ranking(session, self._clock())
-            self._current = ranking
-            return ranking
+            return self._computed()
+
+    def _replace(self, stale: Ranking | None) -> None:
+        """A background refresh of ``stale``: nothing to do if another computation
+        replaced it meanwhile (a first ``get`` that did not wait for the warm-up)."""
+        with self._compute:
+            if self._current is stale:
+                self._computed()
+
+    def _computed(self) -> Ranking:
+        with self._sessions() as session:
+            ranking = compute_ranking(session, self._clock())
+        self._current = ranking
+        return ranking
 
 
 @dataclass(frozen=True, slots=True)

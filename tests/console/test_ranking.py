@@ -49,6 +49,20 @@ def test_snapshot_is_reused_then_refreshed_in_the_background(make_client: AppFac
     assert current.spend["carol"] == 30_000_000 * 1_000_000  # 10M tokens at 3 credits each
 
 
+def test_a_warm_up_overtaken_by_the_first_page_keeps_that_ranking(
+    make_client: AppFactory,
+) -> None:
+    """The warm-up's thread may start after the first page computed the ranking
+    itself (a slow thread start): it must not compute and swap in another one."""
+    client = make_client(config_yaml=CONFIG, api_keys=API_KEYS)
+    load_usage(client)
+    runtime: Runtime = client.app.state.runtime  # type: ignore[attr-defined]
+    ranking = SpendRanking(runtime.read_sessions, runtime.clock, max_age_seconds=60)
+    first = ranking.get()  # no warm-up yet: computed here
+    ranking._background(None)  # the warm-up's thread, late: asked to replace "none yet"
+    assert ranking.get() is first
+
+
 def test_without_a_maximum_age_every_request_computes(make_client: AppFactory) -> None:
     client = make_client(config_yaml=CONFIG, api_keys=API_KEYS)
     load_usage(client)

@@ -6,7 +6,9 @@ chat backend's keep-alive pool, the benchmark's load generator) often lands
 every connection on the same worker while the others idle: batch ingest ran
 at the speed of one worker whatever N was (make bench). With SO_REUSEPORT
 each worker has its own socket on the same port and the kernel spreads new
-connections over them.
+connections over them by a hash of their addresses: not evenly for a handful
+of connections (8 split 4:4 only 27% of the time), which, as measured, costs
+batch ingest little (benchmarks/RESULTS.md, seventh pass).
 
 The supervisor here starts the workers, restarts one that dies, and on
 SIGTERM/SIGINT asks each to finish its requests and waits.

@@ -50,17 +50,12 @@ def _cpu_seconds(pid: int, thread: int | None = None) -> float:
     return (int(fields[11]) + int(fields[12])) / TICKS  # utime + stime
 
 
-def event_loop_seconds(pids: list[int]) -> float:
-    """CPU seconds of the processes' main threads: in a `billing serve` worker, the
-    event loop (uvicorn and the app's HTTP side), without the group commit's threads."""
-    return sum(_cpu_seconds(pid, pid) for pid in pids)
-
-
 def thread_seconds(pids: list[int]) -> dict[str, float]:
     """CPU seconds of the processes' threads by role, from the names the service gives
     its threads at the OS level (billing/thread_names.py): ``event loop`` (the main
-    thread), ``commit-ingest`` and the other group committers (numbers dropped),
-    ``request threads`` (those left as ``python``: AnyIO's, pricing big batches)."""
+    thread: uvicorn and the app's HTTP side), ``commit-ingest`` and the other group
+    committers (numbers dropped), ``request threads`` (those left as ``python``:
+    AnyIO's, pricing big batches)."""
     used: dict[str, float] = {}
     for pid in pids:
         try:
@@ -260,7 +255,6 @@ def run(
                 meter = PartyMeter(base, make_url(url).database if postgres else None)
                 workers_pids = _children(_pids_named(f"serve --port {base.rsplit(':', 1)[1]}")[0])
                 meter.start()
-                loops = event_loop_seconds(workers_pids)
                 threads = thread_seconds(workers_pids)
                 done = subprocess.run(
                     [sys.executable, "-m", "benchmarks.loadgen", str(spec_path)],
@@ -269,7 +263,6 @@ def run(
                     timeout=seconds + 120,
                     check=True,
                 )
-                loops = event_loop_seconds(workers_pids) - loops
                 threads = {
                     role: cpu - threads.get(role, 0.0)
                     for role, cpu in thread_seconds(workers_pids).items()
@@ -298,7 +291,7 @@ def run(
         # per request; for --kind batch per event (x 1,000 = ms per 1,000 events)
         "cpu_ms_per_request": {k: round(v * 1000 / done, 3) for k, v in used.items()},
         # Of the service's: its workers' event loops (the requests' HTTP side).
-        "service_event_loop_ms_per_request": round(loops * 1000 / done, 3),
+        "service_event_loop_ms_per_request": round(threads.get("event loop", 0.0) * 1000 / done, 3),
         # The service's CPU by thread (thread_seconds), per request (batches: per event).
         "service_ms_per_request_by_thread": {
             role: round(cpu * 1000 / done, 3) for role, cpu in sorted(threads.items()) if cpu > 0

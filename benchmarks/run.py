@@ -24,7 +24,7 @@ from typing import Any
 from sqlalchemy.engine import make_url
 
 from benchmarks import console as console_pages
-from benchmarks import gateway, phases
+from benchmarks import floor, gateway, phases
 from benchmarks.cpu_split import PartyMeter
 from benchmarks.traffic import write_config
 from testkit import databases
@@ -51,6 +51,7 @@ class Plan:
     extra_env: dict[str, str] = field(default_factory=dict)
     console_users: int = 0  # the console phase (benchmarks/console.py); 0: skipped
     gateway_seconds: float = 10.0  # each step of the gateway phase (benchmarks/gateway.py)
+    floor_rounds: int = 1000  # transactions per group size of the floor phase (benchmarks/floor.py)
 
 
 def make_plan(args: argparse.Namespace) -> Plan:
@@ -69,6 +70,7 @@ def make_plan(args: argparse.Namespace) -> Plan:
             backends=backends,
             report_rows=0,
             gateway_seconds=3.0,
+            floor_rounds=100,
         )
     return Plan(
         batch_events=30_000,
@@ -143,6 +145,11 @@ def run_backend(backend: str, plan: Plan, workdir: Path) -> dict[str, Any]:
                 )
             else:
                 out["reservation"] = {"missing": "POST /v1/reservations is not served"}
+        if backend == "postgres":  # what uvicorn and psycopg cost alone (no server running)
+            out["floor"] = guarded(
+                floor.run, phases.REFERENCE_RATE, plan.step_seconds, plan.workers,
+                plan.floor_rounds,
+            )  # fmt: skip
         # Its own server: the config points an endpoint at a local provider.
         out["gateway"] = guarded(gateway.run_phase, url, workdir, plan.gateway_seconds)
         raw = out["raw_insert"]

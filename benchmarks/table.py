@@ -135,6 +135,9 @@ def render(results: dict[str, Any]) -> str:
         pg = key == "postgres"
         ingest, check = (INGEST_TARGETS, CHECK_TARGETS) if pg else (NO_TARGETS, NO_TARGETS)
         _steps(rows, "single-event ingest", label, data["single_ingest"], ingest)
+        if "floor" in data:
+            rows.append(["single-event ingest @ 500 req/s: the stack's floor", label,
+                         _floor_text(data["floor"]), "", ""])  # fmt: skip
         _steps(rows, "pre-flight check", label, data["check"], check)
         res = data["reservation"]
         if "round_trips" not in res:
@@ -155,6 +158,20 @@ def render(results: dict[str, Any]) -> str:
         if console is not None:
             rows.append(["console pages (slowest p50)", label, *_console_cells(console)])
     return _markdown(["benchmark", "database", "result", "target", "met"], rows)
+
+
+def _floor_text(floor: dict[str, Any]) -> str:
+    """benchmarks/floor.py: uvicorn alone, psycopg alone, and the service's transaction."""
+    if "failed" in floor:
+        return str(floor["failed"])[:200]
+    one, two = floor["transaction_us"]["1"], floor["transaction_us"]["2"]
+    return (
+        f"{floor['floor_ms_per_event']:.3g} ms an event: uvicorn alone "
+        f"{floor['http']['cpu_ms_per_request']:.3g} ms a request + psycopg alone "
+        f"{two['driver_us'] / 1000:.3g} ms a group of 2 events (1: {one['driver_us'] / 1000:.3g})"
+        f"; the service's transaction {two['service_us'] / 1000:.3g} (1: "
+        f"{one['service_us'] / 1000:.3g}) ms"
+    )
 
 
 def _costs_text(costs: dict[str, Any]) -> str:

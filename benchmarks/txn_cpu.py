@@ -63,8 +63,12 @@ def _record(runtime: Runtime, requests: list[list[PricedEvent]]) -> None:
     run_transaction(runtime.sessions, lambda s: service.record_requests(s, snapshot, requests, now))
 
 
-def _groups(runtime: Runtime, rounds: int, group: int, batch: int) -> list[list[list[PricedEvent]]]:
-    traffic = Traffic(seed=3, duplicate_rate=0.0)
+def _groups(
+    runtime: Runtime, rounds: int, group: int, batch: int, seed: int = 3
+) -> list[list[list[PricedEvent]]]:
+    """Priced requests for ``rounds`` transactions (``seed``: the traffic's; the same
+    seed makes the same event ids)."""
+    traffic = Traffic(seed=seed, duplicate_rate=0.0)
     snapshot, groups = runtime.snapshot, []
     for _ in range(rounds):
         now = runtime.clock()

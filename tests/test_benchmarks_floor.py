@@ -41,4 +41,4 @@ def test_floor_app_reads_the_whole_body_then_answers() -> None:
     assert body == []
     assert sent[0]["status"] == 200
     answer = orjson.loads(sent[1]["body"])
-    assert answer["accepted"] == 1 and answer["events"][0]["cost"]["total_credits"] == "11250"
+    assert answer["accepted"] == 1 and answer["events"][0]["cost"]["total_credits"] == "6000"

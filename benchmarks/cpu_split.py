@@ -290,9 +290,8 @@ def run(
         "p99_ms": round(result["p99_ms"], 1),
         # per request; for --kind batch per event (x 1,000 = ms per 1,000 events)
         "cpu_ms_per_request": {k: round(v * 1000 / done, 3) for k, v in used.items()},
-        # Of the service's: its workers' event loops (the requests' HTTP side).
-        "service_event_loop_ms_per_request": round(threads.get("event loop", 0.0) * 1000 / done, 3),
-        # The service's CPU by thread (thread_seconds), per request (batches: per event).
+        # The service's CPU by thread (thread_seconds: "event loop" is the requests'
+        # HTTP side), per request (batches: per event).
         "service_ms_per_request_by_thread": {
             role: round(cpu * 1000 / done, 3) for role, cpu in sorted(threads.items()) if cpu > 0
         },

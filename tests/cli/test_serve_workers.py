@@ -104,7 +104,11 @@ def test_a_dead_worker_is_replaced_and_sighup_replaces_all(
         )
         assert httpx.get(f"{server.base}/healthz", timeout=30).status_code == 200
         exposition = httpx.get(f"{server.base}/metrics", timeout=30).text
-        assert "billing_worker_restarts_total 1.0" in exposition.splitlines()
+        restarts = [line for line in exposition.splitlines() if "worker_restarts" in line]
+        assert "billing_worker_restarts_total 1.0" in exposition.splitlines(), (
+            restarts,
+            server._log_tail(),
+        )
 
         before = _workers(server)
         server.signal(signal.SIGHUP)

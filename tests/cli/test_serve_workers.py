@@ -66,12 +66,20 @@ def _wait_for(condition, timeout: float = 60, show=lambda: "") -> None:  # type:
     raise AssertionError(f"condition not met in time: {show()}")
 
 
+def _wait_all_listening(log: Path) -> None:
+    """Every worker listening: one answering /readyz is not enough (under load the
+    other may not have its socket yet), the supervisor logs it once all are up."""
+    _wait_for(lambda: "with 2 workers" in log.read_text(errors="replace"))
+
+
 def test_connections_are_spread_over_the_workers(
-    sqlite_url: str, billing_server: BillingServer
+    sqlite_url: str, tmp_path: Path, billing_server: BillingServer
 ) -> None:
     """16 keep-alive connections opened at once: every worker gets some (with one
     shared socket, one worker often took them all)."""
-    with billing_server(sqlite_url, workers=2) as server:
+    log = tmp_path / "serve.log"
+    with billing_server(sqlite_url, workers=2, log_path=log) as server:
+        _wait_all_listening(log)
         workers = _workers(server)
         assert len(workers) == 2
         clients = [httpx.Client(base_url=server.base, timeout=30) for _ in range(16)]
@@ -92,9 +100,8 @@ def test_a_dead_worker_is_replaced_and_sighup_replaces_all(
 ) -> None:
     log = tmp_path / "serve.log"
     with billing_server(sqlite_url, workers=2, log_path=log) as server:
-        # Every worker ready (one answering /readyz is not enough): a worker that
-        # dies while starting stops the server, by design.
-        _wait_for(lambda: "with 2 workers" in log.read_text(errors="replace"))
+        # A worker that dies while starting stops the server, by design.
+        _wait_all_listening(log)
         first = _workers(server)
         victim = min(first)
         os.kill(victim, signal.SIGKILL)
